@@ -1,0 +1,1 @@
+"""Tokens, identities and the policy table."""

@@ -1,0 +1,240 @@
+"""The directory of schools, classes, staff, students and guardians.
+
+A `Directory` is an in-memory snapshot with the indexes that the gateway needs on
+its hot path (who belongs to which channel). It is plain data: the store loads
+and saves it, the policy reads it. Chats are derived: their members are the
+staff member who opened the chat and the current guardians of its student.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from school.channels import (
+    ChannelName,
+    ChannelType,
+    chat_channel,
+    class_channel,
+    school_channel,
+    user_channel,
+)
+
+
+class Role(StrEnum):
+    GUARDIAN = "guardian"
+    TEACHER = "teacher"
+    DIRECTOR = "director"
+
+    @property
+    def is_staff(self) -> bool:
+        return self is not Role.GUARDIAN
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    school_id: str
+    name: str
+    role: Role
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class School:
+    id: str
+    name: str
+    year: str
+    guardians_start_chats: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolClass:
+    id: str
+    school_id: str
+    name: str
+    teachers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Student:
+    id: str
+    school_id: str
+    class_id: str
+    name: str
+    guardians: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A conversation about one student between one staff member and the student's guardians."""
+
+    id: str
+    school_id: str
+    student_id: str
+    staff_id: str
+
+
+def chat_id_for(student_id: str, staff_id: str) -> str:
+    return f"{student_id}~{staff_id}"
+
+
+@dataclass
+class Directory:
+    schools: dict[str, School] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    classes: dict[str, SchoolClass] = field(default_factory=dict)
+    students: dict[str, Student] = field(default_factory=dict)
+    chats: dict[str, Chat] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._children: dict[str, set[str]] = {}
+        self._class_students: dict[str, set[str]] = {}
+        self._teacher_classes: dict[str, set[str]] = {}
+        self._person_chats: dict[str, set[str]] = {}
+        self.reindex()
+
+    # -- building -----------------------------------------------------------
+
+    def put(self, *items: School | Person | SchoolClass | Student | Chat) -> None:
+        """Add or replace entities, then rebuild the indexes once."""
+        for item in items:
+            match item:
+                case School():
+                    self.schools[item.id] = item
+                case Person():
+                    self.people[item.id] = item
+                case SchoolClass():
+                    self.classes[item.id] = item
+                case Student():
+                    self.students[item.id] = item
+                case Chat():
+                    self.chats[item.id] = item
+        self.reindex()
+
+    def reindex(self) -> None:
+        children: defaultdict[str, set[str]] = defaultdict(set)
+        class_students: defaultdict[str, set[str]] = defaultdict(set)
+        for student in self.students.values():
+            class_students[student.class_id].add(student.id)
+            for guardian in student.guardians:
+                children[guardian].add(student.id)
+        teacher_classes: defaultdict[str, set[str]] = defaultdict(set)
+        for klass in self.classes.values():
+            for teacher in klass.teachers:
+                teacher_classes[teacher].add(klass.id)
+        self._children = dict(children)
+        self._class_students = dict(class_students)
+        self._teacher_classes = dict(teacher_classes)
+        person_chats: defaultdict[str, set[str]] = defaultdict(set)
+        for chat in self.chats.values():
+            for member in self.chat_members(chat.id):
+                person_chats[member].add(chat.id)
+        self._person_chats = dict(person_chats)
+
+    # -- queries ------------------------------------------------------------
+
+    def person(self, user_id: str) -> Person | None:
+        return self.people.get(user_id)
+
+    def children_of(self, guardian_id: str) -> list[Student]:
+        ids = self._children.get(guardian_id, set())
+        return [self.students[s] for s in sorted(ids)]
+
+    def students_of_class(self, class_id: str) -> list[Student]:
+        ids = self._class_students.get(class_id, set())
+        return [self.students[s] for s in sorted(ids)]
+
+    def classes_taught_by(self, teacher_id: str) -> set[str]:
+        return set(self._teacher_classes.get(teacher_id, set()))
+
+    def guardians_of_class(self, class_id: str) -> set[str]:
+        return {g for s in self.students_of_class(class_id) for g in s.guardians}
+
+    def guardians_of_school(self, school_id: str) -> set[str]:
+        return {g for s in self.students.values() if s.school_id == school_id for g in s.guardians}
+
+    def schools_of(self, user_id: str) -> set[str]:
+        person = self.people.get(user_id)
+        if person is None:
+            return set()
+        if person.role.is_staff:
+            return {person.school_id}
+        return {s.school_id for s in self.children_of(user_id)} or {person.school_id}
+
+    def chat_members(self, chat_id: str) -> set[str]:
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            return set()
+        student = self.students.get(chat.student_id)
+        guardians = set(student.guardians) if student else set()
+        return {chat.staff_id} | guardians
+
+    def chats_of(self, user_id: str) -> set[str]:
+        return set(self._person_chats.get(user_id, set()))
+
+    def is_director(self, user_id: str, school_id: str) -> bool:
+        person = self.people.get(user_id)
+        return person is not None and person.role is Role.DIRECTOR and person.school_id == school_id
+
+    def is_staff_of(self, user_id: str, school_id: str) -> bool:
+        person = self.people.get(user_id)
+        return person is not None and person.role.is_staff and person.school_id == school_id
+
+    def teaches(self, user_id: str, class_id: str) -> bool:
+        return class_id in self._teacher_classes.get(user_id, set())
+
+    def school_of_channel(self, channel: ChannelName) -> str | None:
+        """The school that owns a channel, or None when the channel names nothing known."""
+        match channel.type:
+            case ChannelType.SCHOOL:
+                return channel.id if channel.id in self.schools else None
+            case ChannelType.CLASS:
+                klass = self.classes.get(channel.id)
+                return klass.school_id if klass else None
+            case ChannelType.CHAT:
+                chat = self.chats.get(channel.id)
+                return chat.school_id if chat else None
+            case ChannelType.USER:
+                person = self.people.get(channel.id)
+                return person.school_id if person else None
+
+    def home_channels(self, user_id: str) -> list[str]:
+        """The channels a user belongs to, subscribed on `connect` (sorted, stable)."""
+        person = self.people.get(user_id)
+        if person is None:
+            return []
+        names: set[str] = {user_channel(user_id)}
+        names.update(school_channel(s) for s in self.schools_of(user_id))
+        if person.role is Role.GUARDIAN:
+            names.update(class_channel(s.class_id) for s in self.children_of(user_id))
+        elif person.role is Role.TEACHER:
+            names.update(class_channel(c) for c in self.classes_taught_by(user_id))
+        names.update(chat_channel(c) for c in self.chats_of(user_id))
+        return sorted(names)
+
+    def audience(self, channel: ChannelName) -> set[str]:
+        """Everyone who may read a channel (for presence, receipts and live membership)."""
+        match channel.type:
+            case ChannelType.SCHOOL:
+                staff = {
+                    p.id for p in self.people.values() if p.role.is_staff and p.school_id == channel.id
+                }
+                return staff | self.guardians_of_school(channel.id)
+            case ChannelType.CLASS:
+                klass = self.classes.get(channel.id)
+                if klass is None:
+                    return set()
+                directors = {
+                    p.id
+                    for p in self.people.values()
+                    if p.role is Role.DIRECTOR and p.school_id == klass.school_id
+                }
+                return set(klass.teachers) | self.guardians_of_class(channel.id) | directors
+            case ChannelType.CHAT:
+                return self.chat_members(channel.id)
+            case ChannelType.USER:
+                return {channel.id} if channel.id in self.people else set()
+

@@ -1,0 +1,175 @@
+"""Message kinds and the validation of their `data` (protocol v1, "Kinds")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from school.messages import JSONDict
+
+
+@dataclass(frozen=True, slots=True)
+class ContentLimits:
+    max_text: int = 10_000
+    max_title: int = 200
+    max_attachments: int = 10
+
+
+class KindError(Exception):
+    """Invalid data for a kind; `too_large` tells a limit from a malformed field."""
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def _text(data: JSONDict, name: str, limit: int, required: bool, empty_ok: bool = False) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise KindError(f"data.{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise KindError(f"data.{name} must be a string")
+    if len(value) > limit:
+        raise KindError(f"data.{name} is longer than {limit} characters", too_large=True)
+    if not empty_ok and not value.strip():
+        raise KindError(f"data.{name} must not be empty")
+    return value
+
+
+def _attachments(data: JSONDict, limits: ContentLimits) -> list[JSONDict] | None:
+    raw = data.get("attachments")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise KindError("data.attachments must be a list")
+    if len(raw) > limits.max_attachments:
+        raise KindError(
+            f"data.attachments holds more than {limits.max_attachments} attachments", too_large=True
+        )
+    return [_attachment(item, i) for i, item in enumerate(raw)]
+
+
+def _attachment(item: Any, index: int) -> JSONDict:
+    where = f"data.attachments[{index}]"
+    if not isinstance(item, dict) or set(item) != {"name", "url", "type", "size"}:
+        raise KindError(f"{where} must be an object with name, url, type and size")
+    name, url, mime, size = item["name"], item["url"], item["type"], item["size"]
+    if not isinstance(name, str) or not 0 < len(name) <= 255:
+        raise KindError(f"{where}.name must be a string of 1 to 255 characters")
+    if not isinstance(url, str) or len(url) > 2048 or urlsplit(url).scheme not in ("https", "http"):
+        raise KindError(f"{where}.url must be an http(s) URL of at most 2048 characters")
+    if not isinstance(mime, str) or "/" not in mime or len(mime) > 127:
+        raise KindError(f"{where}.type must be a media type such as image/jpeg")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise KindError(f"{where}.size must be a non-negative integer (bytes)")
+    return {"name": name, "url": url, "type": mime, "size": size}
+
+
+def _timestamp(data: JSONDict, name: str, required: bool) -> str | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or len(value) > 40:
+        raise KindError(f"data.{name} must be an ISO 8601 date-time string")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise KindError(f"data.{name} must be an ISO 8601 date-time, e.g. 2026-09-14T08:30") from exc
+    return value
+
+
+def _only(data: JSONDict, allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise KindError(f"unknown field data.{unknown[0]} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _with_optional(out: JSONDict, **fields: Any) -> JSONDict:
+    out.update({k: v for k, v in fields.items() if v is not None})
+    return out
+
+
+def _text_and_attachments(data: JSONDict, limits: ContentLimits) -> tuple[str, list[JSONDict] | None]:
+    attachments = _attachments(data, limits)
+    text = _text(data, "text", limits.max_text, required=True, empty_ok=bool(attachments))
+    assert text is not None
+    return text, attachments
+
+
+def _announcement(data: JSONDict, limits: ContentLimits) -> JSONDict:
+    _only(data, {"text", "title", "urgent", "attachments"})
+    text, attachments = _text_and_attachments(data, limits)
+    urgent = data.get("urgent", False)
+    if not isinstance(urgent, bool):
+        raise KindError("data.urgent must be true or false")
+    title = _text(data, "title", limits.max_title, required=False)
+    return _with_optional({"text": text, "urgent": urgent}, title=title, attachments=attachments)
+
+
+def _post(data: JSONDict, limits: ContentLimits) -> JSONDict:
+    _only(data, {"text", "title", "attachments"})
+    text, attachments = _text_and_attachments(data, limits)
+    title = _text(data, "title", limits.max_title, required=False)
+    return _with_optional({"text": text}, title=title, attachments=attachments)
+
+
+def _event(data: JSONDict, limits: ContentLimits) -> JSONDict:
+    _only(data, {"title", "starts_at", "ends_at", "place", "text"})
+    title = _text(data, "title", limits.max_title, required=True)
+    starts_at = _timestamp(data, "starts_at", required=True)
+    ends_at = _timestamp(data, "ends_at", required=False)
+    if starts_at and ends_at and _comparable(ends_at) < _comparable(starts_at):
+        raise KindError("data.ends_at must not be before data.starts_at")
+    place = _text(data, "place", limits.max_title, required=False)
+    text = _text(data, "text", limits.max_text, required=False, empty_ok=True)
+    return _with_optional(
+        {"title": title, "starts_at": starts_at}, ends_at=ends_at, place=place, text=text
+    )
+
+
+def _comparable(stamp: str) -> datetime:
+    moment = datetime.fromisoformat(stamp)
+    return moment.replace(tzinfo=None) if moment.tzinfo is None else moment.astimezone().replace(tzinfo=None)
+
+
+def _homework(data: JSONDict, limits: ContentLimits) -> JSONDict:
+    _only(data, {"text", "due"})
+    text = _text(data, "text", limits.max_text, required=True)
+    due = data.get("due")
+    if not isinstance(due, str) or len(due) != 10:
+        raise KindError("data.due must be an ISO date YYYY-MM-DD")
+    try:
+        date.fromisoformat(due)
+    except ValueError as exc:
+        raise KindError("data.due must be an ISO date YYYY-MM-DD") from exc
+    return {"text": text, "due": due}
+
+
+def _chat(data: JSONDict, limits: ContentLimits) -> JSONDict:
+    _only(data, {"text", "attachments"})
+    text, attachments = _text_and_attachments(data, limits)
+    return _with_optional({"text": text}, attachments=attachments)
+
+
+VALIDATORS: dict[str, Callable[[JSONDict, ContentLimits], JSONDict]] = {
+    "announcement": _announcement,
+    "post": _post,
+    "event": _event,
+    "homework": _homework,
+    "chat": _chat,
+}
+
+
+def validate(kind: str, data: object, limits: ContentLimits) -> JSONDict:
+    """Return the normalised data of a message of `kind`, or raise `KindError`."""
+    validator = VALIDATORS.get(kind)
+    if validator is None:
+        raise KindError(f"unknown kind {kind!r}")
+    if not isinstance(data, dict):
+        raise KindError("data must be an object")
+    return validator(data, limits)

@@ -1,0 +1,80 @@
+"""The message record shared by the store, the broker and the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    id: str
+    name: str
+    role: str
+
+    def to_wire(self) -> JSONDict:
+        return {"id": self.id, "name": self.name, "role": self.role}
+
+    @classmethod
+    def from_wire(cls, raw: JSONDict) -> Author:
+        return cls(str(raw["id"]), str(raw["name"]), str(raw["role"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message before the store gives it its `seq`."""
+
+    channel: str
+    id: str
+    ts: int
+    author: Author
+    kind: str
+    data: JSONDict
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    channel: str
+    seq: int
+    id: str
+    ts: int
+    author: Author
+    kind: str
+    data: JSONDict = field(default_factory=dict)
+    edited: int | None = None
+    deleted: bool = False
+
+    def to_wire(self) -> JSONDict:
+        """The message as protocol v1 shows it; a deleted message shows no content."""
+        return {
+            "channel": self.channel,
+            "seq": self.seq,
+            "id": self.id,
+            "ts": self.ts,
+            "from": self.author.to_wire(),
+            "kind": self.kind,
+            "data": {} if self.deleted else self.data,
+            "edited": self.edited,
+            "deleted": self.deleted,
+        }
+
+    @classmethod
+    def from_wire(cls, raw: JSONDict) -> Message:
+        return cls(
+            channel=str(raw["channel"]),
+            seq=int(raw["seq"]),
+            id=str(raw["id"]),
+            ts=int(raw["ts"]),
+            author=Author.from_wire(raw["from"]),
+            kind=str(raw["kind"]),
+            data=dict(raw.get("data") or {}),
+            edited=raw.get("edited"),
+            deleted=bool(raw.get("deleted", False)),
+        )
+
+
+def published(draft: Draft, seq: int) -> Message:
+    return Message(draft.channel, seq, draft.id, draft.ts, draft.author, draft.kind, draft.data)
