@@ -1,0 +1,54 @@
+"""Pick the `Store` adapter from a URL (`LIAISON_STORE_URL`).
+
+Accepted URLs:
+- `sqlite:///liaison.db` — a SQLite file; the path after the third slash is relative
+  to the working directory (`sqlite:///data/liaison.db`).
+- `sqlite:////var/lib/liaison/liaison.db` — four slashes: an absolute path.
+  The path may be percent-encoded (`%20` for a space). `:memory:` is refused: the store
+  uses two connections, which would each see a different empty database.
+- `mongodb://...` and `mongodb+srv://...` — a MongoDB deployment, passed to PyMongo as
+  is; the database is `liaison` unless the URL names one (`mongodb://host/school_db`).
+
+The store is returned unopened: `await store.open()` connects and creates the schema.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from persistence.mongo import MongoStore
+from persistence.sqlite import SQLiteStore
+from persistence.store import Store
+
+ACCEPTED = "sqlite:///<relative path>, sqlite:////<absolute path>, mongodb://..., mongodb+srv://..."
+
+
+def open_store(url: str) -> Store:
+    scheme, sep, rest = url.partition("://")
+    match scheme.lower() if sep else "":
+        case "sqlite":
+            return SQLiteStore(_sqlite_path(url, rest))
+        case "mongodb" | "mongodb+srv":
+            database = urlsplit(url).path.lstrip("/")
+            return MongoStore(url, database or "liaison")
+    raise ValueError(f"unsupported store URL {_redacted(url)!r}; accepted: {ACCEPTED}")
+
+
+def _sqlite_path(url: str, rest: str) -> str:
+    if not rest.startswith("/") or "?" in rest or "#" in rest:
+        raise ValueError(
+            f"a SQLite store URL is sqlite:///<relative path> or sqlite:////<absolute path>,"
+            f" not {url!r}"
+        )
+    path = unquote(rest[1:])
+    if not path or path == ":memory:":
+        raise ValueError(f"a SQLite store needs a file path, not {url!r}")
+    return path
+
+
+def _redacted(url: str) -> str:
+    """The URL without the credentials it may carry (`scheme://user:password@host`)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,220 @@
+"""`SQLiteStore`: the embedded `Store`, one SQLite file (stdlib `sqlite3`, WAL mode).
+
+Threads: sqlite3 calls block, so none runs on the event loop. One writer thread
+(a single-worker `ThreadPoolExecutor`) owns the only writing connection: writes are
+serialised in the order they were submitted, and each one is a `BEGIN IMMEDIATE`
+transaction (which also waits, up to `busy_timeout`, for another process writing the
+same file, such as an import run from the CLI). A second thread owns a read-only
+connection; in WAL mode its reads never wait for the writer and see every committed
+transaction.
+
+`append` allocates `seq` as `max(seq) + 1` of the channel, checks the idempotency key
+and inserts, in one transaction: no hole, no duplicate, even across processes.
+
+Erasure (GDPR): `delete` replaces the data with `{}` while `secure_delete` zeroes the
+freed bytes, then checkpoints the write-ahead log and truncates it, so the original
+content stays neither in the database file nor in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from persistence import sqlite_schema as sql
+from persistence.store import Appended, DirectoryItem, Recovery, StoreUnavailable
+from school.directory import Directory
+from school.messages import Draft, JSONDict, Message
+
+T = TypeVar("T")
+
+# Error codes that mean "the database cannot be used right now", not "this is a bug".
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+
+def _unavailable(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _UNAVAILABLE_CODES
+
+
+def _connect(path: str, busy_timeout_ms: int, *, writer: bool) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), used by one thread only."""
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        # FULL: a commit is on disk (the WAL is fsynced) before `append` returns, so an
+        # acknowledged message survives a power cut, not only a process crash. NORMAL
+        # would save one fsync per commit at the price of the last messages.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA secure_delete = ON")
+        if writer:
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            sql.create_schema(conn)
+        else:
+            conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class _Worker:
+    """One thread and the one connection that only this thread uses."""
+
+    def __init__(self, name: str) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.conn: sqlite3.Connection | None = None
+
+    def _close_conn(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    async def close(self) -> None:
+        """Close the connection after the work already queued, then end the thread."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.executor, self._close_conn)
+        finally:
+            self.executor.shutdown(wait=False)
+
+
+class SQLiteStore:
+    def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._writer: _Worker | None = None
+        self._reader: _Worker | None = None
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        self._closed = False
+        self._writer, self._reader = _Worker("sqlite-writer"), _Worker("sqlite-reader")
+        try:
+            # The writer first: it creates the schema that the read-only reader expects.
+            await self._connect(self._writer, writer=True)
+            await self._connect(self._reader, writer=False)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _connect(self, worker: _Worker, *, writer: bool) -> None:
+        path, timeout = self.path, self._busy_timeout_ms
+        worker.conn = await self._submit(worker, lambda: _connect(path, timeout, writer=writer))
+
+    async def close(self) -> None:
+        self._closed = True
+        workers = [w for w in (self._writer, self._reader) if w is not None]
+        self._writer = self._reader = None
+        for worker in workers:
+            await worker.close()
+
+    async def ping(self) -> None:
+        await self._read(sql.ping)
+
+    # -- running on the worker threads ------------------------------------------
+
+    async def _submit(self, worker: _Worker, call: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(worker.executor, call)
+        except RuntimeError as exc:  # the executor was shut down by close()
+            raise StoreUnavailable("the SQLite store is closed") from exc
+        try:
+            return await future
+        except sqlite3.ProgrammingError as exc:
+            if self._closed:  # a call that raced with close()
+                raise StoreUnavailable("the SQLite store is closed") from exc
+            raise
+        except sqlite3.Error as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(f"SQLite database {self.path!r}: {exc}") from exc
+            raise
+
+    async def _on(self, worker: _Worker | None, op: Callable[[sqlite3.Connection], T]) -> T:
+        conn = worker.conn if worker is not None else None
+        if worker is None or conn is None or self._closed:
+            raise StoreUnavailable("the SQLite store is closed (or was never opened)")
+        return await self._submit(worker, lambda: op(conn))
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._on(self._writer, op)
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._on(self._reader, op)
+
+    # -- messages -------------------------------------------------------------
+
+    async def append(self, draft: Draft) -> Appended:
+        return await self._write(lambda c: sql.append(c, draft))
+
+    async def latest_seqs(self, channels: Iterable[str]) -> dict[str, int]:
+        names = list(dict.fromkeys(channels))
+        return await self._read(lambda c: sql.latest_seqs(c, names))
+
+    async def recover(self, channel: str, since: int, cap: int) -> Recovery:
+        cap = max(cap, 0)
+        return await self._read(lambda c: sql.recover(c, channel, since, cap))
+
+    async def history(
+        self, channel: str, before: int | None, limit: int
+    ) -> tuple[list[Message], bool]:
+        limit = max(limit, 0)
+        return await self._read(lambda c: sql.history(c, channel, before, limit))
+
+    async def get(self, channel: str, seq: int) -> Message | None:
+        return await self._read(lambda c: sql.get(c, channel, seq))
+
+    async def range(self, channel: str, after: int, upto: int) -> list[Message]:
+        return await self._read(lambda c: sql.seq_range(c, channel, after, upto))
+
+    async def edit(self, channel: str, seq: int, data: JSONDict, ts: int) -> Message | None:
+        return await self._write(lambda c: sql.edit(c, channel, seq, data, ts))
+
+    async def delete(self, channel: str, seq: int, ts: int) -> Message | None:
+        return await self._write(lambda c: sql.delete(c, channel, seq, ts))
+
+    # -- read marks -----------------------------------------------------------
+
+    async def mark_read(self, user_id: str, channel: str, seq: int) -> int:
+        return await self._write(lambda c: sql.mark_read(c, user_id, channel, seq))
+
+    async def read_marks(self, channel: str, user_ids: Iterable[str]) -> dict[str, int]:
+        users = list(dict.fromkeys(user_ids))
+        return await self._read(lambda c: sql.read_marks(c, channel, users))
+
+    async def user_read_marks(self, user_id: str) -> dict[str, int]:
+        return await self._read(lambda c: sql.user_read_marks(c, user_id))
+
+    # -- directory ------------------------------------------------------------
+
+    async def load_directory(self) -> Directory:
+        return await self._read(sql.load_directory)
+
+    async def save_directory(
+        self, upserts: Iterable[DirectoryItem], deletions: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
+        """Upserts first, then deletions (an id in both ends up deleted), in one transaction."""
+        rows = [sql.directory_row(item) for item in upserts]
+        doomed = sql.checked_deletions(deletions)
+        await self._write(lambda c: sql.save_directory(c, rows, doomed))

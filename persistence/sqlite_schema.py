@@ -1,0 +1,333 @@
+"""The SQL of `persistence.sqlite`: the schema, the row mapping and the operations.
+
+Everything here is synchronous and runs on one of the store's worker threads, with
+the connection that thread owns (autocommit mode: transactions are explicit).
+
+Tables:
+- `messages`: one row per message, `PRIMARY KEY (channel, seq)`; a partial unique
+  index on `(channel, author_id, key)` records idempotency keys. The `seq` counter of
+  a channel is derived: `max(seq)`, one lookup at the end of the primary key, read
+  inside the appending `BEGIN IMMEDIATE` transaction, so there is no counter table to
+  keep in step with the messages.
+- `read_marks`: a user's read mark in a channel, `PRIMARY KEY (user_id, channel)`.
+- `schools`, `people`, `classes`, `students`, `chats`: the directory; the tuples of
+  teachers and guardians are JSON arrays (the directory is always loaded whole).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from persistence.store import Appended, DirectoryItem, Recovery
+from school.directory import Chat, Directory, Person, Role, School, SchoolClass, Student
+from school.messages import Author, Draft, JSONDict, Message, published
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS messages (
+    channel     TEXT    NOT NULL,
+    seq         INTEGER NOT NULL CHECK (seq > 0),
+    id          TEXT    NOT NULL,
+    ts          INTEGER NOT NULL,
+    author_id   TEXT    NOT NULL,
+    author_name TEXT    NOT NULL,
+    author_role TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    data        TEXT    NOT NULL,
+    edited      INTEGER,
+    deleted     INTEGER NOT NULL DEFAULT 0,
+    key         TEXT,
+    PRIMARY KEY (channel, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
+    ON messages (channel, author_id, key) WHERE key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS read_marks (
+    user_id TEXT    NOT NULL,
+    channel TEXT    NOT NULL,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (user_id, channel)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS schools (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, year TEXT NOT NULL,
+    guardians_start_chats INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS people (
+    id TEXT PRIMARY KEY, school_id TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
+    email TEXT, phone TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS classes (
+    id TEXT PRIMARY KEY, school_id TEXT NOT NULL, name TEXT NOT NULL, teachers TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS students (
+    id TEXT PRIMARY KEY, school_id TEXT NOT NULL, class_id TEXT NOT NULL, name TEXT NOT NULL,
+    guardians TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chats (
+    id TEXT PRIMARY KEY, school_id TEXT NOT NULL, student_id TEXT NOT NULL,
+    staff_id TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+# The columns of each directory table, in the order of the entity's fields.
+# The deletion keys of `save_directory` are these table names.
+DIRECTORY_COLUMNS = {
+    "schools": "id, name, year, guardians_start_chats",
+    "people": "id, school_id, name, role, email, phone",
+    "classes": "id, school_id, name, teachers",
+    "students": "id, school_id, class_id, name, guardians",
+    "chats": "id, school_id, student_id, staff_id",
+}
+
+_SELECT = (
+    "SELECT channel, seq, id, ts, author_id, author_name, author_role, kind, data, edited,"
+    " deleted FROM messages"
+)
+_INSERT = (
+    "INSERT INTO messages (channel, seq, id, ts, author_id, author_name, author_role, kind,"
+    " data, edited, deleted, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_IN_CHUNK = 500  # bound on the `?` placeholders of one `IN (...)`
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
+    """One explicit transaction: IMMEDIATE takes the write lock first, DEFERRED reads
+    one consistent snapshot."""
+    conn.execute(f"BEGIN {mode}")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables in one transaction; refuse a file written by a newer version."""
+    with transaction(conn):
+        version = int(_one(conn, "PRAGMA user_version", ())[0])
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"the database has schema version {version}; this server knows {SCHEMA_VERSION}"
+            )
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _one(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> Any:
+    """The first row or None. `fetchall` runs the statement to its end, which resets it:
+    a statement left half-read would keep its read snapshot (and block checkpoints)."""
+    rows = conn.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
+def ping(conn: sqlite3.Connection) -> None:
+    _one(conn, "SELECT count(*) FROM sqlite_master", ())
+
+
+# -- messages -------------------------------------------------------------------
+
+
+def _encode(data: JSONDict) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _message(row: Sequence[Any]) -> Message:
+    channel, seq, ident, ts, author_id, author_name, author_role, kind, data, edited, deleted = row
+    author = Author(author_id, author_name, author_role)
+    return Message(channel, seq, ident, ts, author, kind, json.loads(data), edited, bool(deleted))
+
+
+def _messages(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> list[Message]:
+    return [_message(row) for row in conn.execute(f"{_SELECT} WHERE {where}", params).fetchall()]
+
+
+def latest(conn: sqlite3.Connection, channel: str) -> int:
+    row = _one(conn, "SELECT max(seq) FROM messages WHERE channel = ?", (channel,))
+    return int(row[0] or 0)
+
+
+def latest_seqs(conn: sqlite3.Connection, channels: list[str]) -> dict[str, int]:
+    with transaction(conn, "DEFERRED"):
+        return {channel: latest(conn, channel) for channel in channels}
+
+
+def get(conn: sqlite3.Connection, channel: str, seq: int) -> Message | None:
+    found = _messages(conn, "channel = ? AND seq = ?", (channel, seq))
+    return found[0] if found else None
+
+
+def append(conn: sqlite3.Connection, draft: Draft) -> Appended:
+    with transaction(conn):
+        if draft.key is not None:
+            where = "channel = ? AND author_id = ? AND key = ?"
+            found = _messages(conn, where, (draft.channel, draft.author.id, draft.key))
+            if found:
+                return Appended(found[0], created=False)
+        seq = latest(conn, draft.channel) + 1
+        author = draft.author
+        row = (draft.channel, seq, draft.id, draft.ts, author.id, author.name, author.role,
+               draft.kind, _encode(draft.data), None, 0, draft.key)  # fmt: skip
+        conn.execute(_INSERT, row)
+    return Appended(published(draft, seq), created=True)
+
+
+def recover(conn: sqlite3.Connection, channel: str, since: int, cap: int) -> Recovery:
+    with transaction(conn, "DEFERRED"):
+        last = latest(conn, channel)
+        where = "channel = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?"
+        newest = _messages(conn, where, (channel, since, last, cap + 1))
+    return Recovery(newest[:cap][::-1], last, complete=len(newest) <= cap)
+
+
+def history(
+    conn: sqlite3.Connection, channel: str, before: int | None, limit: int
+) -> tuple[list[Message], bool]:
+    if before is None:
+        newest = _messages(conn, "channel = ? ORDER BY seq DESC LIMIT ?", (channel, limit + 1))
+    else:
+        where = "channel = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        newest = _messages(conn, where, (channel, before, limit + 1))
+    return newest[:limit][::-1], len(newest) > limit
+
+
+def seq_range(conn: sqlite3.Connection, channel: str, after: int, upto: int) -> list[Message]:
+    return _messages(conn, "channel = ? AND seq > ? AND seq <= ? ORDER BY seq", (channel, after, upto))
+
+
+def edit(conn: sqlite3.Connection, channel: str, seq: int, data: JSONDict, ts: int) -> Message | None:
+    with transaction(conn):
+        conn.execute(
+            "UPDATE messages SET data = ?, edited = ? WHERE channel = ? AND seq = ? AND deleted = 0",
+            (_encode(data), ts, channel, seq),
+        )
+        message = get(conn, channel, seq)
+    return None if message is None or message.deleted else message
+
+
+def delete(conn: sqlite3.Connection, channel: str, seq: int, ts: int) -> Message | None:
+    """Erase the content: `secure_delete` (set on the connection) zeroes the freed bytes,
+    and the checkpoint copies the erased page into the database file and empties the
+    write-ahead log, which held the original page."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE messages SET deleted = 1, data = '{}', edited = ?"
+            " WHERE channel = ? AND seq = ? AND deleted = 0",
+            (ts, channel, seq),
+        )
+        message = get(conn, channel, seq)
+    if message is not None:
+        # Best effort: a read still running after busy_timeout makes it give up (without
+        # error); the checkpoint of a later delete, or the close, then completes it.
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    return message
+
+
+# -- read marks -------------------------------------------------------------------
+
+
+def mark_read(conn: sqlite3.Connection, user_id: str, channel: str, seq: int) -> int:
+    with transaction(conn):
+        where = "user_id = ? AND channel = ?"
+        row = _one(conn, f"SELECT seq FROM read_marks WHERE {where}", (user_id, channel))
+        previous = int(row[0]) if row is not None else 0
+        if seq > previous:
+            conn.execute(
+                "INSERT OR REPLACE INTO read_marks (user_id, channel, seq) VALUES (?, ?, ?)",
+                (user_id, channel, seq),
+            )
+    return previous
+
+
+def read_marks(conn: sqlite3.Connection, channel: str, users: list[str]) -> dict[str, int]:
+    marks = dict.fromkeys(users, 0)
+    for start in range(0, len(users), _IN_CHUNK):
+        chunk = users[start : start + _IN_CHUNK]
+        rows = conn.execute(
+            "SELECT user_id, seq FROM read_marks"
+            f" WHERE channel = ? AND user_id IN ({', '.join('?' * len(chunk))})",
+            (channel, *chunk),
+        )
+        marks.update(rows.fetchall())
+    return marks
+
+
+def user_read_marks(conn: sqlite3.Connection, user_id: str) -> dict[str, int]:
+    rows = conn.execute("SELECT channel, seq FROM read_marks WHERE user_id = ?", (user_id,))
+    return dict(rows.fetchall())
+
+
+# -- directory ----------------------------------------------------------------------
+
+
+def directory_row(item: DirectoryItem) -> tuple[str, tuple[object, ...]]:
+    """The table and the row of one directory entity."""
+    match item:
+        case School():
+            return "schools", (item.id, item.name, item.year, int(item.guardians_start_chats))
+        case Person():
+            person = (item.id, item.school_id, item.name, item.role.value, item.email, item.phone)
+            return "people", person
+        case SchoolClass():
+            return "classes", (item.id, item.school_id, item.name, json.dumps(item.teachers))
+        case Student():
+            guardians = json.dumps(item.guardians)
+            return "students", (item.id, item.school_id, item.class_id, item.name, guardians)
+        case Chat():
+            return "chats", (item.id, item.school_id, item.student_id, item.staff_id)
+    raise TypeError(f"not a directory entity: {item!r}")
+
+
+def checked_deletions(deletions: Mapping[str, Any] | None) -> dict[str, list[str]]:
+    """`{table: [ids]}`, or ValueError/TypeError before anything is written."""
+    doomed: dict[str, list[str]] = {}
+    for table, ids in (deletions or {}).items():
+        if table not in DIRECTORY_COLUMNS:
+            accepted = ", ".join(DIRECTORY_COLUMNS)
+            raise ValueError(f"unknown directory deletion key {table!r}; accepted: {accepted}")
+        if isinstance(ids, str):
+            raise TypeError(f"directory deletions[{table!r}] must be a collection of ids, not a str")
+        doomed[table] = list(ids)
+    return doomed
+
+
+def save_directory(
+    conn: sqlite3.Connection,
+    rows: list[tuple[str, tuple[object, ...]]],
+    deletions: dict[str, list[str]],
+) -> None:
+    """Upserts first, then deletions (an id in both ends up deleted), in one transaction."""
+    with transaction(conn):
+        for table, row in rows:
+            placeholders = ", ".join("?" * len(row))
+            columns = DIRECTORY_COLUMNS[table]
+            conn.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({placeholders})", row)
+        for table, ids in deletions.items():
+            conn.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
+
+
+def load_directory(conn: sqlite3.Connection) -> Directory:
+    with transaction(conn, "DEFERRED"):
+        rows = {
+            table: conn.execute(f"SELECT {columns} FROM {table} ORDER BY id").fetchall()
+            for table, columns in DIRECTORY_COLUMNS.items()
+        }
+    schools = [School(i, n, y, bool(g)) for i, n, y, g in rows["schools"]]
+    people = [Person(i, s, n, Role(r), e, p) for i, s, n, r, e, p in rows["people"]]
+    classes = [SchoolClass(i, s, n, tuple(json.loads(t))) for i, s, n, t in rows["classes"]]
+    students = [Student(i, s, c, n, tuple(json.loads(g))) for i, s, c, n, g in rows["students"]]
+    return Directory(
+        schools={x.id: x for x in schools},
+        people={x.id: x for x in people},
+        classes={x.id: x for x in classes},
+        students={x.id: x for x in students},
+        chats={i: Chat(i, s, st, sf) for i, s, st, sf in rows["chats"]},
+    )

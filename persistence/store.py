@@ -1,0 +1,103 @@
+"""The `Store` protocol: what every storage adapter guarantees.
+
+Contract (checked by tests/contract/test_store.py against every adapter):
+
+- `append` is atomic: it gives the message the channel's next `seq` (1, 2, 3, ...
+  with no holes), stores it durably and records the idempotency `key`, all in
+  one backend operation. When `(channel, author, key)` was already appended, it
+  stores nothing and returns the original message with `created=False`.
+- Reads see every append that completed before they started.
+- `history` and `recover` return messages in ascending `seq`; a deleted message
+  keeps its `seq` and comes back with `deleted=True` and empty data.
+- `mark_read` only moves a user's read mark forward and says whether it moved.
+- The directory is stored whole or changed in one transaction (`save_directory`).
+- Every method raises `StoreUnavailable` when the backend cannot be reached;
+  nothing is half-written then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from school.directory import Chat, Directory, Person, School, SchoolClass, Student
+from school.messages import Draft, JSONDict, Message
+
+DirectoryItem = School | Person | SchoolClass | Student | Chat
+
+
+class StoreUnavailable(Exception):
+    """The backend cannot be reached or did not answer in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    message: Message
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """Messages above `since` (the newest `cap` of them) and the channel's latest `seq`."""
+
+    messages: list[Message]
+    latest: int
+    complete: bool
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and create the schema and indexes if missing."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the backend answers."""
+
+    # -- messages -------------------------------------------------------------
+
+    async def append(self, draft: Draft) -> Appended: ...
+
+    async def latest_seqs(self, channels: Iterable[str]) -> dict[str, int]:
+        """The latest `seq` of each channel (0 for a channel without messages)."""
+
+    async def recover(self, channel: str, since: int, cap: int) -> Recovery:
+        """Messages with `seq > since`: all of them when at most `cap`, else the newest `cap`
+        with `complete=False`."""
+
+    async def history(self, channel: str, before: int | None, limit: int) -> tuple[list[Message], bool]:
+        """Up to `limit` messages just below `before` (None: above the latest), ascending,
+        and whether older ones exist."""
+
+    async def get(self, channel: str, seq: int) -> Message | None: ...
+
+    async def range(self, channel: str, after: int, upto: int) -> list[Message]:
+        """Messages with `after < seq <= upto`, ascending (gap filling)."""
+
+    async def edit(self, channel: str, seq: int, data: JSONDict, ts: int) -> Message | None:
+        """Replace a message's data and set `edited`; None if missing or deleted."""
+
+    async def delete(self, channel: str, seq: int, ts: int) -> Message | None:
+        """Mark a message deleted and drop its data; None if missing."""
+
+    # -- read marks -----------------------------------------------------------
+
+    async def mark_read(self, user_id: str, channel: str, seq: int) -> int:
+        """Move the user's read mark in `channel` up to `seq`; return the previous mark."""
+
+    async def read_marks(self, channel: str, user_ids: Iterable[str]) -> dict[str, int]:
+        """Each user's read mark in `channel` (0 when never read)."""
+
+    async def user_read_marks(self, user_id: str) -> dict[str, int]:
+        """Every read mark of one user, by channel."""
+
+    # -- directory ------------------------------------------------------------
+
+    async def load_directory(self) -> Directory: ...
+
+    async def save_directory(
+        self, upserts: Iterable[DirectoryItem], deletions: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
+        """Upsert entities and delete others (`{"people": [...], "students": [...], ...}`)
+        in one transaction."""
