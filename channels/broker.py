@@ -1,0 +1,72 @@
+"""The `Broker` protocol: carries events between gateway processes.
+
+Contract (checked by tests/contract/test_broker.py against every adapter):
+
+- `publish(event)` delivers the event to the sink of every started broker of the
+  same deployment (this process included) that is subscribed to
+  `event.channel`, at most once each. Events of one channel published by one
+  process arrive in the order they were published. Delivery is best effort:
+  while a connection to the backend is down, events may be lost; the sink's
+  `on_reconnect` is called once the broker is back, so that the gateway can fill
+  gaps from the store.
+- `subscribe`/`unsubscribe` are idempotent; the local registry reference-counts
+  and calls them only for the first and after the last local subscriber.
+- Control events (`event.channel` starting with `CONTROL_PREFIX`) reach every
+  started broker without a subscription.
+- The broker never imports the gateway: it reports upward through the sink.
+- `publish` raises `BrokerUnavailable` when the backend cannot be reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+CONTROL_PREFIX = "_liaison:"
+CONTROL_CHANNEL = CONTROL_PREFIX + "control"
+
+
+class BrokerUnavailable(Exception):
+    """The pub/sub backend cannot be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing to fan out: `type` is the push type (`message`, `update`, `typing`, ...),
+    `body` the push's fields; `seq` is set for `message` events (ordering and gaps)."""
+
+    channel: str
+    type: str
+    body: dict[str, Any]
+    seq: int | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"c": self.channel, "t": self.type, "b": self.body, "s": self.seq}
+
+    @classmethod
+    def from_wire(cls, raw: dict[str, Any]) -> Event:
+        seq = raw.get("s")
+        return cls(str(raw["c"]), str(raw["t"]), dict(raw["b"]), int(seq) if seq is not None else None)
+
+
+class BrokerSink(Protocol):
+    def on_event(self, event: Event) -> None:
+        """Called in the event loop for each event received."""
+
+    def on_reconnect(self) -> None:
+        """Called after the broker lost its backend and got it back (events may be lost)."""
+
+
+class Broker(Protocol):
+    async def start(self, sink: BrokerSink) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise `BrokerUnavailable` unless the backend answers."""
+
+    async def subscribe(self, channel: str) -> None: ...
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    async def publish(self, event: Event) -> None: ...

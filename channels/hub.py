@@ -1,0 +1,252 @@
+"""Local fan-out: the reference-counted subscription registry and per-channel ordering.
+
+One `Hub` per gateway process. It subscribes upstream (the broker) for the first
+local subscriber of a channel and unsubscribes after the last. For each channel
+it delivers `message` events to local subscribers in `seq` order, without gap
+or duplicate: an event that arrives early is held, a gap that lasts longer than
+`gap_delay` is filled from the store, and after a broker reconnect every channel
+is caught up from the store. Each event is encoded once per codec, whatever the
+number of recipients, and handed to subscribers that never block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from channels.broker import Broker, Event
+
+log = structlog.get_logger("liaison.hub")
+
+Frame = bytes | str
+Encoder = Callable[[dict[str, Any]], Frame]
+FetchRange = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]
+LatestSeq = Callable[[str], Awaitable[int]]
+
+FILL_PAGE = 500
+
+
+class Subscriber(Protocol):
+    codec: str
+
+    def deliver(self, channel: str, seq: int | None, frame: Frame) -> None:
+        """Take a frame for a channel; must not block (queue it or drop the connection)."""
+
+
+@dataclass(eq=False)
+class _Feed:
+    """The local state of one channel: its subscribers and the next `seq` to deliver."""
+
+    ready: asyncio.Future[None]
+    subscribers: set[Subscriber] = field(default_factory=set)
+    next_seq: int | None = None
+    held: dict[int, Event] = field(default_factory=dict)
+    filling: asyncio.Task[None] | None = None
+
+
+class Hub:
+    def __init__(
+        self,
+        broker: Broker,
+        encoders: Mapping[str, Encoder],
+        fetch_range: FetchRange,
+        latest_seq: LatestSeq,
+        gap_delay: float = 0.5,
+        on_delivered: Callable[[Event, int], None] | None = None,
+    ) -> None:
+        self._broker = broker
+        self._encoders = encoders
+        self._fetch_range = fetch_range
+        self._latest_seq = latest_seq
+        self._gap_delay = gap_delay
+        self._on_delivered = on_delivered
+        self._feeds: dict[str, _Feed] = {}
+        self._upstream: set[str] = set()
+        self._upstream_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.control_handlers: list[Callable[[Event], None]] = []
+
+    # -- registry -------------------------------------------------------------
+
+    def channels(self) -> list[str]:
+        return list(self._feeds)
+
+    def subscribers(self, channel: str) -> set[Subscriber]:
+        feed = self._feeds.get(channel)
+        return set(feed.subscribers) if feed else set()
+
+    def subscription_count(self) -> int:
+        return sum(len(f.subscribers) for f in self._feeds.values())
+
+    async def subscribe(self, channel: str, subscriber: Subscriber) -> None:
+        """Register a subscriber; returns once the channel's live feed is established.
+
+        Every `message` event of the channel delivered after this returns reaches the
+        subscriber, and every one stored before it was called is in the store."""
+        feed = self._feeds.get(channel)
+        if feed is None:
+            feed = _Feed(ready=asyncio.get_running_loop().create_future())
+            self._feeds[channel] = feed
+            await self._start_feed(channel, feed)
+        else:
+            await asyncio.shield(feed.ready)
+        feed.subscribers.add(subscriber)
+
+    async def _start_feed(self, channel: str, feed: _Feed) -> None:
+        try:
+            await self._reconcile(channel)
+            feed.next_seq = await self._latest_seq(channel) + 1
+        except BaseException as exc:
+            if self._feeds.get(channel) is feed:
+                del self._feeds[channel]
+            self._spawn(self._reconcile(channel))
+            feed.ready.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            feed.ready.exception()  # retrieved here: waiters re-raise it themselves
+            raise
+        feed.ready.set_result(None)
+        self._release_held(channel, feed)
+
+    def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
+        feed = self._feeds.get(channel)
+        if feed is None:
+            return
+        feed.subscribers.discard(subscriber)
+        if not feed.subscribers and feed.ready.done():
+            del self._feeds[channel]
+            if feed.filling is not None:
+                feed.filling.cancel()
+            self._spawn(self._reconcile(channel))
+
+    async def _reconcile(self, channel: str) -> None:
+        """Bring the upstream subscription of `channel` in line with the local registry."""
+        async with self._upstream_lock:
+            wanted = channel in self._feeds
+            if wanted and channel not in self._upstream:
+                await self._broker.subscribe(channel)
+                self._upstream.add(channel)
+            elif not wanted and channel in self._upstream:
+                self._upstream.discard(channel)
+                await self._broker.unsubscribe(channel)
+
+    # -- BrokerSink -----------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        if event.channel.startswith("_"):
+            for handler in self.control_handlers:
+                handler(event)
+            return
+        feed = self._feeds.get(event.channel)
+        if feed is None:
+            return
+        if event.seq is None:
+            self._fan_out(feed, event)
+            return
+        if feed.next_seq is None or event.seq > feed.next_seq:
+            feed.held[event.seq] = event
+            if feed.next_seq is not None:
+                self._schedule_fill(event.channel, feed, self._gap_delay)
+            return
+        if event.seq == feed.next_seq:
+            self._advance(feed, event)
+            self._release_held(event.channel, feed)
+
+    def on_reconnect(self) -> None:
+        log.info("broker_reconnected", channels=len(self._feeds))
+        for channel, feed in self._feeds.items():
+            if feed.next_seq is not None:
+                self._schedule_fill(channel, feed, 0.0)
+
+    # -- ordering and gap filling ----------------------------------------------
+
+    def _advance(self, feed: _Feed, event: Event) -> None:
+        assert feed.next_seq is not None
+        feed.next_seq += 1
+        self._fan_out(feed, event)
+
+    def _release_held(self, channel: str, feed: _Feed) -> None:
+        assert feed.next_seq is not None
+        for seq in [s for s in feed.held if s < feed.next_seq]:
+            del feed.held[seq]
+        while feed.next_seq in feed.held:
+            self._advance(feed, feed.held.pop(feed.next_seq))
+        if feed.held:
+            self._schedule_fill(channel, feed, self._gap_delay)
+
+    def _schedule_fill(self, channel: str, feed: _Feed, delay: float) -> None:
+        if feed.filling is None or feed.filling.done():
+            feed.filling = asyncio.get_running_loop().create_task(self._fill(channel, feed, delay))
+
+    async def _fill(self, channel: str, feed: _Feed, delay: float) -> None:
+        """Wait `delay` for late events, then read what is still missing from the store."""
+        if delay:
+            await asyncio.sleep(delay)
+        backoff = 0.1
+        while self._feeds.get(channel) is feed and feed.next_seq is not None:
+            start = feed.next_seq - 1
+            upto = min(feed.held) - 1 if feed.held else start + FILL_PAGE
+            try:
+                rows = await self._fetch_range(channel, start, min(upto, start + FILL_PAGE))
+            except Exception as exc:  # the store is down: keep holding, try again
+                log.warning("gap_fill_failed", channel=channel, error=type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for row in rows:
+                seq = int(row["seq"])
+                if seq == feed.next_seq:
+                    self._advance(feed, Event(channel, "message", {"message": row}, seq))
+            if rows:
+                log.info("gap_filled", channel=channel, count=len(rows))
+            self._release_held(channel, feed)
+            if not feed.held and len(rows) < FILL_PAGE:
+                return
+            if feed.held and not rows:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    # -- fan-out -------------------------------------------------------------
+
+    def _fan_out(self, feed: _Feed, event: Event) -> None:
+        push = {"push": event.type, **event.body}
+        frames: dict[str, Frame] = {}
+        for subscriber in tuple(feed.subscribers):
+            frame = frames.get(subscriber.codec)
+            if frame is None:
+                frame = frames[subscriber.codec] = self._encoders[subscriber.codec](push)
+            subscriber.deliver(event.channel, event.seq, frame)
+        if self._on_delivered is not None:
+            self._on_delivered(event, len(feed.subscribers))
+
+    def deliver_local(self, event: Event) -> None:
+        """Fan an event out to this process's subscribers of its channel, unordered."""
+        feed = self._feeds.get(event.channel)
+        if feed is not None:
+            self._fan_out(feed, event)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("upstream_change_failed", error=type(task.exception()).__name__)
+
+    async def close(self) -> None:
+        for feed in self._feeds.values():
+            if feed.filling is not None:
+                feed.filling.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._feeds.clear()
