@@ -1,0 +1,1 @@
+"""The gateway: WebSocket endpoint, protocol, sessions, HTTP API, configuration, CLI."""

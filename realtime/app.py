@@ -1,0 +1,129 @@
+"""The application factory: one lifespan opens and closes the store, broker and gateway."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+import structlog
+from channels.factory import make_broker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from auth import tokens
+from channels.broker import Broker
+from persistence.factory import open_store
+from persistence.store import Store
+from realtime.config import Settings
+from realtime.endpoint import websocket_endpoint
+from realtime.gateway import Gateway
+from realtime.ops import CoreOps
+from school.demo import SCHOOL_ID, demo_school
+
+log = structlog.get_logger("liaison.app")
+
+
+async def load_demo(store: Store) -> None:
+    """Write the demo school into the store unless it is there already."""
+    directory = await store.load_directory()
+    if SCHOOL_ID not in directory.schools:
+        await store.save_directory(demo_school())
+        log.info("demo_school_loaded", school=SCHOOL_ID)
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    gateway = _gateway(request)
+    problems: dict[str, str] = {}
+    for name, check in (("store", gateway.store.ping), ("broker", gateway.broker.ping)):
+        try:
+            await check()
+        except Exception as exc:
+            problems[name] = type(exc).__name__
+    if problems:
+        return JSONResponse({"status": "unavailable", "failing": problems}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    gateway = _gateway(request)
+    body = gateway.metrics.render(gateway.hub.subscription_count(), len(gateway.hub.channels()))
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+async def demo_people(request: Request) -> Response:
+    gateway = _gateway(request)
+    if not gateway.settings.demo:
+        return JSONResponse({"error": "demo sign-in exists only in --demo mode"}, status_code=404)
+    d = gateway.directory
+    school = d.schools[SCHOOL_ID]
+    people = [{"id": p.id, "name": p.name, "role": p.role.value}
+              for p in sorted(d.people.values(), key=lambda p: (p.role.value, p.name))
+              if p.school_id == SCHOOL_ID]
+    return JSONResponse({"school": {"id": school.id, "name": school.name}, "people": people})
+
+
+async def demo_token(request: Request) -> Response:
+    gateway = _gateway(request)
+    if not gateway.settings.demo:
+        return JSONResponse({"error": "demo sign-in exists only in --demo mode"}, status_code=404)
+    try:
+        body: Any = await request.json()
+    except ValueError:
+        body = None
+    user = body.get("user") if isinstance(body, dict) else None
+    if not isinstance(user, str) or gateway.directory.person(user) is None:
+        return JSONResponse({"error": "user must be the id of a person of the demo school"},
+                            status_code=400)
+    token = tokens.issue(gateway.settings.jwt_secret.bytes(), user, gateway.settings.token_ttl)
+    return JSONResponse({"token": token})
+
+
+def create_app(settings: Settings, store: Store | None = None, broker: Broker | None = None) -> Starlette:
+    """Build the ASGI app; the store and broker come from the settings unless given."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        the_store = store or open_store(settings.store_url)
+        the_broker = broker or make_broker(settings.redis_url)
+        await the_store.open()
+        try:
+            if settings.demo:
+                await load_demo(the_store)
+            gateway = Gateway(settings, the_store, the_broker, await the_store.load_directory())
+            CoreOps(gateway)
+            app.state.gateway = gateway
+            await gateway.start()
+            log.info("gateway_started", store=settings.store_url.split(":", 1)[0],
+                     broker="redis" if settings.redis_url else "memory", demo=settings.demo)
+            try:
+                yield
+            finally:
+                await gateway.close()
+        finally:
+            await the_store.close()
+
+    web_dir = str(resources.files("web"))
+    routes = [
+        WebSocketRoute("/ws", websocket_endpoint),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/demo/people", demo_people),
+        Route("/demo/token", demo_token, methods=["POST"]),
+        Mount("/", app=StaticFiles(directory=web_dir, html=True), name="web"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

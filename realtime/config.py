@@ -1,0 +1,152 @@
+"""Configuration, read once from `LIAISON_*` environment variables into a frozen `Settings`.
+
+No other module reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from auth.tokens import MIN_SECRET_BYTES
+
+DEMO_SECRET = "liaison-demo-secret--never-use-outside-demo-mode"
+DEFAULT_STORE_URL = "sqlite:///liaison.db"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret that never shows its value in logs or reprs."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def bytes(self) -> bytes:
+        return self.value.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_frame_bytes: int = 64 * 1024
+    max_text: int = 10_000
+    max_title: int = 200
+    max_attachments: int = 10
+    commands_per_second: float = 100.0
+    command_burst: int = 200
+    connect_timeout: float = 10.0
+    bad_frames: int = 10
+    recovery_cap: int = 500
+    outbox_bytes: int = 1024 * 1024
+    since_channels: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    jwt_secret: Secret
+    store_url: str = DEFAULT_STORE_URL
+    redis_url: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    api_key: Secret | None = None
+    demo: bool = False
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    token_ttl: int = 7 * 24 * 3600
+    gap_fill_delay: float = 0.5
+    log_level: str = "info"
+    limits: Limits = Limits()
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+_LIMIT_VARS: dict[str, tuple[str, type]] = {
+    "LIAISON_MAX_FRAME_BYTES": ("max_frame_bytes", int),
+    "LIAISON_MAX_TEXT": ("max_text", int),
+    "LIAISON_MAX_ATTACHMENTS": ("max_attachments", int),
+    "LIAISON_COMMANDS_PER_SECOND": ("commands_per_second", float),
+    "LIAISON_COMMAND_BURST": ("command_burst", int),
+    "LIAISON_CONNECT_TIMEOUT": ("connect_timeout", float),
+    "LIAISON_BAD_FRAMES": ("bad_frames", int),
+    "LIAISON_RECOVERY_CAP": ("recovery_cap", int),
+    "LIAISON_OUTBOX_BYTES": ("outbox_bytes", int),
+}
+
+_SETTING_VARS: dict[str, tuple[str, type]] = {
+    "LIAISON_PING_INTERVAL": ("ping_interval", float),
+    "LIAISON_PING_TIMEOUT": ("ping_timeout", float),
+    "LIAISON_TOKEN_TTL": ("token_ttl", int),
+    "LIAISON_GAP_FILL_DELAY": ("gap_fill_delay", float),
+}
+
+
+def _number(env: Mapping[str, str], name: str, kind: type) -> int | float | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def _secret(env: Mapping[str, str], demo: bool) -> Secret:
+    raw = env.get("LIAISON_JWT_SECRET", "")
+    if not raw:
+        if demo:
+            return Secret(DEMO_SECRET)
+        raise ConfigError(
+            "LIAISON_JWT_SECRET is not set. Set it to a random secret of at least "
+            f"{MIN_SECRET_BYTES} bytes (e.g. `export LIAISON_JWT_SECRET=$(openssl rand -hex 32)`), "
+            "or run with --demo to try Liaison with the demo school."
+        )
+    if len(raw.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"LIAISON_JWT_SECRET is too weak: it has {len(raw.encode())} bytes, it needs at least "
+            f"{MIN_SECRET_BYTES} (e.g. `openssl rand -hex 32`)."
+        )
+    return Secret(raw)
+
+
+def _api_key(env: Mapping[str, str]) -> Secret | None:
+    raw = env.get("LIAISON_API_KEY", "")
+    if not raw:
+        return None
+    if len(raw) < 24:
+        raise ConfigError("LIAISON_API_KEY is too short: use at least 24 random characters.")
+    return Secret(raw)
+
+
+def load_settings(env: Mapping[str, str], *, demo: bool = False) -> Settings:
+    """Build the settings from the environment; raise `ConfigError` with a fix to apply."""
+    limits: dict[str, Any] = {}
+    for var, (attr, kind) in _LIMIT_VARS.items():
+        value = _number(env, var, kind)
+        if value is not None:
+            limits[attr] = value
+    settings: dict[str, Any] = {}
+    for var, (attr, kind) in _SETTING_VARS.items():
+        value = _number(env, var, kind)
+        if value is not None:
+            settings[attr] = value
+    origins = tuple(o.strip().rstrip("/") for o in env.get("LIAISON_ALLOWED_ORIGINS", "").split(",") if o.strip())
+    return Settings(
+        jwt_secret=_secret(env, demo),
+        store_url=env.get("LIAISON_STORE_URL") or DEFAULT_STORE_URL,
+        redis_url=env.get("LIAISON_REDIS_URL") or None,
+        allowed_origins=origins,
+        api_key=_api_key(env),
+        demo=demo,
+        log_level=env.get("LIAISON_LOG_LEVEL", "info").lower(),
+        limits=Limits(**limits),
+        **settings,
+    )

@@ -1,0 +1,104 @@
+"""One client connection's outbox: bounded in bytes, never blocking the fan-out.
+
+The fan-out hands frames to `deliver`; a writer task drains the outbox to the
+socket. A connection whose outbox overflows is marked for closing (it recovers
+with `since` when it comes back). While a channel is being recovered, its live
+frames wait in a buffer and only those above the recovered `seq` are sent. A
+message stored before the recovery read may still reach the fan-out after the
+reply, so each connection remembers the last `seq` sent per channel and drops
+anything at or below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from channels.hub import Frame
+from realtime.errors import CloseCode
+
+
+class Connection:
+    __slots__ = ("_last", "_limit", "_outbox", "_recovering", "_wake", "close_code", "close_reason",
+                 "codec", "id", "outbox_bytes")
+
+    def __init__(self, conn_id: str, codec: str, outbox_limit: int) -> None:
+        self.id = conn_id
+        self.codec = codec
+        self._limit = outbox_limit
+        self._outbox: deque[Frame] = deque()
+        self.outbox_bytes = 0
+        self._wake = asyncio.Event()
+        self._recovering: dict[str, list[tuple[int | None, Frame]]] = {}
+        self._last: dict[str, int] = {}
+        self.close_code: CloseCode | None = None
+        self.close_reason = ""
+
+    # -- called by the fan-out and the command handlers --------------------------
+
+    def deliver(self, channel: str, seq: int | None, frame: Frame) -> None:
+        if self.close_code is not None:
+            return
+        pending = self._recovering.get(channel)
+        if pending is not None:
+            pending.append((seq, frame))
+            return
+        if seq is not None:
+            if seq <= self._last.get(channel, 0):
+                return
+            self._last[channel] = seq
+        self.send(frame)
+
+    def send(self, frame: Frame) -> None:
+        if self.close_code is not None:
+            return
+        self._outbox.append(frame)
+        self.outbox_bytes += len(frame)
+        if self.outbox_bytes > self._limit:
+            self.close(CloseCode.SLOW_CONSUMER, "outbox overflow: reconnect and recover with since")
+            return
+        self._wake.set()
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """Ask the writer to close the socket after what is already queued (or at once on
+        overflow)."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.close_reason = reason
+        if code is CloseCode.SLOW_CONSUMER:
+            self._outbox.clear()
+            self.outbox_bytes = 0
+        self._recovering.clear()
+        self._wake.set()
+
+    def begin_recovery(self, channel: str) -> None:
+        self._recovering[channel] = []
+
+    def end_recovery(self, channel: str, seq: int) -> None:
+        """Send the live frames buffered during recovery that lie above `seq`, in order."""
+        self._last[channel] = seq
+        for frame_seq, frame in self._recovering.pop(channel, []):
+            self.deliver(channel, frame_seq, frame)
+
+    def abort_recovery(self, channel: str) -> None:
+        self._recovering.pop(channel, None)
+
+    def forget(self, channel: str) -> None:
+        """The connection left the channel: forget its position."""
+        self._recovering.pop(channel, None)
+        self._last.pop(channel, None)
+
+    # -- called by the writer task ------------------------------------------------
+
+    async def next_frames(self) -> list[Frame]:
+        """Wait for frames to write; an empty list means: close now."""
+        while not self._outbox:
+            if self.close_code is not None:
+                return []
+            self._wake.clear()
+            await self._wake.wait()
+        frames = list(self._outbox)
+        self._outbox.clear()
+        self.outbox_bytes = 0
+        return frames

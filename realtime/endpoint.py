@@ -1,0 +1,108 @@
+"""The WebSocket endpoint `/ws`: feeds frames to the gateway and writes what it queues.
+
+Per connection, a reader and a writer run side by side; when one ends, the other
+is cancelled. All protocol decisions are made in `Session` and `Gateway`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from realtime.codec import negotiate
+from realtime.connection import Connection
+from realtime.errors import CloseCode
+from realtime.gateway import Gateway
+from realtime.session import Session, State
+
+log = structlog.get_logger("liaison.ws")
+
+
+def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
+    """Clients without `Origin` are not browsers; browsers only from allowed origins or the
+    gateway's own host."""
+    origin = websocket.headers.get("origin")
+    if origin is None or "*" in allowed:
+        return True
+    origin = origin.rstrip("/")
+    if origin in allowed:
+        return True
+    host = websocket.headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.gateway
+    offered = list(websocket.scope.get("subprotocols", []))
+    codec = negotiate(offered)
+    await websocket.accept(subprotocol=codec.name if codec.name in offered else None)
+    if not origin_allowed(websocket, gateway.settings.allowed_origins):
+        log.info("origin_refused", origin=websocket.headers.get("origin"))
+        await websocket.close(CloseCode.FORBIDDEN)
+        return
+    session, conn = gateway.open_session(codec)
+    started = time.monotonic()
+    log.info("connection_opened", conn=session.id, codec=codec.name)
+    timeout = asyncio.get_running_loop().call_later(
+        gateway.settings.limits.connect_timeout, _connect_timeout, session, conn)
+    reader = asyncio.create_task(_read(websocket, gateway, session, conn))
+    writer = asyncio.create_task(_write(websocket, conn))
+    try:
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timeout.cancel()
+        for task in (reader, writer):
+            task.cancel()
+        for task in (reader, writer):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        gateway.close_session(session, conn)
+        log.info("connection_closed", conn=session.id,
+                 user=session.user.id if session.user else None,
+                 code=int(conn.close_code) if conn.close_code else None,
+                 seconds=round(time.monotonic() - started, 3))
+
+
+def _connect_timeout(session: Session, conn: Connection) -> None:
+    if session.state is State.AWAITING_CONNECT:
+        conn.close(CloseCode.UNAUTHORIZED, "no connect in time")
+
+
+async def _read(websocket: WebSocket, gateway: Gateway, session: Session, conn: Connection) -> None:
+    try:
+        while conn.close_code is None:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text, data = message.get("text"), message.get("bytes")
+            frame = text if text is not None else data
+            if frame is None:
+                continue
+            await gateway.receive(session, conn, frame)
+    except WebSocketDisconnect:
+        return
+    except Exception:
+        log.exception("reader_failed", conn=session.id)
+        conn.close(CloseCode.INTERNAL, "internal error")
+    # keep the writer going until it has flushed and closed
+    await asyncio.Event().wait()
+
+
+async def _write(websocket: WebSocket, conn: Connection) -> None:
+    send = websocket.send
+    while True:
+        frames = await conn.next_frames()
+        if not frames:
+            break
+        for frame in frames:
+            if isinstance(frame, str):
+                await send({"type": "websocket.send", "text": frame})
+            else:
+                await send({"type": "websocket.send", "bytes": frame})
+    code = conn.close_code or CloseCode.GOING_AWAY
+    with contextlib.suppress(Exception):
+        await websocket.close(int(code), conn.close_reason[:120])

@@ -1,0 +1,205 @@
+"""Handlers of the core operations of protocol v1: connect, subscribe, unsubscribe,
+publish, history, read, ping, and the `profile` extension."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import structlog
+
+from auth import policy, tokens
+from realtime.connection import Connection
+from realtime.errors import CloseCode, CommandError, ErrorCode
+from realtime.frames import (
+    Command,
+    bad,
+    channel_param,
+    int_param,
+    since_param,
+    str_param,
+)
+from realtime.gateway import Gateway, Replied, message_event
+from realtime.profile import profile_of
+from realtime.session import Session
+from school.channels import ChannelName
+from school.directory import Person
+from school.kinds import ContentLimits, KindError, validate
+from school.messages import Author, Draft
+
+log = structlog.get_logger("liaison.ops")
+
+HISTORY_DEFAULT, HISTORY_MAX = 50, 200
+
+
+def forbidden(channel: ChannelName | str) -> CommandError:
+    return CommandError(ErrorCode.FORBIDDEN, f"you may not use {channel}")
+
+
+def author_of(person: Person) -> Author:
+    return Author(person.id, person.name, person.role.value)
+
+
+class CoreOps:
+    def __init__(self, gateway: Gateway) -> None:
+        self.g = gateway
+        s = gateway.settings.limits
+        self.content = ContentLimits(max_text=s.max_text, max_title=s.max_title,
+                                     max_attachments=s.max_attachments)
+        gateway.handlers.update({
+            "connect": self.connect, "subscribe": self.subscribe, "unsubscribe": self.unsubscribe,
+            "publish": self.publish, "history": self.history, "read": self.read,
+            "ping": self.ping, "profile": self.profile,
+        })
+
+    def user(self, session: Session) -> Person:
+        assert session.user is not None
+        return session.user
+
+    def readable(self, session: Session, params: dict[str, Any]) -> ChannelName:
+        channel = channel_param(params)
+        if not policy.may_read(self.g.directory, self.user(session).id, channel):
+            raise forbidden(channel)
+        return channel
+
+    # -- connect and subscriptions ------------------------------------------------
+
+    async def connect(self, session: Session, conn: Connection, cmd: Command) -> Replied:
+        try:
+            user_id = tokens.verify(self.g.settings.jwt_secret.bytes(), cmd.params.get("token"))
+        except tokens.TokenError as exc:
+            raise CommandError(ErrorCode.UNAUTHORIZED, str(exc), CloseCode.UNAUTHORIZED) from None
+        person = self.g.directory.person(user_id)
+        if person is None:
+            raise CommandError(ErrorCode.UNAUTHORIZED, "this account is not (or no longer) known",
+                               CloseCode.UNAUTHORIZED)
+        since = since_param(cmd.params, self.g.settings.limits.since_channels)
+        d = self.g.directory
+        wanted = set(d.home_channels(user_id))
+        for name in since:
+            channel = channel_param({"channel": name})
+            if policy.may_read(d, user_id, channel):
+                wanted.add(name)
+        session.user = person
+        states = await self.attach(session, conn, sorted(wanted), since)
+        self.g.mark_connected(session)
+        log.info("connected", conn=session.id, user=user_id, channels=len(states))
+        body = {
+            "user": {"id": person.id, "name": person.name, "role": person.role.value},
+            "session": session.id,
+            "ping": self.g.settings.ping_interval,
+            "channels": [state for state, _ in states],
+        }
+        return Replied(body, lambda: self.finish(conn, states))
+
+    async def attach(
+        self, session: Session, conn: Connection, channels: list[str], since: dict[str, int]
+    ) -> list[tuple[dict[str, Any], int]]:
+        """Subscribe first, then read the store: the gap-free handoff (design.md)."""
+        for channel in channels:
+            conn.begin_recovery(channel)
+        try:
+            await asyncio.gather(*(self.g.hub.subscribe(c, conn) for c in channels))
+            session.channels.update(channels)
+            return await self.read_states(channels, since)
+        except BaseException:
+            for channel in channels:
+                conn.abort_recovery(channel)
+            raise
+
+    async def read_states(
+        self, channels: list[str], since: dict[str, int]
+    ) -> list[tuple[dict[str, Any], int]]:
+        store, cap = self.g.store, self.g.settings.limits.recovery_cap
+        plain = [c for c in channels if c not in since]
+        latest = await store.latest_seqs(plain) if plain else {}
+        states: list[tuple[dict[str, Any], int]] = []
+        for channel in channels:
+            if channel not in since:
+                seq = latest.get(channel, 0)
+                states.append(({"channel": channel, "seq": seq, "messages": [],
+                                "complete": True}, seq))
+                continue
+            rec = await store.recover(channel, since[channel], cap)
+            # the newest message recovered is the state; with none, never above `since`,
+            # so that nothing stored after the read can fall between recovery and pushes
+            seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])
+            states.append(({"channel": channel, "seq": seq,
+                            "messages": [m.to_wire() for m in rec.messages],
+                            "complete": rec.complete}, seq))
+        return states
+
+    @staticmethod
+    def finish(conn: Connection, states: list[tuple[dict[str, Any], int]]) -> None:
+        for state, seq in states:
+            conn.end_recovery(state["channel"], seq)
+
+    async def subscribe(self, session: Session, conn: Connection, cmd: Command) -> Replied:
+        channel = self.readable(session, cmd.params)
+        since_seq = int_param(cmd.params, "since", required=False)
+        name = str(channel)
+        since = {name: since_seq} if since_seq is not None else {}
+        states = await self.attach(session, conn, [name], since)
+        return Replied(states[0][0], lambda: self.finish(conn, states))
+
+    async def unsubscribe(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+        name = str(channel_param(cmd.params))
+        if name in session.channels:
+            session.channels.discard(name)
+            self.g.hub.unsubscribe(name, conn)
+            conn.forget(name)
+        return {}
+
+    # -- messages ---------------------------------------------------------------
+
+    async def publish(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+        person = self.user(session)
+        channel = channel_param(cmd.params)
+        kind = str_param(cmd.params, "kind", required=True, max_len=32)
+        assert kind is not None
+        if not policy.may_publish(self.g.directory, person.id, channel, kind):
+            raise CommandError(ErrorCode.FORBIDDEN, f"you may not publish {kind!r} in {channel}")
+        try:
+            data = validate(kind, cmd.params.get("data"), self.content)
+        except KindError as exc:
+            code = ErrorCode.TOO_LARGE if exc.too_large else ErrorCode.BAD_REQUEST
+            raise CommandError(code, str(exc)) from None
+        key = str_param(cmd.params, "key", required=False, max_len=128)
+        draft = Draft(str(channel), str(uuid.uuid4()), int(self.g.clock() * 1000),
+                      author_of(person), kind, data, key)
+        appended = await self.g.store.append(draft)
+        message = appended.message
+        if appended.created:
+            self.g.metrics.published += 1
+            await self.g.publish_event(message_event(message))
+        return {"seq": message.seq, "id": message.id, "ts": message.ts}
+
+    async def history(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+        channel = self.readable(session, cmd.params)
+        before = int_param(cmd.params, "before", required=False, minimum=1)
+        limit = int_param(cmd.params, "limit", required=False, minimum=-(2**53))
+        if limit is None:
+            limit = HISTORY_DEFAULT
+        if limit < 1:
+            raise bad("limit must be at least 1")
+        messages, more = await self.g.store.history(str(channel), before, min(limit, HISTORY_MAX))
+        return {"messages": [m.to_wire() for m in messages], "more": more}
+
+    async def read(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+        channel = self.readable(session, cmd.params)
+        seq = int_param(cmd.params, "seq", required=True, minimum=1)
+        assert seq is not None
+        previous = await self.g.store.mark_read(self.user(session).id, str(channel), seq)
+        if seq > previous:
+            await self.g.after_read(self.user(session), str(channel), previous, seq)
+        return {}
+
+    async def ping(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+        return {}
+
+    async def profile(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+        person = self.user(session)
+        reads = await self.g.store.user_read_marks(person.id)
+        return profile_of(self.g.directory, person, reads)
+

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auth.tokens import issue
+from realtime.config import DEMO_SECRET
+from tests.support.gateway_server import GatewayProcess, start_gateway
+from tests.support.ws_client import Client
+
+
+FAST = {"LIAISON_COMMANDS_PER_SECOND": "10000", "LIAISON_COMMAND_BURST": "10000"}
+
+
+def token(user: str, ttl: int = 3600) -> str:
+    return issue(DEMO_SECRET.encode(), user, ttl)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[GatewayProcess]:
+    # tests publish faster than a person: the rate limit has its own tests
+    gateway = start_gateway(tmp_path, env=FAST)
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture(params=["json", "msgpack"])
+def binary(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param == "msgpack")
+
+
+@pytest.fixture
+async def clients(server: GatewayProcess, binary: bool) -> AsyncIterator[Callable[..., Any]]:
+    """`await clients("t-martin")`: a connected client of that user (both codecs)."""
+    opened: list[Client] = []
+
+    async def make(user: str | None = None, **connect: Any) -> Client:
+        client = await Client.open(server.ws, binary=binary)
+        opened.append(client)
+        if user is not None:
+            client.connected = await client.ok("connect", token=token(user), **connect)  # type: ignore[attr-defined]
+        return client
+
+    yield make
+    for client in opened:
+        await client.close()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """`make_server(env={...})`: a gateway with its own settings (and its own store)."""
+    started: list[GatewayProcess] = []
+
+    def make(env: dict[str, str] | None = None, demo: bool = True) -> GatewayProcess:
+        workdir = tmp_path / f"gw{len(started)}"
+        workdir.mkdir()
+        gateway = start_gateway(workdir, env={**FAST, **(env or {})}, demo=demo)
+        started.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in started:
+        gateway.stop()
