@@ -33,20 +33,23 @@ class BrokerUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class Event:
     """One thing to fan out: `type` is the push type (`message`, `update`, `typing`, ...),
-    `body` the push's fields; `seq` is set for `message` events (ordering and gaps)."""
+    `body` the push's fields; `seq` is set for `message` events (ordering and gaps);
+    `exclude` names a user whose connections do not get it (the typist of `typing`)."""
 
     channel: str
     type: str
     body: dict[str, Any]
     seq: int | None = None
+    exclude: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"c": self.channel, "t": self.type, "b": self.body, "s": self.seq}
+        return {"c": self.channel, "t": self.type, "b": self.body, "s": self.seq, "x": self.exclude}
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> Event:
-        seq = raw.get("s")
-        return cls(str(raw["c"]), str(raw["t"]), dict(raw["b"]), int(seq) if seq is not None else None)
+        seq, exclude = raw.get("s"), raw.get("x")
+        return cls(str(raw["c"]), str(raw["t"]), dict(raw["b"]), int(seq) if seq is not None else None,
+                   str(exclude) if exclude is not None else None)
 
 
 class BrokerSink(Protocol):

@@ -33,6 +33,7 @@ FILL_PAGE = 500
 
 class Subscriber(Protocol):
     codec: str
+    user_id: str | None
 
     def deliver(self, channel: str, seq: int | None, frame: Frame) -> None:
         """Take a frame for a channel; must not block (queue it or drop the connection)."""
@@ -214,7 +215,10 @@ class Hub:
     def _fan_out(self, feed: _Feed, event: Event) -> None:
         push = {"push": event.type, **event.body}
         frames: dict[str, Frame] = {}
+        exclude = event.exclude
         for subscriber in tuple(feed.subscribers):
+            if exclude is not None and subscriber.user_id == exclude:
+                continue
             frame = frames.get(subscriber.codec)
             if frame is None:
                 frame = frames[subscriber.codec] = self._encoders[subscriber.codec](push)

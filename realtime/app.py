@@ -8,7 +8,6 @@ from importlib import resources
 from typing import Any
 
 import structlog
-from channels.factory import make_broker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -17,12 +16,15 @@ from starlette.staticfiles import StaticFiles
 
 from auth import tokens
 from channels.broker import Broker
+from channels.factory import make_broker
 from persistence.factory import open_store
 from persistence.store import Store
 from realtime.config import Settings
 from realtime.endpoint import websocket_endpoint
 from realtime.gateway import Gateway
+from realtime.membership import Membership
 from realtime.ops import CoreOps
+from realtime.school_ops import SchoolOps
 from school.demo import SCHOOL_ID, demo_school
 
 log = structlog.get_logger("liaison.app")
@@ -104,7 +106,10 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
             if settings.demo:
                 await load_demo(the_store)
             gateway = Gateway(settings, the_store, the_broker, await the_store.load_directory())
-            CoreOps(gateway)
+            core = CoreOps(gateway)
+            membership = Membership(gateway)
+            SchoolOps(gateway, core, membership)
+            app.state.membership = membership
             app.state.gateway = gateway
             await gateway.start()
             log.info("gateway_started", store=settings.store_url.split(":", 1)[0],

@@ -20,11 +20,12 @@ from realtime.errors import CloseCode
 
 class Connection:
     __slots__ = ("_last", "_limit", "_outbox", "_recovering", "_wake", "close_code", "close_reason",
-                 "codec", "id", "outbox_bytes")
+                 "codec", "id", "outbox_bytes", "user_id")
 
     def __init__(self, conn_id: str, codec: str, outbox_limit: int) -> None:
         self.id = conn_id
         self.codec = codec
+        self.user_id: str | None = None
         self._limit = outbox_limit
         self._outbox: deque[Frame] = deque()
         self.outbox_bytes = 0

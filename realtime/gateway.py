@@ -19,6 +19,7 @@ import structlog
 
 from channels.broker import Broker, BrokerUnavailable, Event
 from channels.hub import Hub
+from channels.presence import LocalPresence, Presence
 from persistence.store import Store, StoreUnavailable
 from realtime.codec import CODECS, Codec
 from realtime.config import Settings
@@ -57,9 +58,11 @@ class Gateway:
         self.directory = directory
         self.clock = clock
         self.metrics = Metrics()
+        self.instance_id = uuid.uuid4().hex
         encoders = {name: codec.encode for name, codec in CODECS.items()}
         self.hub = Hub(broker, encoders, self._fetch_range, self._latest_seq,
                        gap_delay=settings.gap_fill_delay, on_delivered=self.metrics.delivered)
+        self.presence: Presence = LocalPresence(self.hub)
         self.connections: dict[str, tuple[Session, Connection]] = {}
         self.by_user: dict[str, set[str]] = {}
         self.handlers: dict[str, Handler] = {}
@@ -137,7 +140,8 @@ class Gateway:
         try:
             result = await self.dispatch(session, conn, command)
             if isinstance(result, Replied):
-                result, finish = result.body, result.finish
+                finish = result.finish
+                result = result.body
             reply: dict[str, Any] = {"id": command.id, "ok": result}
         except CommandError as exc:
             reply = {"id": command.id, "error": error_body(exc.code, exc.message)}
@@ -169,6 +173,43 @@ class Gateway:
             raise CommandError(ErrorCode.CONFLICT, "this connection is already connected")
         return await handler(session, conn, command)
 
+    async def attach(
+        self, session: Session, conn: Connection, channels: list[str], since: dict[str, int]
+    ) -> list[tuple[dict[str, Any], int]]:
+        """Subscribe first, then read the store: the gap-free handoff (design.md)."""
+        for channel in channels:
+            conn.begin_recovery(channel)
+        try:
+            await asyncio.gather(*(self.hub.subscribe(c, conn) for c in channels))
+            session.channels.update(channels)
+            return await self.read_states(channels, since)
+        except BaseException:
+            for channel in channels:
+                conn.abort_recovery(channel)
+            raise
+
+    async def read_states(
+        self, channels: list[str], since: dict[str, int]
+    ) -> list[tuple[dict[str, Any], int]]:
+        store, cap = self.store, self.settings.limits.recovery_cap
+        plain = [c for c in channels if c not in since]
+        latest = await store.latest_seqs(plain) if plain else {}
+        states: list[tuple[dict[str, Any], int]] = []
+        for channel in channels:
+            if channel not in since:
+                seq = latest.get(channel, 0)
+                states.append(({"channel": channel, "seq": seq, "messages": [],
+                                "complete": True}, seq))
+                continue
+            rec = await store.recover(channel, since[channel], cap)
+            # the newest message recovered is the state; with none, never above `since`,
+            # so that nothing stored after the read can fall between recovery and pushes
+            seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])
+            states.append(({"channel": channel, "seq": seq,
+                            "messages": [m.to_wire() for m in rec.messages],
+                            "complete": rec.complete}, seq))
+        return states
+
     # -- events -----------------------------------------------------------------
 
     async def publish_event(self, event: Event) -> None:
@@ -177,7 +218,7 @@ class Gateway:
         try:
             await self.broker.publish(event)
         except BrokerUnavailable:
-            self._spawn(self._republish(event))
+            self.spawn(self._republish(event))
 
     async def _republish(self, event: Event) -> None:
         delay = 0.2
@@ -190,7 +231,7 @@ class Gateway:
                 delay = min(delay * 2, 5.0)
         log.warning("event_dropped", channel=event.channel, type=event.type)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -210,6 +251,12 @@ class Gateway:
 
     async def _latest_seq(self, channel: str) -> int:
         return (await self.store.latest_seqs([channel])).get(channel, 0)
+
+
+def finish_recovery(conn: Connection, states: list[tuple[dict[str, Any], int]]) -> None:
+    """After the reply is queued: flush each channel's live buffer above its recovered seq."""
+    for state, seq in states:
+        conn.end_recovery(state["channel"], seq)
 
 
 def exc_reason(reply: dict[str, Any]) -> str:

@@ -3,7 +3,6 @@ publish, history, read, ping, and the `profile` extension."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -20,7 +19,7 @@ from realtime.frames import (
     since_param,
     str_param,
 )
-from realtime.gateway import Gateway, Replied, message_event
+from realtime.gateway import Gateway, Replied, finish_recovery, message_event
 from realtime.profile import profile_of
 from realtime.session import Session
 from school.channels import ChannelName
@@ -82,7 +81,8 @@ class CoreOps:
             if policy.may_read(d, user_id, channel):
                 wanted.add(name)
         session.user = person
-        states = await self.attach(session, conn, sorted(wanted), since)
+        conn.user_id = person.id
+        states = await self.g.attach(session, conn, sorted(wanted), since)
         self.g.mark_connected(session)
         log.info("connected", conn=session.id, user=user_id, channels=len(states))
         body = {
@@ -91,57 +91,15 @@ class CoreOps:
             "ping": self.g.settings.ping_interval,
             "channels": [state for state, _ in states],
         }
-        return Replied(body, lambda: self.finish(conn, states))
-
-    async def attach(
-        self, session: Session, conn: Connection, channels: list[str], since: dict[str, int]
-    ) -> list[tuple[dict[str, Any], int]]:
-        """Subscribe first, then read the store: the gap-free handoff (design.md)."""
-        for channel in channels:
-            conn.begin_recovery(channel)
-        try:
-            await asyncio.gather(*(self.g.hub.subscribe(c, conn) for c in channels))
-            session.channels.update(channels)
-            return await self.read_states(channels, since)
-        except BaseException:
-            for channel in channels:
-                conn.abort_recovery(channel)
-            raise
-
-    async def read_states(
-        self, channels: list[str], since: dict[str, int]
-    ) -> list[tuple[dict[str, Any], int]]:
-        store, cap = self.g.store, self.g.settings.limits.recovery_cap
-        plain = [c for c in channels if c not in since]
-        latest = await store.latest_seqs(plain) if plain else {}
-        states: list[tuple[dict[str, Any], int]] = []
-        for channel in channels:
-            if channel not in since:
-                seq = latest.get(channel, 0)
-                states.append(({"channel": channel, "seq": seq, "messages": [],
-                                "complete": True}, seq))
-                continue
-            rec = await store.recover(channel, since[channel], cap)
-            # the newest message recovered is the state; with none, never above `since`,
-            # so that nothing stored after the read can fall between recovery and pushes
-            seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])
-            states.append(({"channel": channel, "seq": seq,
-                            "messages": [m.to_wire() for m in rec.messages],
-                            "complete": rec.complete}, seq))
-        return states
-
-    @staticmethod
-    def finish(conn: Connection, states: list[tuple[dict[str, Any], int]]) -> None:
-        for state, seq in states:
-            conn.end_recovery(state["channel"], seq)
+        return Replied(body, lambda: finish_recovery(conn, states))
 
     async def subscribe(self, session: Session, conn: Connection, cmd: Command) -> Replied:
         channel = self.readable(session, cmd.params)
         since_seq = int_param(cmd.params, "since", required=False)
         name = str(channel)
         since = {name: since_seq} if since_seq is not None else {}
-        states = await self.attach(session, conn, [name], since)
-        return Replied(states[0][0], lambda: self.finish(conn, states))
+        states = await self.g.attach(session, conn, [name], since)
+        return Replied(states[0][0], lambda: finish_recovery(conn, states))
 
     async def unsubscribe(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
         name = str(channel_param(cmd.params))

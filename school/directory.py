@@ -238,3 +238,84 @@ class Directory:
             case ChannelType.USER:
                 return {channel.id} if channel.id in self.people else set()
 
+
+
+DirectoryItem = School | Person | SchoolClass | Student | Chat
+DELETION_KINDS = ("schools", "people", "classes", "students", "chats")
+_KIND_OF = {School: "schools", Person: "people", SchoolClass: "classes", Student: "students", Chat: "chats"}
+
+
+def item_to_wire(item: DirectoryItem) -> dict[str, object]:
+    """A directory entity as a plain dict (for the broker and the HTTP API)."""
+    raw: dict[str, object] = {"type": _KIND_OF[type(item)]}
+    for name in item.__dataclass_fields__:
+        value = getattr(item, name)
+        raw[name] = list(value) if isinstance(value, tuple) else value
+    return raw
+
+
+def item_from_wire(raw: dict[str, object]) -> DirectoryItem:
+    fields = {k: v for k, v in raw.items() if k != "type"}
+    match raw.get("type"):
+        case "schools":
+            return School(**fields)  # type: ignore[arg-type]
+        case "people":
+            fields["role"] = Role(str(fields["role"]))
+            return Person(**fields)  # type: ignore[arg-type]
+        case "classes":
+            fields["teachers"] = tuple(fields.get("teachers") or ())  # type: ignore[arg-type]
+            return SchoolClass(**fields)  # type: ignore[arg-type]
+        case "students":
+            fields["guardians"] = tuple(fields.get("guardians") or ())  # type: ignore[arg-type]
+            return Student(**fields)  # type: ignore[arg-type]
+        case "chats":
+            return Chat(**fields)  # type: ignore[arg-type]
+    raise ValueError(f"unknown directory item type {raw.get('type')!r}")
+
+
+def remove(directory: Directory, deletions: dict[str, list[str]]) -> None:
+    """Delete entities by kind (`{"students": [...], ...}`), then rebuild the indexes."""
+    tables: dict[str, dict[str, object]] = {
+        "schools": directory.schools, "people": directory.people, "classes": directory.classes,  # type: ignore[dict-item]
+        "students": directory.students, "chats": directory.chats,  # type: ignore[dict-item]
+    }
+    for kind, ids in deletions.items():
+        for ident in ids:
+            tables[kind].pop(ident, None)
+    directory.reindex()
+
+
+def touched_users(directory: Directory, items: list[DirectoryItem], deletions: dict[str, list[str]]) -> set[str]:
+    """The people whose channels may change when these items change (call before and after)."""
+    users: set[str] = set()
+    for item in items:
+        users |= _touched(directory, item)
+    lookups: dict[str, dict[str, DirectoryItem]] = {
+        "schools": directory.schools, "people": directory.people, "classes": directory.classes,  # type: ignore[dict-item]
+        "students": directory.students, "chats": directory.chats,  # type: ignore[dict-item]
+    }
+    for kind, ids in deletions.items():
+        for ident in ids:
+            found = lookups.get(kind, {}).get(ident)
+            if found is not None:
+                users |= _touched(directory, found)
+            if kind == "people":
+                users.add(ident)
+    return users
+
+
+def _touched(d: Directory, item: DirectoryItem) -> set[str]:
+    match item:
+        case Person():
+            return {item.id}
+        case School():
+            return {p.id for p in d.people.values() if p.school_id == item.id} | d.guardians_of_school(item.id)
+        case SchoolClass():
+            old = d.classes.get(item.id)
+            return set(item.teachers) | set(old.teachers if old else ()) | d.guardians_of_class(item.id)
+        case Student():
+            old_student = d.students.get(item.id)
+            chats = {c.staff_id for c in d.chats.values() if c.student_id == item.id}
+            return set(item.guardians) | set(old_student.guardians if old_student else ()) | chats
+        case Chat():
+            return d.chat_members(item.id) | {item.staff_id}

@@ -1,0 +1,101 @@
+"""Directory changes, live: persist them, tell every gateway, and move connections.
+
+A change (admin API, import, `open_chat`) is saved in the store, then announced on
+the broker's control channel. Each gateway applies it to its directory snapshot
+and re-checks the open connections of the people it touches: channels they now
+belong to are subscribed (`subscribed` push), channels they may no longer read
+are left (`unsubscribed` push); a person removed from the directory is
+disconnected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from auth import policy
+from channels.broker import CONTROL_CHANNEL, Event
+from realtime.connection import Connection
+from realtime.errors import CloseCode
+from realtime.gateway import Gateway
+from realtime.session import Session, State
+from school.channels import parse_channel
+from school.directory import DirectoryItem, item_from_wire, item_to_wire, remove, touched_users
+
+log = structlog.get_logger("liaison.membership")
+
+DIRECTORY_EVENT = "directory"
+
+
+class Membership:
+    def __init__(self, gateway: Gateway) -> None:
+        self.g = gateway
+        gateway.hub.control_handlers.append(self.on_control)
+
+    async def change(self, upserts: list[DirectoryItem], deletions: dict[str, list[str]] | None = None) -> None:
+        """Save a directory change and apply it on every gateway (this one included)."""
+        deletions = {k: list(v) for k, v in (deletions or {}).items() if v}
+        await self.g.store.save_directory(upserts, deletions)
+        body = {"upserts": [item_to_wire(i) for i in upserts], "deletions": deletions,
+                "origin": self.g.instance_id}
+        await self.g.publish_event(Event(CONTROL_CHANNEL, DIRECTORY_EVENT, body))
+        await self.apply(upserts, deletions)
+
+    def on_control(self, event: Event) -> None:
+        if event.type != DIRECTORY_EVENT or event.body.get("origin") == self.g.instance_id:
+            return
+        try:
+            upserts = [item_from_wire(raw) for raw in event.body.get("upserts", [])]
+            deletions = {str(k): [str(i) for i in v] for k, v in event.body.get("deletions", {}).items()}
+        except (TypeError, ValueError, KeyError):
+            log.warning("bad_directory_event")
+            return
+        self.g.spawn(self.apply(upserts, deletions))
+
+    async def apply(self, upserts: list[DirectoryItem], deletions: dict[str, list[str]]) -> None:
+        """Apply a change to this gateway's snapshot (idempotent) and resync touched users."""
+        d = self.g.directory
+        users = touched_users(d, upserts, deletions)
+        d.put(*upserts)
+        remove(d, deletions)
+        users |= touched_users(d, upserts, {})
+        for user_id in users:
+            for session, conn in self.g.sessions_of(user_id):
+                await self.resync(session, conn)
+
+    async def reload(self) -> None:
+        """Replace the whole snapshot from the store (after an offline import) and resync all."""
+        self.g.directory = await self.g.store.load_directory()
+        for session, conn in list(self.g.connections.values()):
+            if session.state is State.READY:
+                await self.resync(session, conn)
+
+    async def resync(self, session: Session, conn: Connection) -> None:
+        assert session.user is not None
+        d = self.g.directory
+        person = d.person(session.user.id)
+        if person is None:
+            conn.close(CloseCode.UNAUTHORIZED, "account removed")
+            return
+        session.user = person
+        for name in sorted(session.channels):
+            channel = parse_channel(name)
+            if channel is None or not policy.may_read(d, person.id, channel):
+                session.channels.discard(name)
+                self.g.hub.unsubscribe(name, conn)
+                conn.forget(name)
+                conn.send(session.codec.encode({"push": "unsubscribed", "channel": name}))
+        added = [c for c in d.home_channels(person.id) if c not in session.channels]
+        await self.join(session, conn, added)
+
+    async def join(self, session: Session, conn: Connection, channels: list[str]) -> None:
+        """Subscribe a connection to channels and tell it with `subscribed` pushes (gap-free:
+        pushes above the announced seq follow)."""
+        if not channels or session.state is not State.READY:
+            return
+        states = await self.g.attach(session, conn, channels, {})
+        for state, seq in states:
+            push: dict[str, Any] = {"push": "subscribed", "channel": state["channel"], "seq": seq}
+            conn.send(session.codec.encode(push))
+            conn.end_recovery(state["channel"], seq)
