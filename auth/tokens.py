@@ -70,7 +70,11 @@ def verify(secret: bytes, token: object, now: float | None = None, leeway: int =
     header = _json_segment(parts[0], "header")
     if header.get("alg") != "HS256":
         raise TokenError("token algorithm must be HS256")
-    expected = _sign(secret, f"{parts[0]}.{parts[1]}".encode("ascii"))
+    try:
+        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    except UnicodeEncodeError:
+        raise TokenError("token is not valid base64url") from None
+    expected = _sign(secret, signing_input)
     if not hmac.compare_digest(expected, _b64decode(parts[2])):
         raise TokenError("token signature does not match")
     claims = _json_segment(parts[1], "claims")

@@ -31,11 +31,16 @@ LatestSeq = Callable[[str], Awaitable[int]]
 FILL_PAGE = 500
 
 
+def frame_size(frame: Frame) -> int:
+    """A frame's size on the wire, in bytes (text frames are UTF-8)."""
+    return len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "surrogatepass"))
+
+
 class Subscriber(Protocol):
     codec: str
     user_id: str | None
 
-    def deliver(self, channel: str, seq: int | None, frame: Frame) -> None:
+    def deliver(self, channel: str, seq: int | None, frame: Frame, size: int) -> None:
         """Take a frame for a channel; must not block (queue it or drop the connection)."""
 
 
@@ -214,15 +219,16 @@ class Hub:
 
     def _fan_out(self, feed: _Feed, event: Event) -> None:
         push = {"push": event.type, **event.body}
-        frames: dict[str, Frame] = {}
+        frames: dict[str, tuple[Frame, int]] = {}
         exclude = event.exclude
         for subscriber in tuple(feed.subscribers):
             if exclude is not None and subscriber.user_id == exclude:
                 continue
-            frame = frames.get(subscriber.codec)
-            if frame is None:
-                frame = frames[subscriber.codec] = self._encoders[subscriber.codec](push)
-            subscriber.deliver(event.channel, event.seq, frame)
+            encoded = frames.get(subscriber.codec)
+            if encoded is None:
+                frame = self._encoders[subscriber.codec](push)
+                encoded = frames[subscriber.codec] = (frame, frame_size(frame))
+            subscriber.deliver(event.channel, event.seq, encoded[0], encoded[1])
         if self._on_delivered is not None:
             self._on_delivered(event, len(feed.subscribers))
 

@@ -5,6 +5,7 @@ No other module reads `os.environ`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -94,7 +95,7 @@ def _number(env: Mapping[str, str], name: str, kind: type) -> int | float | None
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value  # type: ignore[no-any-return]
 

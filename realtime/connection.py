@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from channels.hub import Frame
+from channels.hub import Frame, frame_size
 from realtime.errors import CloseCode
 
 
@@ -30,31 +30,32 @@ class Connection:
         self._outbox: deque[Frame] = deque()
         self.outbox_bytes = 0
         self._wake = asyncio.Event()
-        self._recovering: dict[str, list[tuple[int | None, Frame]]] = {}
+        self._recovering: dict[str, list[tuple[int | None, Frame, int]]] = {}
         self._last: dict[str, int] = {}
         self.close_code: CloseCode | None = None
         self.close_reason = ""
 
     # -- called by the fan-out and the command handlers --------------------------
 
-    def deliver(self, channel: str, seq: int | None, frame: Frame) -> None:
+    def deliver(self, channel: str, seq: int | None, frame: Frame, size: int) -> None:
         if self.close_code is not None:
             return
         pending = self._recovering.get(channel)
         if pending is not None:
-            pending.append((seq, frame))
+            pending.append((seq, frame, size))
             return
         if seq is not None:
             if seq <= self._last.get(channel, 0):
                 return
             self._last[channel] = seq
-        self.send(frame)
+        self.send(frame, size)
 
-    def send(self, frame: Frame) -> None:
+    def send(self, frame: Frame, size: int | None = None) -> None:
+        """Queue a frame; `size` is its byte size when the caller knows it already."""
         if self.close_code is not None:
             return
         self._outbox.append(frame)
-        self.outbox_bytes += len(frame)
+        self.outbox_bytes += frame_size(frame) if size is None else size
         if self.outbox_bytes > self._limit:
             self.close(CloseCode.SLOW_CONSUMER, "outbox overflow: reconnect and recover with since")
             return
@@ -79,8 +80,8 @@ class Connection:
     def end_recovery(self, channel: str, seq: int) -> None:
         """Send the live frames buffered during recovery that lie above `seq`, in order."""
         self._last[channel] = seq
-        for frame_seq, frame in self._recovering.pop(channel, []):
-            self.deliver(channel, frame_seq, frame)
+        for frame_seq, frame, size in self._recovering.pop(channel, []):
+            self.deliver(channel, frame_seq, frame, size)
 
     def abort_recovery(self, channel: str) -> None:
         self._recovering.pop(channel, None)

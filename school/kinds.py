@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -9,6 +10,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from school.messages import JSONDict
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +64,20 @@ def _attachment(item: Any, index: int) -> JSONDict:
     name, url, mime, size = item["name"], item["url"], item["type"], item["size"]
     if not isinstance(name, str) or not 0 < len(name) <= 255:
         raise KindError(f"{where}.name must be a string of 1 to 255 characters")
-    if not isinstance(url, str) or len(url) > 2048 or urlsplit(url).scheme not in ("https", "http"):
+    if not isinstance(url, str) or len(url) > 2048 or _scheme(url) not in ("https", "http"):
         raise KindError(f"{where}.url must be an http(s) URL of at most 2048 characters")
     if not isinstance(mime, str) or "/" not in mime or len(mime) > 127:
         raise KindError(f"{where}.type must be a media type such as image/jpeg")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise KindError(f"{where}.size must be a non-negative integer (bytes)")
     return {"name": name, "url": url, "type": mime, "size": size}
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
 
 
 def _timestamp(data: JSONDict, name: str, required: bool) -> str | None:
@@ -141,7 +151,7 @@ def _homework(data: JSONDict, limits: ContentLimits) -> JSONDict:
     _only(data, {"text", "due"})
     text = _text(data, "text", limits.max_text, required=True)
     due = data.get("due")
-    if not isinstance(due, str) or len(due) != 10:
+    if not isinstance(due, str) or not _ISO_DATE.match(due):
         raise KindError("data.due must be an ISO date YYYY-MM-DD")
     try:
         date.fromisoformat(due)
