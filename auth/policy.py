@@ -87,5 +87,5 @@ def may_see_presence(d: Directory, user_id: str, channel: ChannelName) -> bool:
         return user_id in d.chat_members(channel.id)
     if channel.type in (ChannelType.CLASS, ChannelType.SCHOOL):
         school = d.school_of_channel(channel)
-        return school is not None and d.is_staff_of(user_id, school) and may_read(d, user_id, channel)
+        return school is not None and d.is_staff_of(user_id, school)
     return False

@@ -176,7 +176,9 @@ class Gateway:
     async def attach(
         self, session: Session, conn: Connection, channels: list[str], since: dict[str, int]
     ) -> list[tuple[dict[str, Any], int]]:
-        """Subscribe first, then read the store: the gap-free handoff (design.md)."""
+        """Subscribe first, then read the store: the gap-free handoff (docs/design-notes.md).
+        On failure, the connection is left as it was: not subscribed to any of `channels`."""
+        fresh = [c for c in channels if c not in session.channels]
         for channel in channels:
             conn.begin_recovery(channel)
         try:
@@ -186,6 +188,10 @@ class Gateway:
         except BaseException:
             for channel in channels:
                 conn.abort_recovery(channel)
+            for channel in fresh:
+                session.channels.discard(channel)
+                self.hub.unsubscribe(channel, conn)
+                conn.forget(channel)
             raise
 
     async def read_states(

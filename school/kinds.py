@@ -62,11 +62,17 @@ def _attachment(item: Any, index: int) -> JSONDict:
     if not isinstance(item, dict) or set(item) != {"name", "url", "type", "size"}:
         raise KindError(f"{where} must be an object with name, url, type and size")
     name, url, mime, size = item["name"], item["url"], item["type"], item["size"]
-    if not isinstance(name, str) or not 0 < len(name) <= 255:
-        raise KindError(f"{where}.name must be a string of 1 to 255 characters")
-    if not isinstance(url, str) or len(url) > 2048 or _scheme(url) not in ("https", "http"):
-        raise KindError(f"{where}.url must be an http(s) URL of at most 2048 characters")
-    if not isinstance(mime, str) or "/" not in mime or len(mime) > 127:
+    if not isinstance(name, str) or not name:
+        raise KindError(f"{where}.name must be a non-empty string")
+    if len(name) > 255:
+        raise KindError(f"{where}.name is longer than 255 characters", too_large=True)
+    if isinstance(url, str) and len(url) > 2048:
+        raise KindError(f"{where}.url is longer than 2048 characters", too_large=True)
+    if not isinstance(url, str) or _scheme(url) not in ("https", "http"):
+        raise KindError(f"{where}.url must be an http(s) URL")
+    if isinstance(mime, str) and len(mime) > 127:
+        raise KindError(f"{where}.type is longer than 127 characters", too_large=True)
+    if not isinstance(mime, str) or "/" not in mime:
         raise KindError(f"{where}.type must be a media type such as image/jpeg")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise KindError(f"{where}.size must be a non-negative integer (bytes)")

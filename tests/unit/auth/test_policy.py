@@ -145,8 +145,9 @@ def test_may_see_receipts(user: str, channel: str, author: str, expected: bool) 
 
 PRESENCE: dict[str, set[str]] = {
     "school:ecole-jaures": STAFF,
-    "class:cp-a": {"t-martin", "d-bernard"},
-    "class:cm2-b": {"t-nguyen", "d-bernard"},
+    # the school's staff, for any class of the school (protocol v1, presence)
+    "class:cp-a": STAFF,
+    "class:cm2-b": STAFF,
     LEA_CHAT: {"t-martin", "p-lea-mere", "p-lea-pere"},
     INES_CHAT: {"d-bernard", "p-durand"},
     "user:p-adam": set(),
