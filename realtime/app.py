@@ -22,6 +22,7 @@ from persistence.store import Store
 from realtime.config import Settings
 from realtime.endpoint import websocket_endpoint
 from realtime.gateway import Gateway
+from realtime.http_api import api_routes
 from realtime.membership import Membership
 from realtime.ops import CoreOps
 from realtime.school_ops import SchoolOps
@@ -129,6 +130,7 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
         Route("/metrics", metrics),
         Route("/demo/people", demo_people),
         Route("/demo/token", demo_token, methods=["POST"]),
+        *api_routes(),
         Mount("/", app=StaticFiles(directory=web_dir, html=True), name="web"),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

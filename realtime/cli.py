@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
 from auth import tokens
+from persistence.factory import open_store
+from persistence.store import Store, StoreUnavailable
 from realtime.config import ConfigError, Settings, load_settings
 from realtime.logs import configure_logging
+from school.importer import ImportPlan, ImportSummary, decode_csv, plan_import
 
 
 class Server(uvicorn.Server):
@@ -70,6 +76,116 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _summary_lines(school_id: str, rows: int, s: ImportSummary) -> list[str]:
+    return [
+        f"school {school_id}: imported {rows:,} students",
+        f"classes created: {s.classes_created}",
+        f"students: {s.students_added} added, {s.students_updated} updated, {s.students_removed} removed, "
+        f"{s.students_unchanged} unchanged",
+        f"guardians: {s.guardians_added} added, {s.guardians_updated} updated, {s.guardians_removed} removed, "
+        f"{s.guardians_unchanged} unchanged",
+    ]
+
+
+async def _plan_and_save(store: Store, text: str, school_id: str, dry_run: bool) -> ImportPlan:
+    """Plan against the stored directory; unless it is a dry run or the plan has errors, save it
+    in one transaction."""
+    await store.open()
+    try:
+        started = time.perf_counter()
+        lines = text.count("\n")
+        _progress(f"planning {lines:,} lines…")
+        plan = plan_import(text, school_id, await store.load_directory())
+        _progress(f"planned in {time.perf_counter() - started:.2f} s")
+        if plan.ok and not dry_run:
+            started = time.perf_counter()
+            await store.save_directory(plan.upserts(), plan.deletions())
+            _progress(f"saved in {time.perf_counter() - started:.2f} s")
+        return plan
+    finally:
+        await store.close()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    # The import needs only the store: demo=True spares it the JWT secret, which it never uses.
+    store_url = _settings(demo=True).store_url
+    try:
+        data = Path(args.file).read_bytes()
+        store = open_store(store_url)
+    except OSError as exc:
+        print(f"liaison import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"liaison import: LIAISON_STORE_URL: {exc}", file=sys.stderr)
+        return 2
+    try:
+        plan = asyncio.run(_plan_and_save(store, decode_csv(data), args.school, args.dry_run))
+    except StoreUnavailable as exc:
+        print(f"liaison import: the store is unavailable ({exc}); nothing was changed", file=sys.stderr)
+        return 2
+    return _report(plan, args.dry_run, args.limit)
+
+
+def _report(plan: ImportPlan, dry_run: bool, limit: int) -> int:
+    """Print the errors (exit 1), the dry run's description, or what was saved."""
+    if not plan.ok:
+        print("\n".join(plan.describe()), file=sys.stderr)
+        print("nothing was changed", file=sys.stderr)
+        return 1
+    if dry_run:
+        print("\n".join(plan.describe(limit=limit)))
+        print("dry run: nothing was changed")
+        return 0
+    s = plan.summary()
+    rows = s.students_added + s.students_updated + s.students_unchanged
+    print("\n".join(_summary_lines(plan.school_id, rows, s)))
+    return 0
+
+
+async def _seed(store: Store, schools: int, classes: int, students: int) -> int:
+    from school.district import build_district
+
+    started = time.perf_counter()
+    items = build_district(schools, classes, students)
+    _progress(f"built {len(items):,} entities in {time.perf_counter() - started:.2f} s")
+    await store.open()
+    try:
+        started = time.perf_counter()
+        await store.save_directory(items)
+        _progress(f"saved in {time.perf_counter() - started:.2f} s")
+    finally:
+        await store.close()
+    return len(items)
+
+
+def cmd_seed_district(args: argparse.Namespace) -> int:
+    """Write the synthetic district of docs/district.md into LIAISON_STORE_URL (upserts: re-running
+    it is harmless)."""
+    if min(args.schools, args.classes, args.students) < 1:
+        print("liaison seed-district: --schools, --classes and --students must be 1 or more", file=sys.stderr)
+        return 2
+    try:
+        store = open_store(_settings(demo=True).store_url)
+    except ValueError as exc:
+        print(f"liaison seed-district: LIAISON_STORE_URL: {exc}", file=sys.stderr)
+        return 2
+    _progress(f"seeding {args.schools} schools x {args.classes} classes x {args.students} students…")
+    try:
+        asyncio.run(_seed(store, args.schools, args.classes, args.students))
+    except StoreUnavailable as exc:
+        print(f"liaison seed-district: the store is unavailable ({exc}); nothing was changed", file=sys.stderr)
+        return 2
+    s, c, n = args.schools, args.classes, args.students
+    print(f"district seeded: schools sch-1..sch-{s} (director d-{{s}}), classes sch-{{s}}-c1..c{c} "
+          f"(teacher t-{{s}}-{{c}}), students s-{{s}}-{{c}}-1..{n}, guardians g-{{s}}-{{c}}-{{n}}-1 "
+          f"and -2 for a second household (docs/district.md); mint tokens with `liaison token ID`")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liaison", description="Liaison real-time school messaging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=0, help="lifetime in seconds")
     token.add_argument("--demo", action="store_true", help="use the demo secret")
     token.set_defaults(func=cmd_token)
+
+    load = sub.add_parser("import", help="import a school's CSV export (one row per student); see docs/import.md",
+                          description="Make the school's students and guardians match the file, all or nothing. "
+                                      "The store is LIAISON_STORE_URL; running gateways pick the change up.")
+    load.add_argument("file", metavar="FILE.csv", help="the export: UTF-8 or Windows-1252, ';' or ','")
+    load.add_argument("--school", required=True, metavar="ID", help="the id of the school (it must exist)")
+    load.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
+    load.add_argument("--limit", type=int, default=5, help="ids shown per list in the dry run (default 5)")
+    load.set_defaults(func=cmd_import)
+
+    seed = sub.add_parser("seed-district", help="fill the store with the synthetic district (docs/district.md)")
+    seed.add_argument("--schools", type=int, required=True, metavar="S")
+    seed.add_argument("--classes", type=int, required=True, metavar="C", help="classes per school")
+    seed.add_argument("--students", type=int, required=True, metavar="N", help="students per class")
+    seed.set_defaults(func=cmd_seed_district)
     return parser
 
 

@@ -3,7 +3,6 @@ publish, history, read, ping, and the `profile` extension."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import structlog
@@ -19,13 +18,13 @@ from realtime.frames import (
     since_param,
     str_param,
 )
-from realtime.gateway import Gateway, Replied, finish_recovery, message_event
+from realtime.gateway import Gateway, Replied, finish_recovery
 from realtime.profile import profile_of
+from realtime.publishing import checked_data, published, store_and_publish
 from realtime.session import Session
 from school.channels import ChannelName
 from school.directory import Person
-from school.kinds import ContentLimits, KindError, validate
-from school.messages import Author, Draft
+from school.kinds import ContentLimits
 
 log = structlog.get_logger("liaison.ops")
 
@@ -34,10 +33,6 @@ HISTORY_DEFAULT, HISTORY_MAX = 50, 200
 
 def forbidden(channel: ChannelName | str) -> CommandError:
     return CommandError(ErrorCode.FORBIDDEN, f"you may not use {channel}")
-
-
-def author_of(person: Person) -> Author:
-    return Author(person.id, person.name, person.role.value)
 
 
 class CoreOps:
@@ -116,22 +111,9 @@ class CoreOps:
         channel = channel_param(cmd.params)
         kind = str_param(cmd.params, "kind", required=True, max_len=32)
         assert kind is not None
-        if not policy.may_publish(self.g.directory, person.id, channel, kind):
-            raise CommandError(ErrorCode.FORBIDDEN, f"you may not publish {kind!r} in {channel}")
-        try:
-            data = validate(kind, cmd.params.get("data"), self.content)
-        except KindError as exc:
-            code = ErrorCode.TOO_LARGE if exc.too_large else ErrorCode.BAD_REQUEST
-            raise CommandError(code, str(exc)) from None
+        data = checked_data(self.g, self.content, person, channel, kind, cmd.params.get("data"))
         key = str_param(cmd.params, "key", required=False, max_len=128)
-        draft = Draft(str(channel), str(uuid.uuid4()), int(self.g.clock() * 1000),
-                      author_of(person), kind, data, key)
-        appended = await self.g.store.append(draft)
-        message = appended.message
-        if appended.created:
-            self.g.metrics.published += 1
-            await self.g.publish_event(message_event(message))
-        return {"seq": message.seq, "id": message.id, "ts": message.ts}
+        return published(await store_and_publish(self.g, person, channel, kind, data, key))
 
     async def history(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
         channel = self.readable(session, cmd.params)
@@ -148,6 +130,10 @@ class CoreOps:
         channel = self.readable(session, cmd.params)
         seq = int_param(cmd.params, "seq", required=True, minimum=1)
         assert seq is not None
+        latest = (await self.g.store.latest_seqs([str(channel)])).get(str(channel), 0)
+        seq = min(seq, latest)  # a read mark never runs ahead of the channel
+        if seq < 1:
+            return {}
         previous = await self.g.store.mark_read(self.user(session).id, str(channel), seq)
         if seq > previous:
             await self.g.after_read(self.user(session), str(channel), previous, seq)
