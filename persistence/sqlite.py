@@ -208,6 +208,12 @@ class SQLiteStore:
 
     # -- directory ------------------------------------------------------------
 
+    async def directory_version(self) -> int:
+        return await self._read(sql.directory_version)
+
+    async def touch_directory(self) -> int:
+        return await self._write(sql.touch_directory)
+
     async def load_directory(self) -> Directory:
         return await self._read(sql.load_directory)
 

@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
     ON messages (channel, author_id, key) WHERE key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS read_marks (
     user_id TEXT    NOT NULL,
     channel TEXT    NOT NULL,
@@ -312,6 +316,19 @@ def save_directory(
             conn.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({placeholders})", row)
         for table, ids in deletions.items():
             conn.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
+
+
+def directory_version(conn: sqlite3.Connection) -> int:
+    return int(_one(conn, "SELECT coalesce(max(value), 0) FROM meta WHERE key = 'directory_version'", ())[0])
+
+
+def touch_directory(conn: sqlite3.Connection) -> int:
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('directory_version', 1) "
+            "ON CONFLICT (key) DO UPDATE SET value = value + 1"
+        )
+        return directory_version(conn)
 
 
 def load_directory(conn: sqlite3.Connection) -> Directory:

@@ -96,6 +96,13 @@ class Store(Protocol):
 
     async def load_directory(self) -> Directory: ...
 
+    async def directory_version(self) -> int:
+        """A counter that `touch_directory` moves: gateways poll it to reload the directory
+        after an offline change (a CLI import), which no broker event announced."""
+
+    async def touch_directory(self) -> int:
+        """Move the directory version forward; return the new version."""
+
     async def save_directory(
         self, upserts: Iterable[DirectoryItem], deletions: Mapping[str, Iterable[str]] | None = None
     ) -> None:

@@ -111,6 +111,7 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
             membership = Membership(gateway)
             SchoolOps(gateway, core, membership)
             app.state.membership = membership
+            gateway.spawn(membership.watch_store(settings.directory_poll))
             app.state.gateway = gateway
             await gateway.start()
             log.info("gateway_started", store=settings.store_url.split(":", 1)[0],

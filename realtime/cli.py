@@ -104,6 +104,7 @@ async def _plan_and_save(store: Store, text: str, school_id: str, dry_run: bool)
         if plan.ok and not dry_run:
             started = time.perf_counter()
             await store.save_directory(plan.upserts(), plan.deletions())
+            await store.touch_directory()  # running gateways reload the directory
             _progress(f"saved in {time.perf_counter() - started:.2f} s")
         return plan
     finally:
@@ -156,6 +157,7 @@ async def _seed(store: Store, schools: int, classes: int, students: int) -> int:
     try:
         started = time.perf_counter()
         await store.save_directory(items)
+        await store.touch_directory()
         _progress(f"saved in {time.perf_counter() - started:.2f} s")
     finally:
         await store.close()

@@ -60,6 +60,7 @@ class Settings:
     ping_timeout: float = 20.0
     token_ttl: int = 7 * 24 * 3600
     gap_fill_delay: float = 0.5
+    directory_poll: float = 2.0
     log_level: str = "info"
     limits: Limits = Limits()
 
@@ -84,6 +85,7 @@ _SETTING_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_PING_TIMEOUT": ("ping_timeout", float),
     "LIAISON_TOKEN_TTL": ("token_ttl", int),
     "LIAISON_GAP_FILL_DELAY": ("gap_fill_delay", float),
+    "LIAISON_DIRECTORY_POLL": ("directory_poll", float),
 }
 
 

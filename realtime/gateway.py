@@ -77,6 +77,9 @@ class Gateway:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.hub.close()
         await self.broker.close()
 

@@ -10,6 +10,7 @@ disconnected.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -63,6 +64,24 @@ class Membership:
         for user_id in users:
             for session, conn in self.g.sessions_of(user_id):
                 await self.resync(session, conn)
+
+    async def watch_store(self, interval: float) -> None:
+        """Reload the directory when an offline tool (`liaison import`) moved the store's
+        directory version. Runs until cancelled; backs off and logs when the store fails."""
+        known = await self.g.store.directory_version()
+        delay = interval
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                version = await self.g.store.directory_version()
+                if version != known:
+                    log.info("directory_reload", version=version)
+                    await self.reload()
+                    known = version
+                delay = interval
+            except Exception as exc:
+                log.warning("directory_watch_failed", error=type(exc).__name__)
+                delay = min(delay * 2, 60.0)
 
     async def reload(self) -> None:
         """Replace the whole snapshot from the store (after an offline import) and resync all."""

@@ -132,3 +132,29 @@ def test_unknown_school_and_missing_file(db: Path, tmp_path: Path) -> None:
     missing = run_import(db, tmp_path / "missing.csv")
     assert missing.returncode == 2
     assert "cannot read" in missing.stderr and "No such file" in missing.stderr
+
+
+async def test_import_reaches_a_running_gateway_live(tmp_path: Path) -> None:
+    """The CLI writes the store; the running gateway sees the directory version move, reloads, and
+    moves its open connections: a guardian whose child changed class is subscribed to the new one
+    and unsubscribed from the old one."""
+    from tests.integration.conftest import token
+    from tests.support.gateway_server import start_gateway
+    from tests.support.ws_client import Client
+
+    gateway = start_gateway(tmp_path, env={"LIAISON_DIRECTORY_POLL": "0.2"})
+    client = await Client.open(gateway.ws)
+    try:
+        await client.ok("connect", token=token("p-adam"))
+        export = (HEADER + "\n"
+                  "s-adam;Adam;Benali;CE1 A;Karim Benali;karim.benali@example.fr;;;\n"
+                  "s-lea;Léa;Petit;CP A;Claire Petit;claire.petit@example.fr;;Julien Petit;julien.petit@example.fr\n")
+        done = await asyncio.to_thread(run_import, tmp_path / "liaison.db", write(tmp_path, export))
+        assert done.returncode == 0, done.stderr
+        pushes = {(await client.push())["push"]: None for _ in range(2)}
+        assert set(pushes) == {"subscribed", "unsubscribed"}
+        assert await client.error("history", channel="class:cm2-b") == "forbidden"
+        assert "messages" in await client.ok("history", channel="class:ce1-a")
+    finally:
+        await client.close()
+        gateway.stop()
