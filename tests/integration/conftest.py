@@ -11,7 +11,6 @@ from realtime.config import DEMO_SECRET
 from tests.support.gateway_server import GatewayProcess, start_gateway
 from tests.support.ws_client import Client
 
-
 FAST = {"LIAISON_COMMANDS_PER_SECOND": "10000", "LIAISON_COMMAND_BURST": "10000"}
 
 

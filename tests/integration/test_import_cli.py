@@ -148,7 +148,8 @@ async def test_import_reaches_a_running_gateway_live(tmp_path: Path) -> None:
         await client.ok("connect", token=token("p-adam"))
         export = (HEADER + "\n"
                   "s-adam;Adam;Benali;CE1 A;Karim Benali;karim.benali@example.fr;;;\n"
-                  "s-lea;Léa;Petit;CP A;Claire Petit;claire.petit@example.fr;;Julien Petit;julien.petit@example.fr\n")
+                  "s-lea;Léa;Petit;CP A;Claire Petit;claire.petit@example.fr;;"
+                  "Julien Petit;julien.petit@example.fr\n")
         done = await asyncio.to_thread(run_import, tmp_path / "liaison.db", write(tmp_path, export))
         assert done.returncode == 0, done.stderr
         pushes = {(await client.push())["push"]: None for _ in range(2)}
