@@ -72,6 +72,7 @@ class Hub:
         self._gap_delay = gap_delay
         self._on_delivered = on_delivered
         self._feeds: dict[str, _Feed] = {}
+        self.reconnects = 0
         self._upstream: set[str] = set()
         self._upstream_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -162,6 +163,7 @@ class Hub:
             self._release_held(event.channel, feed)
 
     def on_reconnect(self) -> None:
+        self.reconnects += 1
         log.info("broker_reconnected", channels=len(self._feeds))
         for channel, feed in self._feeds.items():
             if feed.next_seq is not None:

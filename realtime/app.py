@@ -63,7 +63,8 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     gateway = _gateway(request)
-    body = gateway.metrics.render(gateway.hub.subscription_count(), len(gateway.hub.channels()))
+    hub = gateway.hub
+    body = gateway.metrics.render(hub.subscription_count(), len(hub.channels()), hub.reconnects)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 

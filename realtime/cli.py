@@ -17,6 +17,7 @@ from persistence.factory import open_store
 from persistence.store import Store, StoreUnavailable
 from realtime.config import ConfigError, Settings, load_settings
 from realtime.logs import configure_logging
+from realtime.workers import reuse_port_socket, supervise
 from school.importer import ImportPlan, ImportSummary, decode_csv, plan_import
 
 
@@ -62,10 +63,21 @@ def _settings(demo: bool) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args.demo)
     configure_logging(settings.log_level)
+    if args.workers > 1:
+        if not settings.redis_url:
+            print("liaison: --workers needs LIAISON_REDIS_URL: the in-process broker cannot carry "
+                  "messages between processes", file=sys.stderr)
+            return 2
+        child = ["serve", "--host", args.host, "--port", str(args.port), "--reuse-port"]
+        return supervise(args.workers, child + (["--demo"] if args.demo else []))
     if args.demo:
         print(f"Liaison demo school: open http://{args.host}:{args.port}/ in your browser",
               file=sys.stderr)
-    Server(uvicorn_config(settings, args.host, args.port)).run()
+    server = Server(uvicorn_config(settings, args.host, args.port))
+    if args.reuse_port:
+        server.run(sockets=[reuse_port_socket(args.host, args.port)])
+    else:
+        server.run()
     return 0
 
 
@@ -196,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="load the demo school; demo sign-in")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="gateway processes sharing the port (needs LIAISON_REDIS_URL)")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     token = sub.add_parser("token", help="print a signed token (JWT) for a user")

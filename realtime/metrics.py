@@ -40,7 +40,6 @@ class Metrics:
     connections: int = 0
     published: int = 0
     delivered_total: int = 0
-    broker_reconnects: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     fanout_latency: Histogram = field(default_factory=Histogram)
 
@@ -56,7 +55,7 @@ class Metrics:
         if isinstance(ts, int):
             self.fanout_latency.observe(max(0.0, time.time() - ts / 1000))
 
-    def render(self, subscriptions: int, channels: int) -> str:
+    def render(self, subscriptions: int, channels: int, broker_reconnects: int) -> str:
         lines = [
             "# HELP liaison_connections Open WebSocket connections.",
             "# TYPE liaison_connections gauge",
@@ -75,7 +74,7 @@ class Metrics:
             f"liaison_messages_delivered_total {self.delivered_total}",
             "# HELP liaison_broker_reconnects_total Broker reconnections.",
             "# TYPE liaison_broker_reconnects_total counter",
-            f"liaison_broker_reconnects_total {self.broker_reconnects}",
+            f"liaison_broker_reconnects_total {broker_reconnects}",
             "# HELP liaison_errors_total Error replies by code.",
             "# TYPE liaison_errors_total counter",
         ]

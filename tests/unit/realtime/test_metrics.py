@@ -20,7 +20,7 @@ METRICS = {
 
 
 def test_render_names_every_metric_with_its_type() -> None:
-    text = Metrics(connections=4, published=2).render(subscriptions=9, channels=3)
+    text = Metrics(connections=4, published=2).render(subscriptions=9, channels=3, broker_reconnects=1)
     lines = text.splitlines()
     for name, kind in METRICS.items():
         assert f"# TYPE {name} {kind}" in lines
@@ -37,7 +37,7 @@ def test_errors_are_labelled_by_code() -> None:
     metrics.error("forbidden")
     metrics.error("bad_request")
     metrics.error("")
-    lines = metrics.render(0, 0).splitlines()
+    lines = metrics.render(0, 0, 0).splitlines()
     assert 'liaison_errors_total{code="forbidden"} 2' in lines
     assert 'liaison_errors_total{code="bad_request"} 1' in lines
     assert not any('code=""' in line for line in lines)
