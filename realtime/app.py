@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from auth import tokens
 from channels.broker import Broker
 from channels.factory import make_broker
+from channels.redis_presence import RedisPresence, presence_client
 from persistence.factory import open_store
 from persistence.store import Store
 from realtime.config import Settings
@@ -113,6 +114,11 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
             SchoolOps(gateway, core, membership)
             app.state.membership = membership
             gateway.spawn(membership.watch_store(settings.directory_poll))
+            if settings.redis_url:
+                presence = RedisPresence(presence_client(settings.redis_url), gateway.hub,
+                                         gateway.instance_id, period=settings.presence_period)
+                gateway.presence = presence
+                gateway.spawn(presence.run())
             app.state.gateway = gateway
             await gateway.start()
             log.info("gateway_started", store=settings.store_url.split(":", 1)[0],
@@ -121,6 +127,8 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
                 yield
             finally:
                 await gateway.close()
+                if isinstance(gateway.presence, RedisPresence):
+                    await gateway.presence.close()
         finally:
             await the_store.close()
 

@@ -61,6 +61,7 @@ class Settings:
     token_ttl: int = 7 * 24 * 3600
     gap_fill_delay: float = 0.5
     directory_poll: float = 2.0
+    presence_period: float = 5.0
     log_level: str = "info"
     limits: Limits = Limits()
 
@@ -86,6 +87,7 @@ _SETTING_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_TOKEN_TTL": ("token_ttl", int),
     "LIAISON_GAP_FILL_DELAY": ("gap_fill_delay", float),
     "LIAISON_DIRECTORY_POLL": ("directory_poll", float),
+    "LIAISON_PRESENCE_PERIOD": ("presence_period", float),
 }
 
 

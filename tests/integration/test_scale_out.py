@@ -157,3 +157,30 @@ async def test_store_unreachable_then_back(tmp_path: Path):
         await teacher.close()
         await parent.close()
         gateway.stop()
+
+
+async def test_presence_spans_gateways(tmp_path: Path, redis_server: RedisServer):
+    env = {**FAST, "LIAISON_REDIS_URL": redis_server.url, "LIAISON_PRESENCE_PERIOD": "0.2",
+           "LIAISON_STORE_URL": f"sqlite:///{tmp_path / 's.db'}"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = start_gateway(tmp_path / "a", env=env), start_gateway(tmp_path / "b", env=env)
+    teacher = await connect(first, "t-martin")
+    parent = await connect(second, "p-lea-mere")
+    try:
+        channel = (await teacher.ok("open_chat", student="s-lea"))["channel"]
+        await parent.push("subscribed")
+        users: list[str] = []
+        async with asyncio.timeout(UNIT):
+            while users != ["p-lea-mere", "t-martin"]:
+                users = (await parent.ok("presence", channel=channel))["users"]
+                await asyncio.sleep(0.05)  # poll interval, not synchronisation
+        await parent.close()
+        async with asyncio.timeout(UNIT):
+            while users != ["t-martin"]:
+                users = (await teacher.ok("presence", channel=channel))["users"]
+                await asyncio.sleep(0.05)
+    finally:
+        await teacher.close()
+        first.stop()
+        second.stop()
