@@ -25,6 +25,7 @@ system-deps:
 ## test: the whole suite (unit, contract, integration, browser); starts its own Redis servers
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q -o addopts="" tests/browser
 
 ## lint: ruff and mypy
 lint: $(STAMP)

@@ -12,7 +12,7 @@ from tests.support.ws_client import Client
 async def test_connect_subscribes_home_channels(clients):
     parent = await clients("p-lea-mere")
     ok = parent.connected
-    assert ok["user"] == {"id": "p-lea-mere", "name": "Claire Petit (maman de Léa)", "role": "guardian"}
+    assert ok["user"] == {"id": "p-lea-mere", "name": "Claire Petit", "role": "guardian"}
     assert ok["session"] and ok["ping"] > 0
     names = [c["channel"] for c in ok["channels"]]
     assert names == sorted(["class:cp-a", "school:ecole-jaures", "user:p-lea-mere"])

@@ -1,0 +1,41 @@
+"""Browser (end-to-end) tests: the real server in demo mode, driven through Debian's
+Chromium with Playwright. Every test gets its own server and database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.browser.liaison_browser import DESKTOP, Server, demo_server, launch_args, sign_in
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    # Debian's Chromium: Playwright's own browser download cannot work here.
+    return {**browser_type_launch_args, **launch_args()}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with demo_server(tmp_path / "server") as srv:
+        yield srv
+
+
+@pytest.fixture
+def person(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]:
+    """person("t-martin") → a page signed in as that demo user, in its own browser
+    context (its own sessionStorage: like a separate phone or tab)."""
+    contexts = []
+
+    def open_as(user: str, viewport: dict = DESKTOP) -> Page:
+        context = browser.new_context(viewport=viewport, locale="fr-FR", timezone_id="Europe/Paris")
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return sign_in(context, server.url, user)
+
+    yield open_as
+    for context in contexts:
+        context.close()

@@ -1,0 +1,159 @@
+"""Helpers for the browser tests and the screenshot script: start the real server
+(`realtime.cli serve --demo`) on a free port, launch Debian's Chromium, sign in."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def launch_args() -> dict[str, object]:
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(
+            f"Chromium not found at {CHROMIUM}: install it with "
+            "`apt-get update && apt-get install -y chromium` (or set LIAISON_CHROMIUM)"
+        )
+    return {"executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def demo_server(workdir: Path, port: int | None = None, timeout: float = 30.0) -> Iterator[Server]:
+    """The real server in demo mode with a SQLite store in `workdir` (kept: starting
+    again on the same folder and port is a restart); stopped on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    env = dict(os.environ)
+    env["LIAISON_STORE_URL"] = f"sqlite:///{workdir / 'liaison.db'}"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    log = workdir / "server.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "realtime.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", port, workdir, process, log)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}:\n{server.logs()}")
+            try:
+                with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as res:
+                    if res.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer /healthz in {timeout}s:\n{server.logs()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        server.stop()
+
+
+def sign_in(context, base_url: str, user: str):
+    """A new page (tab) of `context` signed in as `user` through the demo sign-in page."""
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto(base_url + "/")
+    page.locator(f'button[data-user="{user}"]').click()
+    # the navigation appears once connected and the profile is loaded
+    expect(page.locator("nav.tabs a").first).to_be_visible()
+    return page
+
+
+def demo_token(base_url: str, user: str) -> str:
+    request = urllib.request.Request(
+        f"{base_url}/demo/token",
+        data=json.dumps({"user": user}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as res:
+        return str(json.load(res)["token"])
+
+
+class ProtocolClient:
+    """A minimal synchronous protocol client (JSON subprotocol) to prepare data."""
+
+    def __init__(self, base_url: str, user: str) -> None:
+        from websockets.sync.client import connect
+
+        self._stack = ExitStack()
+        self.ws = self._stack.enter_context(
+            connect(base_url.replace("http", "ws", 1) + "/ws", subprotocols=["liaison.v1.json"])
+        )
+        self.next_id = 1
+        self.call("connect", token=demo_token(base_url, user))
+
+    def call(self, op: str, **params: object) -> dict:
+        """Send a command and return its `ok` (pushes in between are ignored)."""
+        frame_id = self.next_id
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": frame_id, "op": op, **params}))
+        while True:
+            frame = json.loads(self.ws.recv(timeout=10))
+            if frame.get("id") == frame_id:
+                if "error" in frame:
+                    raise RuntimeError(f"{op}: {frame['error']}")
+                return dict(frame["ok"])
+
+    def publish(self, channel: str, kind: str, **data: object) -> dict:
+        self.key = getattr(self, "key", 0) + 1
+        return self.call("publish", channel=channel, kind=kind, data=data, key=f"seed-{self.key}")
+
+    def close(self) -> None:
+        self._stack.close()

@@ -1,0 +1,341 @@
+// The application: sign-in or session, the shell (header, connection banner, urgent
+// banner, navigation, live region), routing (see routes.js) and the glue between
+// protocol, store and views.
+
+import { t } from './i18n.js';
+import { h, setChildren, icon } from './dom.js';
+import { LiaisonClient } from './protocol.js';
+import { Store } from './store.js';
+import { ReadTracker } from './reads.js';
+import { Directory } from './people.js';
+import { navItems, makeView, fallbackProfile } from './routes.js';
+import { signInView } from './signin.js';
+import { errorText } from './compose.js';
+
+const TOKEN_KEY = 'liaison.token';
+const SEQS_KEY = 'liaison.seqs';
+const PAGE = 30;
+const root = document.getElementById('app');
+let session = null;
+
+function boot() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash); // a school portal may hand over a token
+  if (m) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    sessionStorage.removeItem(SEQS_KEY);
+    history.replaceState(null, '', location.pathname);
+  }
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) session = new Session(token);
+  else showSignIn();
+}
+
+function showSignIn(message) {
+  signInView(root, {
+    message,
+    onToken(token) {
+      sessionStorage.setItem(TOKEN_KEY, token);
+      sessionStorage.removeItem(SEQS_KEY);
+      history.replaceState(null, '', location.pathname);
+      session = new Session(token);
+    },
+  });
+}
+
+function signOut(message) {
+  session?.stop();
+  session = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(SEQS_KEY);
+  history.replaceState(null, '', location.pathname);
+  showSignIn(message);
+}
+
+const wsUrl = () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+
+class Session {
+  constructor(token) {
+    this.conn = new LiaisonClient({ url: wsUrl(), token, storageKey: SEQS_KEY });
+    this.store = null;
+    this.dir = null;
+    this.view = null;
+    this.routeKey = null;
+    this.reads = null;
+    this.ui = { editing: null, confirming: null, expanded: new Set(), clock: 0 };
+    this.buildShell();
+    const on = (type, fn) => this.conn.addEventListener(type, (ev) => fn.call(this, ev.detail));
+    on('state', this.onState);
+    on('ready', this.onReady);
+    on('message', ({ message, live }) => this.onMessage(message, live));
+    on('history', ({ messages }) => messages.forEach((m) => this.st().add(m)));
+    on('update', ({ message }) => this.st().add(message, { update: true }));
+    on('typing', ({ channel, user }) => this.st().setTyping(channel, user));
+    on('receipt', ({ channel, seq, user }) => this.st().applyReceipt(channel, seq, user));
+    on('reset', ({ channel }) => this.st().forget(channel));
+    on('subscribed', this.onSubscribed);
+    on('unsubscribed', this.onUnsubscribed);
+    on('unauthorized', () => signOut(t('signin.expired')));
+    on('fatal', () => { this.banner.textContent = t('conn.forbidden'); });
+    this.onHash = () => this.route(true);
+    addEventListener('hashchange', this.onHash);
+    this.clock = setInterval(() => { this.ui.clock++; this.render(); }, 60_000);
+    this.conn.start();
+  }
+
+  stop() {
+    this.conn.stop();
+    removeEventListener('hashchange', this.onHash);
+    clearInterval(this.clock);
+    this.view?.destroy();
+  }
+
+  st() {
+    if (!this.store) {
+      this.store = new Store(this.conn.user);
+      this.reads = new ReadTracker(this.store, this.conn);
+      this.store.onChange(() => this.render());
+    }
+    return this.store;
+  }
+
+  // ——— shell ———
+
+  buildShell() {
+    this.meName = h('span', { class: 'me-name' });
+    this.meRole = h('span', { class: 'me-role' });
+    this.schoolName = h('span', { class: 'school' });
+    this.banner = h('div', { class: 'conn-banner', role: 'status' });
+    this.urgentBar = h('section', { class: 'urgent-banner', 'aria-label': t('urgent.region'), hidden: true });
+    this.navList = h('ul', {});
+    this.main = h('main', { id: 'main', tabindex: '-1' }, h('p', { class: 'muted loading' }, t('app.loading')));
+    this.live = h('div', { class: 'sr-only', 'aria-live': 'polite', 'aria-atomic': 'true' });
+    this.toast = h('div', { class: 'toast', role: 'status' });
+    setChildren(root,
+      h('a', { href: '#main', class: 'skip-link', onclick: (ev) => { ev.preventDefault(); this.focusMain(); } }, t('app.skip')),
+      h('header', { class: 'topbar' },
+        h('div', { class: 'brand' }, icon('📒'), h('span', {}, t('app.name')), this.schoolName),
+        h('div', { class: 'who' }, this.meName, this.meRole),
+        h('button', { type: 'button', class: 'btn btn-quiet switch', title: t('header.switch'), onclick: () => signOut() },
+          icon('⇄'), h('span', { class: 'switch-label' }, t('header.switch')))),
+      this.banner, this.urgentBar,
+      h('nav', { class: 'tabs', 'aria-label': t('header.nav') }, this.navList),
+      this.main, this.toast, this.live);
+  }
+
+  onState({ state }) {
+    const was = this.banner.dataset.state;
+    this.banner.dataset.state = state;
+    if (state === 'reconnecting') {
+      setChildren(this.banner, h('span', { class: 'spinner', 'aria-hidden': 'true' }),
+        h('span', {}, h('strong', {}, t('conn.reconnecting')), ' ', h('span', { class: 'hint' }, t('conn.reconnectingHint'))),
+        h('button', { type: 'button', class: 'btn btn-small', onclick: () => this.conn.retryNow() }, t('conn.retryNow')));
+    } else if (state === 'connecting') {
+      setChildren(this.banner, h('span', { class: 'spinner', 'aria-hidden': 'true' }), t('conn.connecting'));
+    } else if (state === 'online') {
+      setChildren(this.banner);
+      if (was === 'reconnecting') this.notify(t('conn.back'));
+    }
+  }
+
+  notify(text) {
+    this.toast.textContent = text;
+    clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => { this.toast.textContent = ''; }, 4000);
+  }
+
+  announce(text) {
+    this.live.textContent = '';
+    setTimeout(() => { this.live.textContent = text; }, 50);
+  }
+
+  // ——— connection events ———
+
+  async onReady({ user, channels, reconnected }) {
+    const st = this.st();
+    for (const c of channels) st.setLatest(c.channel, c.seq);
+    await this.loadProfile();
+    this.meName.textContent = user.name;
+    this.meRole.textContent = t(`role.${user.role}`);
+    this.schoolName.textContent = this.dir.school?.name ?? '';
+    if (reconnected) st.clearReceipts();
+    for (const c of channels) if (!c.channel.startsWith('user:')) this.ensureLoaded(c.channel);
+    this.route(false);
+  }
+
+  async loadProfile() {
+    try {
+      const p = await this.conn.request('profile');
+      this.dir = new Directory(p);
+      for (const [ch, seq] of Object.entries(p.reads || {})) this.st().setRead(ch, seq);
+    } catch (err) {
+      if (!this.dir || !['disconnected', 'timeout'].includes(err.code)) this.dir = new Directory(fallbackProfile(this.conn.user, this.conn.channels()));
+    }
+  }
+
+  onMessage(m, live) {
+    const st = this.st();
+    st.add(m);
+    if (!live || m.deleted || m.from?.id === st.me.id || m.channel.startsWith('user:')) return;
+    const text = (m.data?.title || m.data?.text || '').slice(0, 120);
+    const key = m.kind === 'chat' ? 'live.chat' : m.data?.urgent ? 'live.urgent' : 'live.post';
+    this.announce(t(key, { name: m.from?.name ?? '', text }));
+  }
+
+  async onSubscribed({ channel, seq }) {
+    this.st().setLatest(channel, seq ?? 0);
+    await this.loadProfile();
+    this.ensureLoaded(channel);
+    this.route(false);
+  }
+
+  async onUnsubscribed({ channel }) {
+    this.st().forget(channel);
+    await this.loadProfile();
+    this.route(false);
+  }
+
+  // ——— data helpers used by the views ———
+
+  ensureLoaded(channel) {
+    const st = this.st();
+    if (st.list(channel).length < PAGE && st.hasMore(channel)) this.loadOlder(channel);
+  }
+
+  async loadOlder(channel) {
+    const st = this.st();
+    const c = st.ch(channel);
+    if (c.loading) return c.loading;
+    const oldest = st.oldest(channel);
+    const params = oldest === null ? { channel, limit: PAGE } : { channel, before: oldest, limit: PAGE };
+    c.loading = this.conn.request('history', params)
+      .then((r) => { for (const m of r.messages || []) st.add(m); if (!(r.messages || []).length) c.exhausted = true; })
+      .catch((err) => { if (!['disconnected', 'timeout', 'stopped'].includes(err.code)) c.exhausted = true; })
+      .finally(() => { c.loading = false; st.changed(); });
+    return c.loading;
+  }
+
+  fetchReceipts(channel, seq) {
+    const st = this.st();
+    if (st.receipt(channel, seq)) return;
+    st.receipts.set(`${channel}#${seq}`, { loading: true });
+    this.conn.request('receipts', { channel, seq })
+      .then((r) => st.setReceipt(channel, seq, { read: new Set(r.read || []), unread: new Set(r.unread || []) }))
+      // a server without the `receipts` operation: show nothing rather than an error
+      .catch((err) => st.setReceipt(channel, seq, err.code === 'bad_request' ? { unsupported: true } : { error: true }));
+  }
+
+  async openChat(studentId) {
+    const mine = this.dir.me.role === 'guardian' ? this.dir.chatAbout(studentId) : this.dir.chatAbout(studentId, this.dir.me.id);
+    if (mine) return this.go(`chat/${encodeURIComponent(mine.channel)}`);
+    this.notify(t('chat.opening'));
+    try {
+      const { channel } = await this.conn.request('open_chat', { student: studentId });
+      if (this.conn.lastSeq(channel) === undefined) await this.conn.subscribe(channel).catch(() => {});
+      this.st().setLatest(channel, this.conn.lastSeq(channel) ?? 0);
+      await this.loadProfile();
+      this.ensureLoaded(channel);
+      this.go(`chat/${encodeURIComponent(channel)}`);
+    } catch (err) {
+      this.notify(errorText(err));
+    }
+  }
+
+  toggleExpanded(key) {
+    if (this.ui.expanded.has(key)) this.ui.expanded.delete(key);
+    else this.ui.expanded.add(key);
+    this.refresh();
+  }
+
+  refresh() {
+    this.render();
+  }
+
+  // Focus a control (data-fk) inside the rendered message `key`.
+  focusKey(key, fk) {
+    const el = [...this.main.querySelectorAll('[data-key]')].find((e) => e.dataset.key === key);
+    el?.querySelector(`[data-fk="${CSS.escape(fk)}"]`)?.focus();
+  }
+
+  go(route) {
+    if (location.hash === `#/${route}`) this.route(true);
+    else location.hash = `#/${route}`;
+  }
+
+  focusMain() {
+    (this.main.querySelector('h1') || this.main).focus({ preventScroll: true });
+  }
+
+  // ——— navigation ———
+
+  navItems() {
+    return navItems(this);
+  }
+
+  route(byUser) {
+    if (!this.dir || !this.store) return;
+    const items = this.navItems();
+    let route = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
+    const valid = items.some((i) => i.route === route) || (route.startsWith('chat/') && route.length > 5);
+    if (!valid) {
+      route = items[0].route;
+      history.replaceState(null, '', `#/${route}`);
+    }
+    if (route !== this.routeKey) {
+      this.view?.destroy();
+      this.reads.reset();
+      this.ui.editing = this.ui.confirming = null;
+      this.routeKey = route;
+      this.view = this.makeView(route);
+      setChildren(this.main, this.view.el);
+      if (!route.startsWith('chat/')) scrollTo(0, 0);
+      this.view.afterMount?.();
+      if (byUser) this.focusMain();
+    }
+    this.render();
+  }
+
+  makeView(route) {
+    return makeView(this, route);
+  }
+
+  // ——— rendering on every store change ———
+
+  render() {
+    if (!this.dir || !this.view) return;
+    this.view.update();
+    const st = this.store;
+    const items = this.navItems();
+    let total = 0;
+    setChildren(this.navList, ...items.map((i) => {
+      const n = st.unreadCount(i.channels);
+      total += n;
+      const current = this.routeKey === i.route || (i.alias && this.routeKey.startsWith(i.alias));
+      return h('li', {}, h('a', { href: `#/${i.route}`, 'aria-current': current ? 'page' : null },
+        i.label, n ? h('span', { class: 'badge badge-count' }, String(n), h('span', { class: 'sr-only' }, ' ', t('nav.unread', { count: n }))) : null));
+    }));
+    document.title = total ? t('app.titleUnread', { count: total }) : t('app.title');
+    const school = this.dir.schoolChannel();
+    const urgent = school ? st.unreadUrgent([school]) : [];
+    this.urgentBar.hidden = !urgent.length;
+    if (urgent.length) {
+      const m = urgent[0];
+      const target = items.find((i) => i.channels.includes(school));
+      setChildren(this.urgentBar,
+        h('p', {}, icon('⚠'), ' ', h('strong', {}, t('urgent.banner', { title: m.data.title || (m.data.text || '').slice(0, 80) }))),
+        target ? h('a', { class: 'btn btn-small', href: `#/${target.route}`, onclick: () => this.scrollToMessage(m) }, t('urgent.read')) : null);
+    }
+  }
+
+  scrollToMessage(m) {
+    setTimeout(() => {
+      const el = [...this.main.querySelectorAll('[data-key]')].find((e) => e.dataset.key === `${m.channel}#${m.seq}`);
+      if (el) {
+        el.setAttribute('tabindex', '-1');
+        el.scrollIntoView({ block: 'center' });
+        el.focus({ preventScroll: true });
+      }
+    }, 50);
+  }
+}
+
+boot();

@@ -1,0 +1,251 @@
+// Every user-visible string of the web client, and the locale-bound formatters.
+// To add a language: add a dictionary with the same keys and register it in
+// `dictionaries`; `setLanguage()` picks it (default: French).
+
+export const fr = {
+  'app.name': 'Liaison',
+  'app.title': 'Liaison — cahier de liaison',
+  'app.titleUnread': '({count}) Liaison — cahier de liaison',
+  'app.loading': 'Chargement…',
+  'app.skip': 'Aller au contenu',
+
+  'signin.title': 'Qui êtes-vous ?',
+  'signin.demo': 'Démonstration — {school}',
+  'signin.intro': 'Touchez votre nom pour entrer. Chaque onglet du navigateur peut être une personne différente.',
+  'signin.role.director': 'Direction',
+  'signin.role.teacher': 'Enseignants',
+  'signin.role.guardian': 'Familles',
+  'signin.ssoTitle': 'Connexion',
+  'signin.sso': 'La connexion à Liaison se fait depuis l’application ou le portail (ENT) de votre école. Ouvrez Liaison à partir de ce portail.',
+  'signin.error': 'Impossible de joindre le serveur. Vérifiez votre connexion puis réessayez.',
+  'signin.retry': 'Réessayer',
+  'signin.expired': 'Votre session a expiré. Choisissez à nouveau qui vous êtes.',
+  'signin.signingIn': 'Connexion en cours…',
+
+  'role.director': 'Direction',
+  'role.teacher': 'Enseignant·e',
+  'role.guardian': 'Parent',
+  'header.switch': 'Changer d’utilisateur',
+  'header.nav': 'Navigation principale',
+
+  'conn.connecting': 'Connexion…',
+  'conn.reconnecting': 'Reconnexion…',
+  'conn.reconnectingHint': 'Les messages arrivés entre-temps s’afficheront.',
+  'conn.retryNow': 'Réessayer maintenant',
+  'conn.forbidden': 'Cette adresse n’est pas autorisée par le serveur.',
+  'conn.back': 'Connexion rétablie.',
+
+  'nav.messages': 'Messages',
+  'nav.students': 'Élèves',
+  'nav.school': 'Annonces',
+  'nav.unread': '{count} non lus',
+
+  'urgent.banner': 'Annonce urgente non lue : {title}',
+  'urgent.read': 'Lire',
+  'urgent.label': 'Urgent',
+  'urgent.region': 'Annonce urgente',
+
+  'kind.announcement': 'Annonce de l’école',
+  'kind.post': 'Message de la classe',
+  'kind.event': 'Événement',
+  'kind.homework': 'Devoirs',
+  'kind.chat': 'Message',
+
+  'feed.child': 'Le fil de {name}',
+  'feed.childClass': 'Classe {class}',
+  'feed.teachers': 'Enseignant·e : {names}',
+  'feed.class': 'Classe {name}',
+  'feed.school': 'Annonces de l’école',
+  'feed.empty': 'Rien pour l’instant. Les nouvelles publications apparaîtront ici dès qu’elles seront envoyées.',
+  'feed.loadingOlder': 'Chargement des messages plus anciens…',
+  'feed.start': 'Début du fil',
+  'feed.loadOlder': 'Afficher les messages plus anciens',
+  'feed.writeToTeacher': 'Écrire à l’enseignant·e',
+  'feed.classInfo': '{students} · {families}',
+  'feed.studentsCount': '{count} élève|{count} élèves',
+  'feed.familiesCount': '{count} famille|{count} familles',
+  'feed.classes': 'Classes',
+
+  'upcoming.title': 'À venir',
+  'upcoming.none': 'Aucun événement ni devoir à venir.',
+
+  'msg.new': 'Nouveau',
+  'msg.edited': 'modifié',
+  'msg.deleted': 'Message supprimé',
+  'msg.you': 'Vous',
+  'msg.edit': 'Modifier',
+  'msg.delete': 'Supprimer',
+  'msg.confirmDelete': 'Supprimer ce message pour tout le monde ?',
+  'msg.confirmYes': 'Oui, supprimer',
+  'msg.cancel': 'Annuler',
+  'msg.save': 'Enregistrer',
+  'msg.actions': 'Actions sur le message',
+  'msg.editTitle': 'Modifier le message',
+  'msg.attachments': 'Pièces jointes',
+  'msg.event.when': 'Quand',
+  'msg.event.where': 'Où',
+  'msg.homework.due': 'Devoirs pour le {date}',
+
+  'receipts.seen': 'Vu par {read}/{total} familles',
+  'receipts.seenAll': 'Vu par toutes les familles ({total}/{total})',
+  'receipts.readAnn': 'Lu par {read}/{total} familles',
+  'receipts.loading': 'Lectures : chargement…',
+  'receipts.who': 'Qui ne l’a pas vu ?',
+  'receipts.whoAnn': 'Qui ne l’a pas lu ?',
+  'receipts.hide': 'Masquer la liste',
+  'receipts.notSeenTitle': 'Pas encore vu',
+  'receipts.notReadTitle': 'Pas encore lu, par classe',
+  'receipts.classLine': '{class} : {count} famille sans lecture|{class} : {count} familles sans lecture',
+  'receipts.otherClass': 'Autres',
+  'receipts.guardianOf': '{name} (parent de {children})',
+  'receipts.error': 'Impossible de charger les lectures.',
+
+  'compose.open': 'Nouvelle publication',
+  'compose.openAnn': 'Nouvelle annonce',
+  'compose.in': 'Publier dans {name}',
+  'compose.kind': 'Type de publication',
+  'compose.kind.post': 'Message',
+  'compose.kind.event': 'Événement',
+  'compose.kind.homework': 'Devoirs',
+  'compose.title': 'Titre',
+  'compose.titleOptional': 'Titre (facultatif)',
+  'compose.text': 'Texte',
+  'compose.textOptional': 'Détails (facultatif)',
+  'compose.startsAt': 'Début',
+  'compose.endsAt': 'Fin (facultatif)',
+  'compose.place': 'Lieu (facultatif)',
+  'compose.due': 'À faire pour le',
+  'compose.urgent': 'Annonce urgente',
+  'compose.urgentHint': 'Mise en avant chez les familles jusqu’à ce qu’elles l’aient lue, y compris le soir et le week-end.',
+  'compose.submit': 'Publier',
+  'compose.submitAnn': 'Envoyer l’annonce',
+  'compose.sending': 'Envoi…',
+  'compose.waiting': 'En attente de connexion : l’envoi partira dès le retour du réseau.',
+  'compose.sent': 'Publié.',
+
+  'error.forbidden': 'Vous n’avez pas le droit de faire cela ici.',
+  'error.too_large': 'Le message est trop long.',
+  'error.bad_request': 'Le message n’a pas pu être envoyé : vérifiez les champs.',
+  'error.rate_limited': 'Trop d’envois en peu de temps. Réessayez dans un instant.',
+  'error.not_found': 'Ce message n’existe plus.',
+  'error.generic': 'Une erreur est survenue. Réessayez.',
+  'error.timeout': 'Le serveur ne répond pas. Réessayez.',
+
+  'chat.list': 'Conversations',
+  'chat.noneParent': 'Aucune conversation pour l’instant. Utilisez « Écrire à l’enseignant·e » depuis le fil de votre enfant.',
+  'chat.noneStaff': 'Aucune conversation pour l’instant. Ouvrez-en une depuis la liste des élèves.',
+  'chat.pick': 'Choisissez une conversation.',
+  'chat.back': 'Conversations',
+  'chat.titleParent': '{staff} — à propos de {student}',
+  'chat.titleStaff': 'Famille de {student}',
+  'chat.members': 'Avec {names}',
+  'chat.label': 'Votre message',
+  'chat.placeholder': 'Écrire un message…',
+  'chat.send': 'Envoyer',
+  'chat.typing': '{name} écrit…',
+  'chat.empty': 'Écrivez le premier message.',
+  'chat.editLabel': 'Modifier votre message',
+  'chat.unknown': 'Conversation',
+  'chat.lastYou': 'Vous : {text}',
+  'chat.startAbout': 'Écrire à l’enseignant·e de {student}',
+  'chat.opening': 'Ouverture de la conversation…',
+
+  'students.title': 'Élèves et familles',
+  'students.class': 'Classe {name}',
+  'students.guardians': 'Parents : {names}',
+  'students.noGuardian': 'Aucun parent enregistré',
+  'students.write': 'Écrire à la famille de {name}',
+  'students.open': 'Voir la conversation avec la famille de {name}',
+
+  'live.post': 'Nouvelle publication de {name} : {text}',
+  'live.chat': 'Nouveau message de {name} : {text}',
+  'live.urgent': 'Annonce urgente de {name} : {text}',
+
+  'time.now': 'à l’instant',
+  'time.minutes': 'il y a {count} min',
+  'time.yesterday': 'hier, {time}',
+  'time.range': '{start} – {end}',
+  'time.sep': ', ',
+};
+
+const dictionaries = { fr };
+let lang = 'fr';
+let dict = fr;
+let locale = 'fr-FR';
+let plural = new Intl.PluralRules(locale);
+
+export function setLanguage(code) {
+  if (!dictionaries[code]) return;
+  lang = code;
+  dict = dictionaries[code];
+  locale = code === 'fr' ? 'fr-FR' : code;
+  plural = new Intl.PluralRules(locale);
+  document.documentElement.lang = code;
+}
+export const language = () => lang;
+
+// t('key', {name: 'x'}) — "{name}" placeholders; "one|other" plural forms chosen by params.count.
+export function t(key, params = {}) {
+  let s = dict[key] ?? fr[key];
+  if (s === undefined) {
+    console.warn('i18n: missing key', key);
+    return key;
+  }
+  if (s.includes('|')) {
+    const [one, other] = s.split('|');
+    s = plural.select(Number(params.count ?? 0)) === 'one' ? one : other;
+  }
+  return s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
+}
+
+// Lists: "Marie, Jean et Paul".
+export function list(items) {
+  return new Intl.ListFormat(locale, { style: 'long', type: 'conjunction' }).format(items);
+}
+
+const fmt = (opts) => new Intl.DateTimeFormat(locale, opts);
+const sameDay = (a, b) => a.toDateString() === b.toDateString();
+
+export function formatClock(date) {
+  return fmt({ hour: '2-digit', minute: '2-digit' }).format(date);
+}
+
+// A message's time: "à l'instant", "il y a 5 min", "14:05", "hier, 14:05", "lundi 3 déc., 14:05".
+export function formatTs(ts, now = Date.now()) {
+  const d = new Date(ts);
+  const diff = now - ts;
+  if (diff >= -60_000 && diff < 60_000) return t('time.now');
+  if (diff > 0 && diff < 3_600_000) return t('time.minutes', { count: Math.floor(diff / 60_000) });
+  const today = new Date(now);
+  if (sameDay(d, today)) return formatClock(d);
+  const yesterday = new Date(now - 86_400_000);
+  if (sameDay(d, yesterday)) return t('time.yesterday', { time: formatClock(d) });
+  const opts = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
+  if (d.getFullYear() !== today.getFullYear()) opts.year = 'numeric';
+  return fmt(opts).format(d);
+}
+
+export function formatFull(ts) {
+  return fmt({ dateStyle: 'full', timeStyle: 'short' }).format(new Date(ts));
+}
+
+// "jeudi 4 décembre, 14:00 – 16:00"
+export function formatEvent(startsAt, endsAt) {
+  const s = new Date(startsAt);
+  if (Number.isNaN(s.getTime())) return String(startsAt || '');
+  const day = fmt({ weekday: 'long', day: 'numeric', month: 'long' });
+  const start = day.format(s) + t('time.sep') + formatClock(s);
+  if (!endsAt) return start;
+  const e = new Date(endsAt);
+  if (Number.isNaN(e.getTime())) return start;
+  const end = sameDay(s, e) ? formatClock(e) : day.format(e) + t('time.sep') + formatClock(e);
+  return t('time.range', { start, end });
+}
+
+// "jeudi 4 décembre" from "2025-12-04"
+export function formatDay(isoDate) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(isoDate || '');
+  if (!m) return String(isoDate || '');
+  const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return fmt({ weekday: 'long', day: 'numeric', month: 'long' }).format(d);
+}

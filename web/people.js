@@ -1,0 +1,208 @@
+// The people the user can see (from the `profile` reply), the students view, and
+// the receipts panels ("vu par 18/25 familles", who has not seen it, per class).
+
+import { h, firstName, newId, icon } from './dom.js';
+import { t, list } from './i18n.js';
+
+export class Directory {
+  constructor(profile) {
+    this.me = profile.user;
+    this.schools = profile.schools || [];
+    this.school = this.schools[0] || null;
+    this.classes = new Map((profile.classes || []).map((c) => [c.id, c]));
+    this.students = new Map((profile.students || []).map((s) => [s.id, s]));
+    this.chats = new Map((profile.chats || []).map((c) => [c.channel, c]));
+    this.reads = profile.reads || {};
+    this.users = new Map([[this.me.id, this.me]]);
+    this.childrenOf = new Map(); // guardian id → [student]
+    for (const c of this.classes.values()) for (const u of c.teachers || []) this.users.set(u.id, { ...u, role: 'teacher' });
+    for (const s of this.students.values()) {
+      for (const g of s.guardians || []) {
+        this.users.set(g.id, { ...g, role: 'guardian' });
+        if (!this.childrenOf.has(g.id)) this.childrenOf.set(g.id, []);
+        this.childrenOf.get(g.id).push(s);
+      }
+    }
+    for (const c of this.chats.values()) if (c.staff) this.users.set(c.staff.id, { role: 'teacher', ...c.staff });
+  }
+
+  // A school setting (off by default, on in the demo school).
+  guardiansMayStartChats() {
+    return this.school?.guardians_start_chats !== false;
+  }
+
+  name(id) {
+    return this.users.get(id)?.name ?? id;
+  }
+
+  // The guardian's own children, in class order.
+  myChildren() {
+    return this.childrenOf.get(this.me.id) || [];
+  }
+
+  classChannel(classId) {
+    return `class:${classId}`;
+  }
+
+  schoolChannel() {
+    return this.school ? `school:${this.school.id}` : null;
+  }
+
+  classOf(channel) {
+    return channel.startsWith('class:') ? this.classes.get(channel.slice(6)) : null;
+  }
+
+  studentsOf(classId) {
+    return [...this.students.values()].filter((s) => s.class === classId);
+  }
+
+  guardiansOf(classId) {
+    const ids = new Set();
+    for (const s of this.studentsOf(classId)) for (const g of s.guardians || []) ids.add(g.id);
+    return ids;
+  }
+
+  // The chat between me (staff) and the family of `studentId`, or the guardian's chat about it.
+  chatAbout(studentId, staffId = null) {
+    for (const c of this.chats.values()) {
+      if (c.student === studentId && (!staffId || c.staff?.id === staffId)) return c;
+    }
+    return null;
+  }
+
+  chatTitle(channel) {
+    const c = this.chats.get(channel);
+    if (!c) return t('chat.unknown');
+    const student = firstName(this.students.get(c.student)?.name ?? c.student);
+    if (this.me.role === 'guardian') return t('chat.titleParent', { staff: c.staff?.name ?? '', student });
+    return t('chat.titleStaff', { student });
+  }
+
+  chatMembers(channel) {
+    const c = this.chats.get(channel);
+    if (!c) return [];
+    const s = this.students.get(c.student);
+    const ids = [c.staff?.id, ...(s?.guardians || []).map((g) => g.id)].filter(Boolean);
+    return ids.filter((id) => id !== this.me.id);
+  }
+
+  // "Marie Dubois (parent de Léa)"
+  guardianLabel(id) {
+    const kids = (this.childrenOf.get(id) || []).map((s) => firstName(s.name));
+    const name = this.name(id);
+    if (kids.every((k) => name.includes(k))) return name; // "Claire Petit (maman de Léa)"
+    return kids.length ? t('receipts.guardianOf', { name: this.name(id), children: list(kids) }) : this.name(id);
+  }
+}
+
+// ——— students view (staff) ———
+
+export function studentsView(ctx) {
+  const { dir } = ctx;
+  const classes = [...dir.classes.values()];
+  const el = h('div', { class: 'view view-students' },
+    h('h1', { class: 'view-title', tabindex: '-1' }, t('students.title')),
+    classes.map((c) => {
+      const hid = newId('class');
+      return h('section', { class: 'card students', 'aria-labelledby': hid },
+        h('h2', { id: hid }, t('students.class', { name: c.name })),
+        h('ul', { class: 'plain' }, dir.studentsOf(c.id).map((s) => studentRow(ctx, s))));
+    }));
+  return { el, update() {}, destroy() {} };
+}
+
+// Side panel of a class feed on wide screens: its students, with a chat button each.
+export function classAside(ctx, classId) {
+  const { dir } = ctx;
+  return h('aside', { class: 'card aside wide-only', 'aria-labelledby': `aside-${classId}` },
+    h('h2', { id: `aside-${classId}` }, t('students.title')),
+    h('ul', { class: 'plain' }, dir.studentsOf(classId).map((s) => studentRow(ctx, s, true))));
+}
+
+// Side panel of the school's announcements on wide screens: the classes.
+export function classesAside(ctx) {
+  const { dir } = ctx;
+  return h('aside', { class: 'card aside wide-only', 'aria-labelledby': 'aside-classes' },
+    h('h2', { id: 'aside-classes' }, t('feed.classes')),
+    h('ul', { class: 'plain class-links' }, [...dir.classes.values()].map((c) => h('li', {},
+      h('a', { href: `#/class/${encodeURIComponent(c.id)}` }, h('strong', {}, c.name)),
+      h('span', { class: 'muted' }, t('feed.classInfo', {
+        students: t('feed.studentsCount', { count: dir.studentsOf(c.id).length }),
+        families: t('feed.familiesCount', { count: dir.guardiansOf(c.id).size }),
+      }))))));
+}
+
+function studentRow(ctx, s, compact = false) {
+  const { dir } = ctx;
+  const guardians = (s.guardians || []).map((g) => g.name);
+  const existing = dir.chatAbout(s.id, dir.me.id);
+  const label = existing ? t('students.open', { name: firstName(s.name) }) : t('students.write', { name: firstName(s.name) });
+  return h('li', { class: compact ? 'student compact' : 'student' },
+    h('div', {},
+      h('strong', {}, s.name),
+      h('p', { class: 'muted' }, guardians.length ? t('students.guardians', { names: list(guardians) }) : t('students.noGuardian'))),
+    guardians.length
+      ? h('button', { type: 'button', class: 'btn', onclick: () => ctx.openChat(s.id) }, icon('✉'), ' ', label)
+      : null);
+}
+
+// ——— receipts ———
+
+// Summary line and expandable "who has not seen it" list, for a message of mine
+// (or any class/school message for the direction). Returns null when not applicable.
+export function receiptsBlock(ctx, m, key) {
+  const r = ctx.store.receipt(m.channel, m.seq);
+  if (!r) {
+    ctx.fetchReceipts(m.channel, m.seq);
+    return h('p', { class: 'receipts muted' }, t('receipts.loading'));
+  }
+  if (r.unsupported) return null;
+  if (r.loading) return h('p', { class: 'receipts muted' }, t('receipts.loading'));
+  if (r.error) return h('p', { class: 'receipts muted' }, t('receipts.error'));
+  const total = r.read.size + r.unread.size;
+  const isAnn = m.kind === 'announcement';
+  const summary = r.unread.size === 0
+    ? t('receipts.seenAll', { total })
+    : t(isAnn ? 'receipts.readAnn' : 'receipts.seen', { read: r.read.size, total });
+  // Urgent announcements open the list by default; the button toggles it.
+  const expanded = !!m.data?.urgent !== ctx.ui.expanded.has(key);
+  const panelId = `rcpt-${key.replace(/[^a-z0-9]/gi, '-')}`;
+  const bar = h('div', { class: 'receipts-bar' },
+    h('p', { class: 'receipts' }, icon(r.unread.size ? '👁' : '✔'), ' ', summary),
+    r.unread.size
+      ? h('button', {
+        type: 'button', class: 'btn btn-small', 'aria-expanded': String(expanded), 'aria-controls': panelId,
+        'data-fk': `rcpt-${key}`, onclick: () => ctx.toggleExpanded(key),
+      }, expanded ? t('receipts.hide') : t(isAnn ? 'receipts.whoAnn' : 'receipts.who'))
+      : null);
+  if (!expanded || !r.unread.size) return h('div', { class: 'receipts-block' }, bar);
+  const panel = m.channel.startsWith('school:') ? byClass(ctx, r.unread, panelId) : flat(ctx, r.unread, panelId);
+  return h('div', { class: 'receipts-block' }, bar, panel);
+}
+
+function flat(ctx, unread, id) {
+  const names = [...unread].map((u) => ctx.dir.guardianLabel(u)).sort();
+  return h('div', { class: 'receipts-panel', id },
+    h('h3', {}, t('receipts.notSeenTitle')),
+    h('ul', { class: 'names' }, names.map((n) => h('li', {}, n))));
+}
+
+// Unread guardians grouped by the classes of their children (a parent with children
+// in two classes appears in both).
+function byClass(ctx, unread, id) {
+  const { dir } = ctx;
+  const groups = [];
+  const placed = new Set();
+  for (const c of dir.classes.values()) {
+    const ids = [...dir.guardiansOf(c.id)].filter((g) => unread.has(g));
+    ids.forEach((g) => placed.add(g));
+    if (ids.length) groups.push({ name: c.name, ids });
+  }
+  const rest = [...unread].filter((g) => !placed.has(g));
+  if (rest.length) groups.push({ name: t('receipts.otherClass'), ids: rest });
+  return h('div', { class: 'receipts-panel', id },
+    h('h3', {}, t('receipts.notReadTitle')),
+    groups.map((g) => h('section', { class: 'receipts-class' },
+      h('h4', {}, t('receipts.classLine', { class: g.name, count: g.ids.length })),
+      h('ul', { class: 'names' }, g.ids.map((u) => dir.guardianLabel(u)).sort().map((n) => h('li', {}, n))))));
+}
