@@ -1,0 +1,579 @@
+"""The Redis pub/sub adapter, and the subscription engine it shares with the cluster adapter.
+
+`RedisBroker` publishes with one redis-py asyncio client and receives on ONE pub/sub
+connection per process, whatever the number of channels. Redis channel names are
+`prefix + channel`; every control event travels on the single channel
+`prefix + CONTROL_CHANNEL`, which every broker subscribes to from the start.
+Events are MessagePack maps (`Event.to_wire()`).
+
+`Subscriptions` owns the receiving side. A background supervisor task runs one
+*session* at a time: connect, subscribe to the control channel and every wanted
+channel, wait until the server confirmed them all, then read. Any error ends the
+session: the connections are closed, the supervisor backs off (exponentially,
+capped, with jitter) and starts a new session; once the new one is confirmed, the
+sink's `on_reconnect()` is called once. A connection that stays silent through a
+whole keepalive period after a PING counts as lost too.
+
+`subscribe()` returns once Redis confirmed the subscription, so an event published
+after it returns is delivered; while Redis is unreachable it only records the
+channel, and the `on_reconnect()` that follows the outage tells the gateway to
+catch up from the store. Subscribe and unsubscribe never raise for an outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol, cast
+
+import msgpack
+import structlog
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from channels.broker import CONTROL_CHANNEL, CONTROL_PREFIX, BrokerSink, BrokerUnavailable, Event
+
+log = structlog.get_logger("liaison.redis")
+
+DEFAULT_PREFIX = "liaison:"
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+_SUBSCRIBE_BATCH = 256  # channels per SUBSCRIBE command when resubscribing
+
+
+def encode_event(event: Event) -> bytes:
+    return cast(bytes, msgpack.packb(event.to_wire(), use_bin_type=True))
+
+
+def decode_event(data: bytes) -> Event:
+    raw = msgpack.unpackb(data, raw=False)
+    if not isinstance(raw, dict):
+        raise ValueError("an event is a map")
+    return Event.from_wire(raw)
+
+
+def redis_channel(prefix: str, channel: str) -> str:
+    """The Redis channel that carries events of `channel` (one for all control events)."""
+    return prefix + (CONTROL_CHANNEL if channel.startswith(CONTROL_PREFIX) else channel)
+
+
+def describe(exc: BaseException) -> str:
+    """An error for the logs: its type and text, for each error of a group (no payloads)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe(inner) for inner in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@contextlib.asynccontextmanager
+async def unavailable_on(errors: tuple[type[BaseException], ...], timeout: float,
+                         closed: bool) -> AsyncIterator[None]:
+    """Bound a call to Redis by `timeout` and turn `errors` into `BrokerUnavailable`."""
+    if closed:
+        raise BrokerUnavailable("the broker is closed")
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except errors as exc:
+        raise BrokerUnavailable(describe(exc)) from exc
+
+
+def _client(url: str, timeout: float, host: str | None, port: int | None, retry: Retry,
+            name: str) -> Redis:
+    options: dict[str, Any] = {"socket_connect_timeout": timeout, "socket_timeout": timeout,
+                               "client_name": name}
+    options.update(parse_url(url))  # the URL's query options win over the defaults above
+    if host is not None and port is not None:
+        options.update(host=host, port=port)
+    options["retry"] = retry
+    return Redis.from_pool(ConnectionPool(**options))
+
+
+def link_client(url: str, timeout: float, host: str | None = None,
+                port: int | None = None) -> Redis:
+    """A client for one pub/sub connection: no silent retries, so every loss surfaces."""
+    return _client(url, timeout, host, port, Retry(NoBackoff(), 0), "liaison-pubsub")
+
+
+def publisher_client(url: str, timeout: float, host: str | None = None,
+                     port: int | None = None) -> Redis:
+    """A pooled client for PUBLISH, PING: retries twice, quickly, as a pooled connection
+    may be stale after a restart."""
+    retry = Retry(ExponentialBackoff(cap=timeout / 8, base=0.01), 2)
+    return _client(url, timeout, host, port, retry, "liaison-publish")
+
+
+class Backoff:
+    """Exponential delays from `initial` to `cap`, each drawn in its upper half (jitter)."""
+
+    def __init__(self, initial: float, cap: float) -> None:
+        self._initial = initial
+        self._cap = cap
+        self._next = initial
+
+    def reset(self) -> None:
+        self._next = self._initial
+
+    def next_delay(self) -> float:
+        delay = self._next
+        self._next = min(self._cap, delay * 2)
+        return random.uniform(delay / 2, delay)
+
+
+class Topology(Protocol):
+    """Where to subscribe: one Redis server, or the masters of a cluster."""
+
+    sharded: bool
+
+    async def servers(self) -> dict[str, Redis]:
+        """Fresh clients, one per server to hold a pub/sub connection to, by name."""
+
+    def owner(self, channel: str) -> str:
+        """The name of the server that carries the Redis channel `channel`."""
+
+    async def close(self) -> None: ...
+
+
+class _Standalone:
+    sharded = False
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._url = url
+        self._timeout = timeout
+
+    async def servers(self) -> dict[str, Redis]:
+        return {"redis": link_client(self._url, self._timeout)}
+
+    def owner(self, channel: str) -> str:
+        return "redis"
+
+    async def close(self) -> None:
+        return None
+
+
+class _Link:
+    """One pub/sub connection. After any error it is broken for good: never reused."""
+
+    def __init__(self, client: Redis, sharded: bool, keepalive: float) -> None:
+        self._client = client
+        self._pubsub: PubSub = client.pubsub()
+        self._sharded = sharded
+        self._keepalive = keepalive
+        self._lock = asyncio.Lock()  # one command at a time, in call order
+        self._ping_sent = False
+        self._broken = False
+
+    async def open(self) -> None:
+        async with self._lock:
+            self._check()
+            try:
+                await self._pubsub.connect()  # type: ignore[no-untyped-call]  # redis-py
+            except BaseException:
+                self._broken = True
+                raise
+
+    async def subscribe(self, channels: Sequence[str]) -> None:
+        if self._sharded:  # SSUBSCRIBE takes channels of one hash slot only
+            for channel in channels:
+                await self._send("SSUBSCRIBE", channel)
+        else:
+            for start in range(0, len(channels), _SUBSCRIBE_BATCH):
+                await self._send("SUBSCRIBE", *channels[start:start + _SUBSCRIBE_BATCH])
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._send("SUNSUBSCRIBE" if self._sharded else "UNSUBSCRIBE", channel)
+
+    async def receive(self) -> dict[str, Any] | None:
+        """The next message, or None after a quiet keepalive period (then a PING is sent).
+
+        Raises when the connection fails or a PING stayed unanswered for a whole period."""
+        self._check()
+        try:
+            message = await self._pubsub.get_message(timeout=self._keepalive)
+        except BaseException:
+            self._broken = True
+            raise
+        if message is not None:
+            self._ping_sent = False
+            return cast(dict[str, Any], message)
+        if self._ping_sent:
+            self._broken = True
+            raise RedisTimeoutError("no answer to PING on the pub/sub connection")
+        self._ping_sent = True
+        await self._send("PING")
+        return None
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._broken = True
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py
+            await self._client.aclose()
+
+    async def _send(self, *args: str) -> None:
+        async with self._lock:
+            self._check()
+            try:
+                await self._pubsub.execute_command(*args)
+            except BaseException:
+                self._broken = True
+                raise
+
+    def _check(self) -> None:
+        if self._broken:
+            raise RedisConnectionError("the pub/sub connection was lost")
+
+
+class _Confirmations:
+    """Subscriptions sent and not yet confirmed, counted per channel (Redis replies in order)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, tuple[int, asyncio.Future[None]]] = {}
+
+    def expect(self, channel: str) -> asyncio.Future[None]:
+        count, future = self._waiting.get(channel, (0, None))
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+        self._waiting[channel] = (count + 1, future)
+        return future
+
+    def pending(self, channel: str) -> asyncio.Future[None] | None:
+        entry = self._waiting.get(channel)
+        return entry[1] if entry else None
+
+    def confirm(self, channel: str) -> None:
+        entry = self._waiting.pop(channel, None)
+        if entry is None:
+            return
+        count, future = entry
+        if count > 1:
+            self._waiting[channel] = (count - 1, future)
+        elif not future.done():
+            future.set_result(None)
+
+    def release_all(self) -> None:
+        """The connection is gone: stop every waiter (the reconnect will resubscribe)."""
+        for _, future in self._waiting.values():
+            if not future.done():
+                future.set_result(None)
+        self._waiting.clear()
+
+
+class _ResyncNeeded(Exception):
+    """The subscriptions must be rebuilt (topology changed, or a reply never came)."""
+
+
+class Subscriptions:
+    """The receiving side of a Redis broker: wanted channels, sessions, reconnects."""
+
+    def __init__(self, topology: Topology, *, prefix: str, timeout: float, keepalive: float,
+                 max_backoff: float) -> None:
+        self._topology = topology
+        self._prefix = prefix
+        self._control = prefix + CONTROL_CHANNEL
+        self._timeout = timeout
+        self._keepalive = keepalive
+        self._backoff = Backoff(min(0.05, max_backoff), max_backoff)
+        self._wanted: set[str] = set()
+        self._links: dict[str, _Link] = {}
+        self._live = False  # links open and the current subscriptions sent
+        self._established = False  # the current session confirmed every subscription
+        self._confirmations = _Confirmations()
+        self._unsubscribing: Counter[str] = Counter()
+        self._resync = asyncio.Event()
+        self._sink: BrokerSink | None = None
+        self._started: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while connected to Redis with every subscription confirmed."""
+        return self._live and self._established
+
+    async def start(self, sink: BrokerSink) -> None:
+        """Connect and subscribe to the control channel; `BrokerUnavailable` if Redis is down."""
+        self._sink = sink
+        self._started = started = asyncio.get_running_loop().create_future()
+        self._task = task = asyncio.create_task(self._supervise(), name="liaison-redis-pubsub")
+        task.add_done_callback(self._on_supervisor_done)
+        try:
+            await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not started.done():
+                raise BrokerUnavailable("the pub/sub supervisor stopped")
+            started.result()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self._closing = True
+        task, self._task = self._task, None
+        try:
+            if task is not None:
+                task.cancel()
+                await task
+        except asyncio.CancelledError:
+            if _cancelling():
+                raise
+        except Exception:
+            pass  # the supervisor died of it; _on_supervisor_done logged it
+        finally:
+            await self._teardown()
+            await self._topology.close()
+
+    # -- subscriptions ----------------------------------------------------------------
+
+    async def subscribe(self, channel: str) -> None:
+        if channel.startswith(CONTROL_PREFIX):
+            return  # control events are always received
+        name = self._prefix + channel
+        if channel in self._wanted:
+            future = self._confirmations.pending(name)
+        else:
+            self._wanted.add(channel)
+            future = await self._send_subscribe(name)
+        if future is not None:
+            await self._confirmed(future)
+
+    async def unsubscribe(self, channel: str) -> None:
+        if channel not in self._wanted:
+            return
+        self._wanted.discard(channel)
+        name = self._prefix + channel
+        link = self._link_for(name) if self._live else None
+        if link is None:
+            return
+        self._unsubscribing[name] += 1
+        try:
+            await link.unsubscribe(name)
+        except Exception as exc:
+            self._request_resync("unsubscribe_failed", exc)
+
+    async def _send_subscribe(self, name: str) -> asyncio.Future[None] | None:
+        link = self._link_for(name) if self._live else None
+        if link is None:
+            return None  # recorded; the next session subscribes it
+        future = self._confirmations.expect(name)
+        try:
+            await link.subscribe([name])
+        except Exception as exc:
+            self._request_resync("subscribe_failed", exc)
+            return None
+        return future
+
+    async def _confirmed(self, future: asyncio.Future[None]) -> None:
+        done, _ = await asyncio.wait({future}, timeout=self._timeout)
+        if not done:
+            self._request_resync("subscribe_unconfirmed")
+
+    def _link_for(self, name: str) -> _Link | None:
+        try:
+            link = self._links.get(self._topology.owner(name))
+        except Exception as exc:
+            self._request_resync("no_owner", exc)
+            return None
+        if link is None:
+            self._request_resync("owner_not_connected")
+        return link
+
+    def _request_resync(self, reason: str, exc: BaseException | None = None) -> None:
+        log.warning("redis_pubsub_resync", reason=reason, error=describe(exc) if exc else None)
+        self._resync.set()
+
+    # -- sessions -------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            try:
+                await self._session()
+                error = "the session ended"
+            except Exception as exc:
+                if self._closing:
+                    return
+                if self._started is not None and not self._started.done():
+                    self._started.set_exception(BrokerUnavailable(describe(exc)))
+                    return
+                error = describe(exc)
+            if self._established:
+                self._backoff.reset()
+            delay = self._backoff.next_delay()
+            log.warning("redis_pubsub_lost" if self._established else "redis_pubsub_reconnect_failed",
+                        error=error, retry_in=round(delay, 3))
+            await self._teardown()
+            await asyncio.sleep(delay)
+
+    @staticmethod
+    def _on_supervisor_done(task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.error("redis_pubsub_supervisor_died", error=describe(error))
+
+    async def _session(self) -> None:
+        """Connect, subscribe everything, read until something fails (it always raises).
+
+        The task group's body never ends by itself: with Python 3.11, a child that fails
+        after the body ended leaves the parent task marked as cancelling."""
+        self._established = False
+        self._resync.clear()
+        servers = await self._topology.servers()
+        self._links = {name: _Link(client, self._topology.sharded, self._keepalive)
+                       for name, client in servers.items()}
+        for link in self._links.values():
+            await link.open()
+        async with asyncio.TaskGroup() as tasks:
+            for link in self._links.values():
+                tasks.create_task(self._read(link))
+            await self._subscribe_all()
+            self._on_established()
+            await self._resync.wait()
+            raise _ResyncNeeded("subscriptions must be rebuilt")
+
+    async def _subscribe_all(self) -> None:
+        self._live = True  # from here on, subscribe() sends its own SUBSCRIBE
+        names = [self._control, *(self._prefix + channel for channel in self._wanted)]
+        futures = [self._confirmations.expect(name) for name in names]
+        by_link: dict[str, list[str]] = {}
+        for name in names:
+            by_link.setdefault(self._topology.owner(name), []).append(name)
+        for owner, group in by_link.items():
+            link = self._links.get(owner)
+            if link is None:
+                raise _ResyncNeeded(f"no connection to the owner of {len(group)} channels")
+            await link.subscribe(group)
+        _, unconfirmed = await asyncio.wait(futures, timeout=self._timeout)
+        if unconfirmed:
+            raise TimeoutError(f"{len(unconfirmed)} subscriptions not confirmed")
+
+    def _on_established(self) -> None:
+        self._established = True
+        if self._started is not None and not self._started.done():
+            log.info("redis_pubsub_connected", servers=len(self._links))
+            self._started.set_result(None)
+        else:
+            log.info("redis_pubsub_reconnected", servers=len(self._links),
+                     channels=len(self._wanted))
+            if self._sink is not None:
+                self._notify(self._sink.on_reconnect)
+
+    async def _teardown(self) -> None:
+        self._live = False
+        self._confirmations.release_all()
+        self._unsubscribing.clear()
+        for link in self._links.values():
+            try:
+                await link.close()
+            except Exception as exc:
+                log.debug("redis_pubsub_close_failed", error=describe(exc))
+        self._links = {}
+
+    async def _read(self, link: _Link) -> None:
+        while True:
+            message = await link.receive()
+            if message is not None:
+                self._on_message(message)
+
+    # -- messages -------------------------------------------------------------------
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        raw_name = message.get("channel")
+        name = raw_name.decode(errors="replace") if isinstance(raw_name, bytes) else str(raw_name)
+        if kind in ("message", "smessage"):
+            self._deliver(name, message.get("data"))
+        elif kind in ("subscribe", "ssubscribe"):
+            self._confirmations.confirm(name)
+        elif kind in ("unsubscribe", "sunsubscribe"):
+            self._on_unsubscribed(name)
+
+    def _on_unsubscribed(self, name: str) -> None:
+        if self._unsubscribing[name] > 0:
+            self._unsubscribing[name] -= 1
+            if not self._unsubscribing[name]:
+                del self._unsubscribing[name]
+            return
+        wanted = name.startswith(self._prefix) and name[len(self._prefix):] in self._wanted
+        if name == self._control or wanted:
+            # Redis drops shard subscriptions of a slot that moved to another node.
+            raise _ResyncNeeded("the server dropped a subscription")
+
+    def _deliver(self, name: str, data: Any) -> None:
+        control = name == self._control
+        channel = name[len(self._prefix):]
+        if not control and (not name.startswith(self._prefix) or channel not in self._wanted):
+            return  # unsubscribed meanwhile
+        try:
+            event = decode_event(data)
+        except Exception as exc:
+            log.warning("redis_event_undecodable", channel=name, error=type(exc).__name__)
+            return
+        expected = event.channel.startswith(CONTROL_PREFIX) if control else event.channel == channel
+        if not expected:
+            log.warning("redis_event_misrouted", channel=name)
+            return
+        if self._sink is not None:
+            self._notify(self._sink.on_event, event)
+
+    @staticmethod
+    def _notify(callback: Callable[..., None], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("broker_sink_failed", callback=callback.__name__)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class RedisBroker:
+    """The `Broker` on one Redis server (`redis://` or `rediss://` URL)."""
+
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = 2.0,
+                 keepalive: float = 5.0, max_backoff: float = 5.0) -> None:
+        self._prefix = prefix
+        self._timeout = timeout
+        self._closed = False
+        self._client = publisher_client(url, timeout)
+        self._subscriptions = Subscriptions(
+            _Standalone(url, timeout), prefix=prefix, timeout=timeout, keepalive=keepalive,
+            max_backoff=max_backoff)
+
+    @property
+    def connected(self) -> bool:
+        """True while the pub/sub connection is up with every subscription confirmed."""
+        return self._subscriptions.connected
+
+    async def start(self, sink: BrokerSink) -> None:
+        await self._subscriptions.start(sink)
+
+    async def close(self) -> None:
+        self._closed = True
+        try:
+            await self._subscriptions.close()
+        finally:
+            await self._client.aclose()
+
+    async def ping(self) -> None:
+        async with unavailable_on(UNREACHABLE, self._timeout, self._closed):
+            await self._client.ping()
+
+    async def subscribe(self, channel: str) -> None:
+        await self._subscriptions.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._subscriptions.unsubscribe(channel)
+
+    async def publish(self, event: Event) -> None:
+        payload = encode_event(event)
+        async with unavailable_on(UNREACHABLE, self._timeout, self._closed):
+            await self._client.publish(redis_channel(self._prefix, event.channel), payload)

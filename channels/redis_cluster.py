@@ -1,0 +1,217 @@
+"""The Redis Cluster adapter, with sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7 or newer).
+
+A sharded message travels only within the shard that owns its channel's hash slot,
+so publishing costs one shard, not the whole cluster bus. The broker keeps one
+pub/sub connection per master and subscribes each channel on the master that owns
+its slot; control events all travel on one fixed channel that every broker
+subscribes to (on the master that owns it).
+
+The receiving side is the engine of `channels.redis` (`Subscriptions`) with a
+cluster topology. Any lost connection, a MOVED reply or a subscription that Redis
+drops because its slot moved (resharding, failover) rebuilds every subscription
+from a freshly read slot map, then calls `on_reconnect()` once.
+
+Routing uses the slot map from `CLUSTER SLOTS`, not redis-py's `RedisCluster`: its
+`initialize()` also fetches and parses `COMMAND`, which holds the event loop for
+tens of milliseconds after every topology change, and its `ClusterPubSub` polls the
+shards one after the other and resubscribes silently, hiding lost events from the sink.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.exceptions import ClusterError, MovedError, RedisClusterException, TryAgainError
+
+from channels.broker import BrokerSink, Event
+from channels.redis import (
+    DEFAULT_PREFIX,
+    UNREACHABLE,
+    Subscriptions,
+    encode_event,
+    link_client,
+    publisher_client,
+    redis_channel,
+    unavailable_on,
+)
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+CLUSTER_UNREACHABLE: tuple[type[BaseException], ...] = (
+    *UNREACHABLE, ClusterError, RedisClusterException, TryAgainError)
+STALE_MAP: tuple[type[BaseException], ...] = (*CLUSTER_UNREACHABLE, MovedError)
+Address = tuple[str, int]
+
+
+def seed_url(url: str) -> str:
+    """`redis+cluster://host:port` (or `rediss+cluster://`) as the redis-py URL of that seed node."""
+    parts = urlsplit(url)
+    scheme = CLUSTER_SCHEMES.get(parts.scheme)
+    if scheme is None:
+        raise ValueError(f"a cluster URL starts with one of {sorted(CLUSTER_SCHEMES)}: {url!r}")
+    return urlunsplit(parts._replace(scheme=scheme))
+
+
+class SlotMap:
+    """Which master owns which hash slot, from `CLUSTER SLOTS` of the seed node (or of
+    any master of the last map, when the seed is down)."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._url = url
+        self._timeout = timeout
+        seed = urlsplit(url)
+        self._seeds: list[Address] = [(seed.hostname or "127.0.0.1", seed.port or 6379)]
+        self._firsts: list[int] = []  # the first slot of each range, sorted
+        self._owners: list[Address] = []  # the master owning each range
+
+    @property
+    def masters(self) -> set[Address]:
+        return set(self._owners)
+
+    def owner(self, channel: str) -> Address:
+        index = bisect_right(self._firsts, key_slot(channel.encode())) - 1
+        if index < 0:
+            raise RedisClusterException("the slot map was not read yet")
+        return self._owners[index]
+
+    async def refresh(self) -> None:
+        ranges = sorted(await self._read())
+        if sum(last - first + 1 for first, last, _ in ranges) != REDIS_CLUSTER_HASH_SLOTS:
+            raise RedisClusterException("the cluster does not cover every hash slot")
+        self._firsts = [first for first, _, _ in ranges]
+        self._owners = [address for _, _, address in ranges]
+        self._seeds = [self._seeds[0], *sorted(self.masters - {self._seeds[0]})]
+
+    async def _read(self) -> list[tuple[int, int, Address]]:
+        error: BaseException = RedisClusterException("no seed node")
+        for host, port in self._seeds:
+            client = link_client(self._url, self._timeout, host, port)
+            try:
+                reply: list[Any] = await client.cluster("SLOTS")
+            except CLUSTER_UNREACHABLE as exc:
+                error = exc
+                continue
+            finally:
+                await client.aclose()
+            return [(int(first), int(last), _address(master, host))
+                    for first, last, master, *_ in reply]
+        raise error
+
+
+def _address(master: list[Any], seed_host: str) -> Address:
+    """A node that does not know its own address announces it empty (or "?")."""
+    host = master[0].decode() if isinstance(master[0], bytes) else str(master[0])
+    return (seed_host if host in ("", "?") else host), int(master[1])
+
+
+class _ClusterTopology:
+    """The `Topology` of `Subscriptions`: one pub/sub connection per master."""
+
+    sharded = True
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._slots = SlotMap(url, timeout)
+
+    async def servers(self) -> dict[str, Redis]:
+        await self._slots.refresh()
+        return {f"{host}:{port}": link_client(self._url, self._timeout, host, port)
+                for host, port in self._slots.masters}
+
+    def owner(self, channel: str) -> str:
+        host, port = self._slots.owner(channel)
+        return f"{host}:{port}"
+
+    async def close(self) -> None:
+        return None
+
+
+class _ShardPublisher:
+    """SPUBLISH on the master that owns the channel; after a MOVED reply or a lost
+    connection, the slot map is read again and the command tried once more."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._slots = SlotMap(url, timeout)
+        self._clients: dict[Address, Redis] = {}
+
+    async def spublish(self, channel: str, payload: bytes) -> None:
+        if not self._slots.masters:
+            await self._refresh()
+        try:
+            await self._client(self._slots.owner(channel)).spublish(channel, payload)
+        except STALE_MAP:
+            await self._refresh()
+            await self._client(self._slots.owner(channel)).spublish(channel, payload)
+
+    async def ping(self) -> None:
+        await self._refresh()
+        for address in self._slots.masters:
+            await self._client(address).ping()
+
+    async def close(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()
+
+    async def _refresh(self) -> None:
+        await self._slots.refresh()
+        for address in set(self._clients) - self._slots.masters:
+            await self._clients.pop(address).aclose()
+
+    def _client(self, address: Address) -> Redis:
+        client = self._clients.get(address)
+        if client is None:
+            client = self._clients[address] = publisher_client(self._url, self._timeout, *address)
+        return client
+
+
+class RedisClusterBroker:
+    """The `Broker` on a Redis Cluster (`redis+cluster://` or `rediss+cluster://` seed URL)."""
+
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = 2.0,
+                 keepalive: float = 5.0, max_backoff: float = 5.0) -> None:
+        node_url = seed_url(url)
+        self._prefix = prefix
+        self._timeout = timeout
+        self._closed = False
+        self._publisher = _ShardPublisher(node_url, timeout)
+        self._subscriptions = Subscriptions(
+            _ClusterTopology(node_url, timeout), prefix=prefix, timeout=timeout,
+            keepalive=keepalive, max_backoff=max_backoff)
+
+    @property
+    def connected(self) -> bool:
+        """True while every master's pub/sub connection is up with its subscriptions confirmed."""
+        return self._subscriptions.connected
+
+    async def start(self, sink: BrokerSink) -> None:
+        await self._subscriptions.start(sink)
+
+    async def close(self) -> None:
+        self._closed = True
+        try:
+            await self._subscriptions.close()
+        finally:
+            await self._publisher.close()
+
+    async def ping(self) -> None:
+        """Every master must answer."""
+        async with unavailable_on(CLUSTER_UNREACHABLE, self._timeout, self._closed):
+            await self._publisher.ping()
+
+    async def subscribe(self, channel: str) -> None:
+        await self._subscriptions.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._subscriptions.unsubscribe(channel)
+
+    async def publish(self, event: Event) -> None:
+        payload = encode_event(event)
+        async with unavailable_on(CLUSTER_UNREACHABLE, self._timeout, self._closed):
+            await self._publisher.spublish(redis_channel(self._prefix, event.channel), payload)
