@@ -1,0 +1,530 @@
+"""The `Store` contract (persistence/store.py), run against every adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from persistence.factory import open_store
+from persistence.mongo import MongoStore
+from persistence.sqlite import SQLiteStore
+from persistence.store import Store, StoreUnavailable
+from school.directory import Chat, Directory, Person, Role, School, SchoolClass, Student
+from school.messages import Author, Draft, Message
+
+CLASS = "class:cp-a"
+MARTIN = Author("t-martin", "Mme Martin", "teacher")
+NGUYEN = Author("t-nguyen", "M. Nguyen", "teacher")
+_clock = itertools.count(1_700_000_000_000)
+
+StoreFactory = Callable[[], Store]  # the `store_backend` fixture (conftest.py)
+
+
+def draft(
+    channel: str = CLASS,
+    *,
+    author: Author = MARTIN,
+    key: str | None = None,
+    text: str = "Bonjour à tous",
+) -> Draft:
+    data = {"text": text, "attachments": [{"name": "sortie.pdf", "size": 1234}]}
+    return Draft(channel, str(uuid.uuid4()), next(_clock), author, "post", data, key)
+
+
+async def fill(store: Store, count: int, channel: str = CLASS) -> list[Message]:
+    return [(await store.append(draft(channel, text=f"message {i}"))).message for i in range(count)]
+
+
+def seqs(messages: list[Message]) -> list[int]:
+    return [m.seq for m in messages]
+
+
+# -- append: seq allocation ------------------------------------------------------------
+
+
+async def test_first_append_gets_seq_1_and_reads_back_identical(store: Store) -> None:
+    new = draft()
+    appended = await store.append(new)
+    assert appended.created is True
+    assert appended.message.seq == 1
+    assert (appended.message.id, appended.message.ts) == (new.id, new.ts)
+    assert await store.get(CLASS, 1) == appended.message
+
+
+async def test_concurrent_appends_to_one_channel_get_1_to_200_without_holes(store: Store) -> None:
+    drafts = [draft(text=f"n{i}") for i in range(200)]
+    results = await asyncio.gather(*(store.append(d) for d in drafts))
+    assert sorted(r.message.seq for r in results) == list(range(1, 201))
+    assert all(r.created for r in results)
+    stored = await store.range(CLASS, 0, 200)
+    assert seqs(stored) == list(range(1, 201))
+    by_seq = {r.message.seq: r.message.id for r in results}
+    assert all(m.id == by_seq[m.seq] for m in stored)
+    assert await store.latest_seqs([CLASS]) == {CLASS: 200}
+
+
+async def test_concurrent_appends_across_channels_number_each_channel_separately(
+    store: Store,
+) -> None:
+    channels = ["class:cp-a", "class:cm2-b", "school:ecole-jaures", "chat:s-lea~t-martin"]
+    drafts = [draft(channels[i % 4], text=f"n{i}") for i in range(160)]
+    results = await asyncio.gather(*(store.append(d) for d in drafts))
+    for channel in channels:
+        mine = sorted(r.message.seq for r in results if r.message.channel == channel)
+        assert mine == list(range(1, 41))
+    assert await store.latest_seqs(channels) == dict.fromkeys(channels, 40)
+
+
+async def test_two_instances_on_the_same_data_never_share_a_seq(store_backend: StoreFactory) -> None:
+    """Two gateway processes publishing to one channel at once."""
+    first, second = store_backend(), store_backend()
+    await first.open()
+    await second.open()
+    try:
+        drafts = [draft(text=f"n{i}") for i in range(100)]
+        results = await asyncio.gather(
+            *((first if i % 2 else second).append(d) for i, d in enumerate(drafts))
+        )
+        assert sorted(r.message.seq for r in results) == list(range(1, 101))
+        assert seqs(await first.range(CLASS, 0, 100)) == list(range(1, 101))
+    finally:
+        await first.close()
+        await second.close()
+
+
+# -- append: idempotency ----------------------------------------------------------------
+
+
+async def test_same_author_and_key_returns_the_original(store: Store) -> None:
+    original = await store.append(draft(key="k-1", text="first"))
+    again = await store.append(draft(key="k-1", text="second"))
+    assert again.created is False
+    assert again.message == original.message
+    assert again.message.data["text"] == "first"
+    assert await store.latest_seqs([CLASS]) == {CLASS: 1}
+
+
+async def test_a_key_belongs_to_its_author_and_channel(store: Store) -> None:
+    mine = await store.append(draft(key="k-1"))
+    theirs = await store.append(draft(key="k-1", author=NGUYEN))
+    elsewhere = await store.append(draft("class:cm2-b", key="k-1"))
+    assert theirs.created and elsewhere.created
+    assert (mine.message.seq, theirs.message.seq, elsewhere.message.seq) == (1, 2, 1)
+
+
+async def test_appends_without_key_are_never_deduplicated(store: Store) -> None:
+    same = draft()
+    first, second = await store.append(same), await store.append(same)
+    assert (first.created, second.created) == (True, True)
+    assert (first.message.seq, second.message.seq) == (1, 2)
+
+
+async def test_concurrent_retries_of_one_key_store_one_message(store: Store) -> None:
+    await fill(store, 3)
+    results = await asyncio.gather(*(store.append(draft(key="retry")) for _ in range(20)))
+    assert sum(r.created for r in results) == 1
+    assert {r.message.seq for r in results} == {4}
+    assert await store.latest_seqs([CLASS]) == {CLASS: 4}
+
+
+async def test_a_deleted_message_still_answers_its_key(store: Store) -> None:
+    await store.append(draft(key="k-1"))
+    await store.delete(CLASS, 1, next(_clock))
+    again = await store.append(draft(key="k-1"))
+    assert again.created is False
+    assert again.message.deleted is True
+    assert await store.latest_seqs([CLASS]) == {CLASS: 1}
+
+
+# -- latest, recover ---------------------------------------------------------------------
+
+
+async def test_latest_seqs_of_unknown_channels_are_zero(store: Store) -> None:
+    await fill(store, 3)
+    latest = await store.latest_seqs([CLASS, "class:nope", "user:nobody"])
+    assert latest == {CLASS: 3, "class:nope": 0, "user:nobody": 0}
+    assert await store.latest_seqs([]) == {}
+
+
+async def test_recover_returns_everything_above_since_when_within_cap(store: Store) -> None:
+    await fill(store, 10)
+    recovery = await store.recover(CLASS, 3, 100)
+    assert seqs(recovery.messages) == list(range(4, 11))
+    assert (recovery.latest, recovery.complete) == (10, True)
+
+
+async def test_recover_returns_the_newest_cap_when_more(store: Store) -> None:
+    await fill(store, 10)
+    recovery = await store.recover(CLASS, 0, 4)
+    assert seqs(recovery.messages) == [7, 8, 9, 10]
+    assert (recovery.latest, recovery.complete) == (10, False)
+
+
+async def test_recover_with_exactly_cap_missing_is_complete(store: Store) -> None:
+    await fill(store, 10)
+    recovery = await store.recover(CLASS, 6, 4)
+    assert seqs(recovery.messages) == [7, 8, 9, 10]
+    assert recovery.complete is True
+
+
+async def test_recover_when_up_to_date_or_unknown(store: Store) -> None:
+    await fill(store, 5)
+    current = await store.recover(CLASS, 5, 500)
+    assert (current.messages, current.latest, current.complete) == ([], 5, True)
+    unknown = await store.recover("class:nope", 0, 500)
+    assert (unknown.messages, unknown.latest, unknown.complete) == ([], 0, True)
+
+
+# -- history, get, range -------------------------------------------------------------------
+
+
+async def test_history_pages_backwards(store: Store) -> None:
+    await fill(store, 25)
+    page, more = await store.history(CLASS, None, 10)
+    assert (seqs(page), more) == (list(range(16, 26)), True)
+    page, more = await store.history(CLASS, 16, 10)
+    assert (seqs(page), more) == (list(range(6, 16)), True)
+    page, more = await store.history(CLASS, 6, 10)
+    assert (seqs(page), more) == ([1, 2, 3, 4, 5], False)
+    assert await store.history(CLASS, 1, 10) == ([], False)
+
+
+async def test_history_more_is_false_when_the_page_reaches_seq_1(store: Store) -> None:
+    await fill(store, 10)
+    page, more = await store.history(CLASS, None, 10)
+    assert (seqs(page), more) == (list(range(1, 11)), False)
+    page, more = await store.history(CLASS, 11, 9)
+    assert (seqs(page), more) == (list(range(2, 11)), True)
+
+
+async def test_walking_history_back_sees_every_seq_once(store: Store) -> None:
+    await fill(store, 47)
+    seen: list[int] = []
+    before: int | None = None
+    more = True
+    while more:
+        page, more = await store.history(CLASS, before, 7)
+        assert page, "a page with more=True before it must not be empty"
+        seen = seqs(page) + seen
+        before = page[0].seq
+    assert seen == list(range(1, 48))
+
+
+async def test_history_of_an_empty_channel(store: Store) -> None:
+    assert await store.history("class:empty", None, 50) == ([], False)
+
+
+async def test_get_and_range(store: Store) -> None:
+    messages = await fill(store, 6)
+    await fill(store, 2, "class:cm2-b")
+    assert await store.get(CLASS, 4) == messages[3]
+    assert await store.get(CLASS, 7) is None
+    assert await store.get("class:nope", 1) is None
+    assert await store.range(CLASS, 2, 5) == messages[2:5]
+    assert seqs(await store.range(CLASS, 4, 100)) == [5, 6]
+    assert await store.range(CLASS, 5, 5) == []
+
+
+# -- edit, delete --------------------------------------------------------------------------
+
+
+async def test_edit_replaces_data_and_sets_edited(store: Store) -> None:
+    await fill(store, 2)
+    edited = await store.edit(CLASS, 2, {"text": "corrigé"}, 42)
+    assert edited is not None
+    assert (edited.seq, edited.data, edited.edited, edited.deleted) == (2, {"text": "corrigé"}, 42, False)
+    assert await store.get(CLASS, 2) == edited
+    assert await store.edit(CLASS, 3, {"text": "x"}, 43) is None
+
+
+async def test_delete_keeps_the_seq_and_drops_the_content_everywhere(store: Store) -> None:
+    await fill(store, 3)
+    deleted = await store.delete(CLASS, 2, 99)
+    assert deleted is not None
+    assert (deleted.seq, deleted.deleted, deleted.data) == (2, True, {})
+    page, _ = await store.history(CLASS, None, 10)
+    recovered = (await store.recover(CLASS, 0, 10)).messages
+    ranged = await store.range(CLASS, 0, 3)
+    for messages in (page, recovered, ranged):
+        assert seqs(messages) == [1, 2, 3]
+        assert (messages[1].deleted, messages[1].data) == (True, {})
+        assert not messages[0].deleted and messages[0].data
+    assert await store.get(CLASS, 2) == deleted
+
+
+async def test_a_deleted_message_cannot_be_edited(store: Store) -> None:
+    await fill(store, 1)
+    await store.delete(CLASS, 1, 99)
+    assert await store.edit(CLASS, 1, {"text": "resurrected"}, 100) is None
+    message = await store.get(CLASS, 1)
+    assert message is not None and (message.deleted, message.data) == (True, {})
+
+
+async def test_delete_of_a_missing_message_is_none_and_is_idempotent(store: Store) -> None:
+    await fill(store, 1)
+    assert await store.delete(CLASS, 2, 99) is None
+    first = await store.delete(CLASS, 1, 99)
+    again = await store.delete(CLASS, 1, 100)
+    assert first is not None and first.deleted and first.seq == 1
+    assert again == first
+    assert await store.latest_seqs([CLASS]) == {CLASS: 1}
+
+
+# -- read marks ------------------------------------------------------------------------------
+
+
+async def test_read_marks_default_to_zero(store: Store) -> None:
+    assert await store.read_marks(CLASS, ["p-durand", "p-adam"]) == {"p-durand": 0, "p-adam": 0}
+    assert await store.user_read_marks("p-durand") == {}
+
+
+async def test_mark_read_only_moves_forward_and_returns_the_previous_mark(store: Store) -> None:
+    assert await store.mark_read("p-durand", CLASS, 5) == 0
+    assert await store.mark_read("p-durand", CLASS, 3) == 5
+    assert await store.read_marks(CLASS, ["p-durand"]) == {"p-durand": 5}
+    assert await store.mark_read("p-durand", CLASS, 7) == 5
+    assert await store.mark_read("p-durand", CLASS, 7) == 7
+    assert await store.read_marks(CLASS, ["p-durand"]) == {"p-durand": 7}
+
+
+async def test_read_marks_per_channel_and_per_user(store: Store) -> None:
+    await store.mark_read("p-durand", CLASS, 4)
+    await store.mark_read("p-durand", "class:cm2-b", 9)
+    await store.mark_read("p-adam", "class:cm2-b", 2)
+    marks = await store.read_marks("class:cm2-b", ["p-durand", "p-adam", "p-lea-mere"])
+    assert marks == {"p-durand": 9, "p-adam": 2, "p-lea-mere": 0}
+    assert await store.user_read_marks("p-durand") == {CLASS: 4, "class:cm2-b": 9}
+
+
+async def test_read_marks_of_many_users(store: Store) -> None:
+    users = [f"p-{i}" for i in range(1200)]
+    await asyncio.gather(*(store.mark_read(u, CLASS, 3) for u in users[::100]))
+    marks = await store.read_marks(CLASS, users)
+    assert len(marks) == 1200
+    assert {u for u, seq in marks.items() if seq == 3} == set(users[::100])
+
+
+# -- directory -------------------------------------------------------------------------------
+
+
+def school_items() -> list[School | Person | SchoolClass | Student | Chat]:
+    return [
+        School("ecole-jaures", "École Jean Jaurès", "2025-2026", guardians_start_chats=True),
+        Person("d-bernard", "ecole-jaures", "Mme Bernard", Role.DIRECTOR, email="d@ecole.fr"),
+        Person("t-martin", "ecole-jaures", "Mme Martin", Role.TEACHER, phone="+33 1 23"),
+        Person("p-lea-mere", "ecole-jaures", "Claire Petit", Role.GUARDIAN),
+        Person("p-lea-pere", "ecole-jaures", "Marc Petit", Role.GUARDIAN),
+        Person("p-durand", "ecole-jaures", "Sam Durand", Role.GUARDIAN),
+        SchoolClass("cp-a", "ecole-jaures", "CP A", teachers=("t-martin",)),
+        Student("s-lea", "ecole-jaures", "cp-a", "Léa", guardians=("p-lea-mere", "p-lea-pere")),
+        Student("s-hugo", "ecole-jaures", "cp-a", "Hugo", guardians=("p-durand",)),
+        Chat("s-lea~t-martin", "ecole-jaures", "s-lea", "t-martin"),
+    ]
+
+
+async def test_an_empty_directory_loads_empty(store: Store) -> None:
+    assert await store.load_directory() == Directory()
+
+
+async def test_directory_round_trip(store: Store) -> None:
+    items = school_items()
+    await store.save_directory(items)
+    loaded = await store.load_directory()
+    expected = Directory()
+    expected.put(*items)
+    assert loaded == expected
+    assert loaded.chat_members("s-lea~t-martin") == {"t-martin", "p-lea-mere", "p-lea-pere"}
+    assert loaded.home_channels("p-durand") == ["class:cp-a", "school:ecole-jaures", "user:p-durand"]
+
+
+async def test_save_directory_upserts_and_deletes_together(store: Store) -> None:
+    await store.save_directory(school_items())
+    moved = Student("s-hugo", "ecole-jaures", "cp-a", "Hugo", guardians=("p-lea-mere",))
+    await store.save_directory(
+        [moved], {"people": ["p-durand"], "chats": ["s-lea~t-martin"], "classes": []}
+    )
+    loaded = await store.load_directory()
+    assert "p-durand" not in loaded.people
+    assert loaded.chats == {}
+    assert loaded.students["s-hugo"] == moved
+    assert len(loaded.people) == 4
+
+
+async def test_a_rejected_directory_change_writes_nothing(store: Store) -> None:
+    await store.save_directory(school_items())
+    before = await store.load_directory()
+    newcomer = Person("p-new", "ecole-jaures", "New", Role.GUARDIAN)
+    with pytest.raises(ValueError, match="accepted"):
+        await store.save_directory([newcomer], {"people": ["p-durand"], "pupils": ["s-hugo"]})
+    assert await store.load_directory() == before
+
+
+async def test_directory_version_starts_at_zero_and_moves_forward(store: Store) -> None:
+    assert await store.directory_version() == 0
+    assert await store.touch_directory() == 1
+    assert await store.touch_directory() == 2
+    assert await store.directory_version() == 2
+
+
+async def test_concurrent_touches_each_move_the_directory_version(store: Store) -> None:
+    versions = await asyncio.gather(*(store.touch_directory() for _ in range(20)))
+    assert sorted(versions) == list(range(1, 21))
+    assert await store.directory_version() == 20
+
+
+# -- durability, availability -------------------------------------------------------------
+
+
+async def test_reopening_keeps_everything(store_backend: StoreFactory) -> None:
+    first = store_backend()
+    await first.open()
+    try:
+        written = await fill(first, 3)
+        await first.delete(CLASS, 2, 99)
+        await first.mark_read("p-durand", CLASS, 3)
+        await first.save_directory(school_items())
+        await first.touch_directory()
+        directory = await first.load_directory()
+    finally:
+        await first.close()
+    reopened = store_backend()
+    await reopened.open()
+    try:
+        recovered = (await reopened.recover(CLASS, 0, 10)).messages
+        assert seqs(recovered) == [1, 2, 3]
+        assert (recovered[0], recovered[2]) == (written[0], written[2])
+        assert (recovered[1].deleted, recovered[1].data) == (True, {})
+        assert await reopened.user_read_marks("p-durand") == {CLASS: 3}
+        assert await reopened.load_directory() == directory
+        assert await reopened.directory_version() == 1
+        assert (await reopened.append(draft())).message.seq == 4
+    finally:
+        await reopened.close()
+
+
+CALLS: dict[str, Callable[[Store], Awaitable[object]]] = {
+    "ping": lambda s: s.ping(),
+    "append": lambda s: s.append(draft()),
+    "latest_seqs": lambda s: s.latest_seqs([CLASS]),
+    "recover": lambda s: s.recover(CLASS, 0, 10),
+    "history": lambda s: s.history(CLASS, None, 10),
+    "get": lambda s: s.get(CLASS, 1),
+    "range": lambda s: s.range(CLASS, 0, 1),
+    "edit": lambda s: s.edit(CLASS, 1, {"text": "x"}, 1),
+    "delete": lambda s: s.delete(CLASS, 1, 1),
+    "mark_read": lambda s: s.mark_read("p-durand", CLASS, 1),
+    "read_marks": lambda s: s.read_marks(CLASS, ["p-durand"]),
+    "user_read_marks": lambda s: s.user_read_marks("p-durand"),
+    "load_directory": lambda s: s.load_directory(),
+    "save_directory": lambda s: s.save_directory(school_items()),
+    "directory_version": lambda s: s.directory_version(),
+    "touch_directory": lambda s: s.touch_directory(),
+}
+
+
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+async def test_a_closed_store_is_unavailable(
+    store_backend: StoreFactory, call: Callable[[Store], Awaitable[object]]
+) -> None:
+    closed = store_backend()
+    await closed.open()
+    await fill(closed, 1)
+    await closed.close()
+    with pytest.raises(StoreUnavailable):
+        await call(closed)
+
+
+async def test_sqlite_in_a_missing_directory_is_unavailable(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "no-such-dir" / "liaison.db"))
+    with pytest.raises(StoreUnavailable):
+        await store.open()
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    await store.close()
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A local port that refuses connections: bound, never listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+async def test_unreachable_mongodb_is_unavailable(refused_port: int) -> None:
+    """Runs without a MongoDB: nothing listens on the port.
+
+    `loadBalanced=true` makes the client connect only for operations, with no server
+    monitor in the background: closing a client whose monitor is in the middle of a
+    refused connection attempt leaves that socket unclosed (a PyMongo quirk), which
+    this suite's warnings-as-errors would report at some random later point."""
+    store = MongoStore(f"mongodb://127.0.0.1:{refused_port}/?loadBalanced=true", "liaison")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.open()
+        with pytest.raises(StoreUnavailable):
+            await store.append(draft())
+    finally:
+        await store.close()
+
+
+def database_files(path: Path) -> dict[Path, bytes]:
+    """The database file and its companions (`-wal`, `-shm`, `-journal`)."""
+    return {p: p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name)}
+
+
+async def test_sqlite_erases_deleted_content_from_its_files(tmp_path: Path) -> None:
+    path = tmp_path / "liaison.db"
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        secret = "Le code du portail est 4711-secret"
+        await store.append(draft(text="x" * 20_000 + secret))  # on overflow pages too
+        await fill(store, 3)
+        await store.delete(CLASS, 1, 99)
+        files = await asyncio.to_thread(database_files, path)
+        assert path in files
+        assert all(secret.encode() not in content for content in files.values())
+        survivor = await store.get(CLASS, 2)
+        assert survivor is not None and survivor.data["text"] == "message 0"
+    finally:
+        await store.close()
+
+
+# -- factory ---------------------------------------------------------------------------------
+
+
+def test_factory_picks_sqlite_relative_and_absolute(tmp_path: Path) -> None:
+    relative = open_store("sqlite:///data/liaison.db")
+    absolute = open_store(f"sqlite:///{tmp_path}/liaison.db")
+    assert isinstance(relative, SQLiteStore) and relative.path == "data/liaison.db"
+    assert isinstance(absolute, SQLiteStore) and absolute.path == f"{tmp_path}/liaison.db"
+    assert isinstance(open_store("sqlite:///my%20school.db"), SQLiteStore)
+
+
+async def test_factory_picks_mongodb() -> None:
+    for url in ("mongodb://localhost:27017/school_db", "mongodb+srv://user:pw@cluster.example"):
+        store = open_store(url)
+        assert isinstance(store, MongoStore)
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://db/liaison", "liaison.db", "sqlite://host/liaison.db", "sqlite:///:memory:"]
+)
+def test_factory_refuses_other_urls(url: str) -> None:
+    with pytest.raises(ValueError, match="sqlite"):
+        open_store(url)
+
+
+def test_factory_error_names_the_accepted_schemes_without_credentials() -> None:
+    with pytest.raises(ValueError) as raised:
+        open_store("redis://admin:hunter2@cache:6379")
+    assert "mongodb://" in str(raised.value) and "sqlite:///" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
