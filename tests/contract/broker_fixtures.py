@@ -22,9 +22,6 @@ from tests.support.waiting import UNIT
 # Short enough that reconnects and keepalives happen within a test, scaled with UNIT.
 BROKER_TIMEOUT = UNIT / 5
 FAST: dict[str, Any] = {"timeout": BROKER_TIMEOUT, "keepalive": UNIT / 5, "max_backoff": UNIT / 25}
-ONE_PROCESS = ("MemoryBroker serves one process by design: there is no second instance "
-               "to reach, so multi-process contract tests do not apply")
-
 
 def new_prefix() -> str:
     return f"t{uuid.uuid4().hex[:12]}:"
@@ -32,18 +29,17 @@ def new_prefix() -> str:
 
 @dataclass
 class BrokerBackend:
-    """Makes brokers of one deployment; `many_processes` is False for the in-process broker."""
+    """Makes brokers of one deployment."""
 
     name: str
     make: Callable[[], Broker]
     prefix: str = ""
-    many_processes: bool = True
     server: RedisServer | None = None
     cluster: RedisClusterServers | None = None
 
 
 def memory_backend() -> BrokerBackend:
-    return BrokerBackend("memory", MemoryBroker, many_processes=False)
+    return BrokerBackend("memory", MemoryBroker)
 
 
 def redis_backend(server: RedisServer, **options: Any) -> BrokerBackend:

@@ -28,7 +28,6 @@ from channels.redis import RedisBroker, decode_event, encode_event
 from channels.redis_cluster import RedisClusterBroker
 from tests.contract.broker_fixtures import (
     BROKER_TIMEOUT,
-    ONE_PROCESS,
     BrokerBackend,
     Process,
     RecordingSink,
@@ -65,7 +64,7 @@ StartProcess = Callable[[BrokerBackend], Awaitable[Process]]
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     if REDIS_MISSING:
-        pytest.skip(REDIS_MISSING)
+        pytest.fail(REDIS_MISSING)  # `make test` installs redis-server
     server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
@@ -74,7 +73,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
     if REDIS_MISSING:
-        pytest.skip(REDIS_MISSING)
+        pytest.fail(REDIS_MISSING)  # `make test` installs redis-server
     cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
     yield cluster
     cluster.stop()
@@ -84,7 +83,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 def fresh_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A server of the test's own, to stop and restart."""
     if REDIS_MISSING:
-        pytest.skip(REDIS_MISSING)
+        pytest.fail(REDIS_MISSING)  # `make test` installs redis-server
     server = start_redis(tmp_path / "redis")
     yield server
     server.stop()
@@ -94,7 +93,7 @@ def fresh_redis(tmp_path: Path) -> Iterator[RedisServer]:
 def fresh_cluster(tmp_path: Path) -> Iterator[RedisClusterServers]:
     """A cluster of the test's own, to stop and restart."""
     if REDIS_MISSING:
-        pytest.skip(REDIS_MISSING)
+        pytest.fail(REDIS_MISSING)  # `make test` installs redis-server
     cluster = start_cluster(tmp_path / "redis-cluster")
     yield cluster
     cluster.stop()
@@ -131,13 +130,19 @@ async def one(broker_backend: BrokerBackend, start_process: StartProcess) -> Pro
     return await start_process(broker_backend)
 
 
+@pytest.fixture(params=["redis", "redis-cluster"])
+def shared_backend(request: pytest.FixtureRequest) -> BrokerBackend:
+    """The adapters that connect several processes (the in-process broker serves one by design)."""
+    if request.param == "redis":
+        return redis_backend(request.getfixturevalue("redis_server"))
+    return cluster_backend(request.getfixturevalue("redis_cluster"))
+
+
 @pytest.fixture
-def more(broker_backend: BrokerBackend, start_process: StartProcess
+def more(shared_backend: BrokerBackend, start_process: StartProcess
          ) -> Callable[[], Awaitable[Process]]:
-    """Start another process of the same deployment (skips the in-process broker)."""
-    if not broker_backend.many_processes:
-        pytest.skip(ONE_PROCESS)
-    return lambda: start_process(broker_backend)
+    """Start another process of the same deployment."""
+    return lambda: start_process(shared_backend)
 
 
 # -- one process, every adapter ----------------------------------------------------------
