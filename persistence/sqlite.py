@@ -19,6 +19,8 @@ content stays neither in the database file nor in the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,7 @@ from school.directory import Directory
 from school.messages import Draft, JSONDict, Message
 
 T = TypeVar("T")
+MAX_BATCH = 256  # drafts per group commit
 
 # Error codes that mean "the database cannot be used right now", not "this is a bug".
 _UNAVAILABLE_CODES = frozenset(
@@ -102,6 +105,8 @@ class SQLiteStore:
         self._writer: _Worker | None = None
         self._reader: _Worker | None = None
         self._closed = False
+        self._pending: list[tuple[Draft, asyncio.Future[Appended]]] = []
+        self._committer: asyncio.Future[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -124,6 +129,9 @@ class SQLiteStore:
 
     async def close(self) -> None:
         self._closed = True
+        if self._committer is not None:
+            with contextlib.suppress(Exception):
+                await self._committer  # appends already queued fail as unavailable, cleanly
         workers = [w for w in (self._writer, self._reader) if w is not None]
         self._writer = self._reader = None
         for worker in workers:
@@ -166,7 +174,32 @@ class SQLiteStore:
     # -- messages -------------------------------------------------------------
 
     async def append(self, draft: Draft) -> Appended:
-        return await self._write(lambda c: sql.append(c, draft))
+        """Queue the draft for the next group commit and wait for it to be durable.
+
+        While one batch is being committed (an fsync), new drafts gather; the next
+        commit takes them all. At low load a batch is one draft and adds no delay."""
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._pending.append((draft, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.ensure_future(self._commit_pending())
+        return await future
+
+    async def _commit_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            drafts = [draft for draft, _ in batch]
+            try:
+                results = await self._write(functools.partial(sql.append_batch, drafts=drafts))
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else StoreUnavailable("stopped"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
 
     async def latest_seqs(self, channels: Iterable[str]) -> dict[str, int]:
         names = list(dict.fromkeys(channels))

@@ -170,17 +170,27 @@ def get(conn: sqlite3.Connection, channel: str, seq: int) -> Message | None:
 
 
 def append(conn: sqlite3.Connection, draft: Draft) -> Appended:
+    return append_batch(conn, [draft])[0]
+
+
+def append_batch(conn: sqlite3.Connection, drafts: list[Draft]) -> list[Appended]:
+    """Append drafts in order in ONE transaction: one commit, so one fsync, for the batch
+    (group commit). Each draft still gets its seq and idempotency check as if alone."""
     with transaction(conn):
-        if draft.key is not None:
-            where = "channel = ? AND author_id = ? AND key = ?"
-            found = _messages(conn, where, (draft.channel, draft.author.id, draft.key))
-            if found:
-                return Appended(found[0], created=False)
-        seq = latest(conn, draft.channel) + 1
-        author = draft.author
-        row = (draft.channel, seq, draft.id, draft.ts, author.id, author.name, author.role,
-               draft.kind, _encode(draft.data), None, 0, draft.key)  # fmt: skip
-        conn.execute(_INSERT, row)
+        return [_append(conn, draft) for draft in drafts]
+
+
+def _append(conn: sqlite3.Connection, draft: Draft) -> Appended:
+    if draft.key is not None:
+        where = "channel = ? AND author_id = ? AND key = ?"
+        found = _messages(conn, where, (draft.channel, draft.author.id, draft.key))
+        if found:
+            return Appended(found[0], created=False)
+    seq = latest(conn, draft.channel) + 1
+    author = draft.author
+    row = (draft.channel, seq, draft.id, draft.ts, author.id, author.name, author.role,
+           draft.kind, _encode(draft.data), None, 0, draft.key)  # fmt: skip
+    conn.execute(_INSERT, row)
     return Appended(published(draft, seq), created=True)
 
 
