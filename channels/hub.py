@@ -90,6 +90,15 @@ class Hub:
     def subscription_count(self) -> int:
         return sum(len(f.subscribers) for f in self._feeds.values())
 
+    def join_ready(self, channel: str, subscriber: Subscriber) -> bool:
+        """Register at once when the channel's feed is already live (no await, no task);
+        False when `subscribe` must be awaited."""
+        feed = self._feeds.get(channel)
+        if feed is None or not feed.ready.done() or feed.ready.exception() is not None:
+            return False
+        feed.subscribers.add(subscriber)
+        return True
+
     async def subscribe(self, channel: str, subscriber: Subscriber) -> None:
         """Register a subscriber; returns once the channel's live feed is established.
 

@@ -192,6 +192,9 @@ class MongoStore:
         messages = [_message(d) for d in reversed(docs[:cap])]
         return Recovery(messages, latest, complete=len(docs) <= cap)
 
+    async def recover_many(self, since: Mapping[str, int], cap: int) -> dict[str, Recovery]:
+        return {channel: await self.recover(channel, after, cap) for channel, after in since.items()}
+
     async def history(
         self, channel: str, before: int | None, limit: int
     ) -> tuple[list[Message], bool]:

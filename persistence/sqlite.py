@@ -209,6 +209,10 @@ class SQLiteStore:
         cap = max(cap, 0)
         return await self._read(lambda c: sql.recover(c, channel, since, cap))
 
+    async def recover_many(self, since: Mapping[str, int], cap: int) -> dict[str, Recovery]:
+        wanted, cap = dict(since), max(cap, 0)
+        return await self._read(lambda c: sql.recover_many(c, wanted, cap))
+
     async def history(
         self, channel: str, before: int | None, limit: int
     ) -> tuple[list[Message], bool]:

@@ -195,11 +195,19 @@ def _append(conn: sqlite3.Connection, draft: Draft) -> Appended:
 
 
 def recover(conn: sqlite3.Connection, channel: str, since: int, cap: int) -> Recovery:
+    return recover_many(conn, {channel: since}, cap)[channel]
+
+
+def recover_many(conn: sqlite3.Connection, since: Mapping[str, int], cap: int) -> dict[str, Recovery]:
+    """Each channel's recovery, all read from one snapshot."""
+    out: dict[str, Recovery] = {}
     with transaction(conn, "DEFERRED"):
-        last = latest(conn, channel)
-        where = "channel = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?"
-        newest = _messages(conn, where, (channel, since, last, cap + 1))
-    return Recovery(newest[:cap][::-1], last, complete=len(newest) <= cap)
+        for channel, after in since.items():
+            last = latest(conn, channel)
+            where = "channel = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?"
+            newest = _messages(conn, where, (channel, after, last, cap + 1))
+            out[channel] = Recovery(newest[:cap][::-1], last, complete=len(newest) <= cap)
+    return out
 
 
 def history(

@@ -66,6 +66,9 @@ class Store(Protocol):
         """Messages with `seq > since`: all of them when at most `cap`, else the newest `cap`
         with `complete=False`."""
 
+    async def recover_many(self, since: Mapping[str, int], cap: int) -> dict[str, Recovery]:
+        """`recover` for several channels at once (one round trip where the backend allows)."""
+
     async def history(self, channel: str, before: int | None, limit: int) -> tuple[list[Message], bool]:
         """Up to `limit` messages just below `before` (None: above the latest), ascending,
         and whether older ones exist."""

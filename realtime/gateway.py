@@ -185,7 +185,9 @@ class Gateway:
         for channel in channels:
             conn.begin_recovery(channel)
         try:
-            await asyncio.gather(*(self.hub.subscribe(c, conn) for c in channels))
+            waiting = [c for c in channels if not self.hub.join_ready(c, conn)]
+            if waiting:
+                await asyncio.gather(*(self.hub.subscribe(c, conn) for c in waiting))
             session.channels.update(channels)
             return await self.read_states(channels, since)
         except BaseException:
@@ -203,6 +205,8 @@ class Gateway:
         store, cap = self.store, self.settings.limits.recovery_cap
         plain = [c for c in channels if c not in since]
         latest = await store.latest_seqs(plain) if plain else {}
+        wanted = {c: since[c] for c in channels if c in since}
+        recovered = await store.recover_many(wanted, cap) if wanted else {}
         states: list[tuple[dict[str, Any], int]] = []
         for channel in channels:
             if channel not in since:
@@ -210,7 +214,7 @@ class Gateway:
                 states.append(({"channel": channel, "seq": seq, "messages": [],
                                 "complete": True}, seq))
                 continue
-            rec = await store.recover(channel, since[channel], cap)
+            rec = recovered[channel]
             # the newest message recovered is the state; with none, never above `since`,
             # so that nothing stored after the read can fall between recovery and pushes
             seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])

@@ -173,6 +173,16 @@ async def test_recover_with_exactly_cap_missing_is_complete(store: Store) -> Non
     assert recovery.complete is True
 
 
+async def test_recover_many_is_recover_for_each_channel(store: Store) -> None:
+    await fill(store, 10)
+    many = await store.recover_many({CLASS: 6, "class:nope": 0}, 3)
+    assert set(many) == {CLASS, "class:nope"}
+    assert seqs(many[CLASS].messages) == [8, 9, 10]
+    assert (many[CLASS].latest, many[CLASS].complete) == (10, False)
+    assert (many["class:nope"].messages, many["class:nope"].latest) == ([], 0)
+    assert await store.recover_many({}, 3) == {}
+
+
 async def test_recover_when_up_to_date_or_unknown(store: Store) -> None:
     await fill(store, 5)
     current = await store.recover(CLASS, 5, 500)
