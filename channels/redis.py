@@ -18,6 +18,10 @@ whole keepalive period after a PING counts as lost too.
 after it returns is delivered; while Redis is unreachable it only records the
 channel, and the `on_reconnect()` that follows the outage tells the gateway to
 catch up from the store. Subscribe and unsubscribe never raise for an outage.
+
+On Python 3.11, `asyncio.wait_for` (which redis-py uses to write to a socket) returns
+normally when its task is cancelled just as the write completes. So the background
+loops check `Task.cancelling()` themselves, and `close()` cancels until they ended.
 """
 
 from __future__ import annotations
@@ -318,14 +322,9 @@ class Subscriptions:
         self._closing = True
         task, self._task = self._task, None
         try:
-            if task is not None:
+            while task is not None and not task.done():
                 task.cancel()
-                await task
-        except asyncio.CancelledError:
-            if _cancelling():
-                raise
-        except Exception:
-            pass  # the supervisor died of it; _on_supervisor_done logged it
+                await asyncio.wait({task}, timeout=self._timeout)
         finally:
             await self._teardown()
             await self._topology.close()
@@ -433,6 +432,8 @@ class Subscriptions:
             for link in self._links.values():
                 tasks.create_task(self._read(link))
             await self._subscribe_all()
+            if _cancelling():
+                raise asyncio.CancelledError  # swallowed by redis-py (see the module doc)
             self._on_established()
             await self._resync.wait()
             raise _ResyncNeeded("subscriptions must be rebuilt")
@@ -477,6 +478,8 @@ class Subscriptions:
 
     async def _read(self, link: _Link) -> None:
         while True:
+            if _cancelling():
+                raise asyncio.CancelledError  # swallowed by redis-py (see the module doc)
             message = await link.receive()
             if message is not None:
                 self._on_message(message)

@@ -44,15 +44,17 @@ def memory_backend() -> BrokerBackend:
 
 def redis_backend(server: RedisServer, **options: Any) -> BrokerBackend:
     prefix = new_prefix()
-    return BrokerBackend("redis", lambda: RedisBroker(server.url, prefix=prefix, **FAST, **options),
+    options = {**FAST, **options}
+    return BrokerBackend("redis", lambda: RedisBroker(server.url, prefix=prefix, **options),
                          prefix, server=server)
 
 
 def cluster_backend(cluster: RedisClusterServers, **options: Any) -> BrokerBackend:
     prefix = new_prefix()
+    options = {**FAST, **options}
     return BrokerBackend(
         "redis-cluster",
-        lambda: RedisClusterBroker(cluster.url, prefix=prefix, **FAST, **options),
+        lambda: RedisClusterBroker(cluster.url, prefix=prefix, **options),
         prefix, cluster=cluster)
 
 

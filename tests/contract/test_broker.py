@@ -13,6 +13,7 @@ same connection in order; once the marker is in, the other event would be too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import msgpack
 import pytest
+from redis.asyncio.client import PubSub
 
 from channels.broker import CONTROL_PREFIX, Broker, BrokerUnavailable, Event
 from channels.factory import make_broker
@@ -356,6 +358,29 @@ async def test_subscribe_while_redis_is_down_takes_effect_once_it_is_back(
     await wait_for(lambda: subscriber.sink.reconnects == 1)
     await publisher.broker.publish(message("class:cp-a", 1))
     await wait_for(lambda: subscriber.sink.of("class:cp-a"))
+
+
+async def test_close_ends_the_broker_even_when_a_cancellation_is_swallowed(
+        fresh_redis: RedisServer, start_process: StartProcess,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Python 3.11, `asyncio.wait_for` (redis-py's socket writes) returns normally when
+    its task is cancelled just as the write completes; simulated here on every PING."""
+    pinging = asyncio.Event()
+    write = PubSub.execute_command
+
+    async def write_swallowing_cancellation(self: PubSub, *args: Any) -> Any:
+        if args[:1] == ("PING",):
+            pinging.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.get_running_loop().create_future()  # until cancelled
+        return await write(self, *args)
+
+    monkeypatch.setattr(PubSub, "execute_command", write_swallowing_cancellation)
+    process = await start_process(redis_backend(fresh_redis, keepalive=UNIT / 50))
+    await process.broker.subscribe("class:cp-a")
+    await wait_for(pinging.is_set)
+    async with asyncio.timeout(UNIT):
+        await process.broker.close()
 
 
 async def test_start_raises_unavailable_when_redis_is_down(fresh_redis: RedisServer) -> None:
