@@ -23,7 +23,7 @@ from channels.broker import Broker, Event
 
 log = structlog.get_logger("liaison.hub")
 
-Frame = bytes | str
+Frame = bytes  # an encoded push: UTF-8 JSON (sent as a text frame) or MessagePack
 Encoder = Callable[[dict[str, Any]], Frame]
 FetchRange = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]
 LatestSeq = Callable[[str], Awaitable[int]]
@@ -32,8 +32,8 @@ FILL_PAGE = 500
 
 
 def frame_size(frame: Frame) -> int:
-    """A frame's size on the wire, in bytes (text frames are UTF-8)."""
-    return len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "surrogatepass"))
+    """A frame's payload size in bytes."""
+    return len(frame)
 
 
 class Subscriber(Protocol):

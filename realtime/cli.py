@@ -18,6 +18,7 @@ from persistence.store import Store, StoreUnavailable
 from realtime.config import ConfigError, Settings, load_settings
 from realtime.logs import configure_logging
 from realtime.workers import reuse_port_socket, supervise
+from realtime.ws_protocol import DirectWebSocketProtocol
 from school.importer import ImportPlan, ImportSummary, decode_csv, plan_import
 
 
@@ -40,7 +41,7 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
         create_app(settings),
         host=host,
         port=port,
-        ws="websockets-sansio",
+        ws=DirectWebSocketProtocol,
         ws_max_size=max(16 * limits.max_frame_bytes, 4 * 1024 * 1024),
         ws_ping_interval=settings.ping_interval,
         ws_ping_timeout=settings.ping_timeout,

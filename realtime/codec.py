@@ -21,10 +21,11 @@ class Codec:
     name: str
     binary: bool
 
-    def encode(self, obj: Any) -> bytes | str:
+    def encode(self, obj: Any) -> bytes:
+        """The frame's payload: MessagePack, or JSON as UTF-8 (sent as a text frame)."""
         if self.binary:
             return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
     def decode(self, frame: bytes | str) -> Any:
         try:

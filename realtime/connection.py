@@ -1,8 +1,10 @@
-"""One client connection's outbox: bounded in bytes, never blocking the fan-out.
+"""One client connection's way out: bounded in bytes, never blocking the fan-out.
 
-The fan-out hands frames to `deliver`; a writer task drains the outbox to the
-socket. A connection whose outbox overflows is marked for closing (it recovers
-with `since` when it comes back). While a channel is being recovered, its live
+The fan-out hands frames to `deliver`. Under our uvicorn protocol
+(`realtime.ws_protocol`), a frame is written straight into the socket's transport,
+and the bytes the client has not taken yet are the bound; elsewhere an outbox
+queue is drained by a writer task. A connection that goes over the bound is
+closed (4503: it recovers with `since` when it comes back). While a channel is being recovered, its live
 frames wait in a buffer and only those above the recovered `seq` are sent. A
 message stored before the recovery read may still reach the fan-out after the
 reply, so each connection remembers the last `seq` sent per channel and drops
@@ -13,18 +15,29 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Protocol
 
 from channels.hub import Frame, frame_size
 from realtime.errors import CloseCode
 
 
+class DirectWriter(Protocol):
+    def write_frame(self, frame: bytes, text: bool) -> bool: ...
+
+    def buffered(self) -> int: ...
+
+    def close_now(self, code: int, reason: str) -> None: ...
+
+
 class Connection:
     __slots__ = ("_last", "_limit", "_outbox", "_recovering", "_wake", "close_code", "close_reason",
-                 "codec", "id", "outbox_bytes", "user_id")
+                 "codec", "direct", "id", "outbox_bytes", "text", "user_id")
 
-    def __init__(self, conn_id: str, codec: str, outbox_limit: int) -> None:
+    def __init__(self, conn_id: str, codec: str, outbox_limit: int, text: bool = True) -> None:
         self.id = conn_id
         self.codec = codec
+        self.text = text
+        self.direct: DirectWriter | None = None
         self.user_id: str | None = None
         self._limit = outbox_limit
         self._outbox: deque[Frame] = deque()
@@ -51,8 +64,13 @@ class Connection:
         self.send(frame, size)
 
     def send(self, frame: Frame, size: int | None = None) -> None:
-        """Queue a frame; `size` is its byte size when the caller knows it already."""
+        """Write (or queue) a frame; `size` is its byte size when the caller knows it already."""
         if self.close_code is not None:
+            return
+        direct = self.direct
+        if direct is not None:
+            if direct.write_frame(frame, self.text) and direct.buffered() > self._limit:
+                self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and recover with since")
             return
         self._outbox.append(frame)
         self.outbox_bytes += frame_size(frame) if size is None else size
@@ -72,6 +90,8 @@ class Connection:
             self._outbox.clear()
             self.outbox_bytes = 0
         self._recovering.clear()
+        if self.direct is not None:
+            self.direct.close_now(int(code), reason[:120])
         self._wake.set()
 
     def begin_recovery(self, channel: str) -> None:

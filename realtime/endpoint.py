@@ -1,7 +1,9 @@
-"""The WebSocket endpoint `/ws`: feeds frames to the gateway and writes what it queues.
+"""The WebSocket endpoint `/ws`: feeds frames to the gateway and writes what it sends.
 
-Per connection, a reader and a writer run side by side; when one ends, the other
-is cancelled. All protocol decisions are made in `Session` and `Gateway`.
+Under `realtime.ws_protocol` (how `liaison serve` runs), frames are written
+straight to the socket and this coroutine only reads. Under another ASGI server,
+a writer task drains the connection's outbox beside the reader; when one ends,
+the other is cancelled. All protocol decisions are made in `Session` and `Gateway`.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from realtime.connection import Connection
 from realtime.errors import CloseCode
 from realtime.gateway import Gateway
 from realtime.session import Session, State
+from realtime.ws_protocol import DIRECT_EXTENSION
 
 log = structlog.get_logger("liaison.ws")
 
 
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
     """Clients without `Origin` are not browsers; browsers only from allowed origins or the
-    gateway's own host."""
+    gateway's own host (the web client it serves)."""
     origin = websocket.headers.get("origin")
     if origin is None or "*" in allowed:
         return True
@@ -45,21 +48,18 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CloseCode.FORBIDDEN)
         return
     session, conn = gateway.open_session(codec)
+    conn.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
     started = time.monotonic()
     log.info("connection_opened", conn=session.id, codec=codec.name)
     timeout = asyncio.get_running_loop().call_later(
         gateway.settings.limits.connect_timeout, _connect_timeout, session, conn)
-    reader = asyncio.create_task(_read(websocket, gateway, session, conn))
-    writer = asyncio.create_task(_write(websocket, conn))
     try:
-        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if conn.direct is not None:
+            await _read(websocket, gateway, session, conn)
+        else:
+            await _read_and_write(websocket, gateway, session, conn)
     finally:
         timeout.cancel()
-        for task in (reader, writer):
-            task.cancel()
-        for task in (reader, writer):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
         gateway.close_session(session, conn)
         log.info("connection_closed", conn=session.id,
                  user=session.user.id if session.user else None,
@@ -73,34 +73,46 @@ def _connect_timeout(session: Session, conn: Connection) -> None:
 
 
 async def _read(websocket: WebSocket, gateway: Gateway, session: Session, conn: Connection) -> None:
+    """Feed received frames to the gateway until the client or the server closes."""
     try:
-        while conn.close_code is None:
+        while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
             text, data = message.get("text"), message.get("bytes")
             frame = text if text is not None else data
-            if frame is None:
-                continue
-            await gateway.receive(session, conn, frame)
+            if frame is not None and conn.close_code is None:
+                await gateway.receive(session, conn, frame)
     except WebSocketDisconnect:
         return
     except Exception:
         log.exception("reader_failed", conn=session.id)
         conn.close(CloseCode.INTERNAL, "internal error")
-    # keep the writer going until it has flushed and closed
-    await asyncio.Event().wait()
+
+
+async def _read_and_write(websocket: WebSocket, gateway: Gateway, session: Session, conn: Connection) -> None:
+    reader = asyncio.create_task(_read(websocket, gateway, session, conn))
+    writer = asyncio.create_task(_write(websocket, conn))
+    try:
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reader, writer):
+            task.cancel()
+        for task in (reader, writer):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 async def _write(websocket: WebSocket, conn: Connection) -> None:
+    """The outbox path: drain queued frames to the socket, then close when asked to."""
     send = websocket.send
     while True:
         frames = await conn.next_frames()
         if not frames:
             break
         for frame in frames:
-            if isinstance(frame, str):
-                await send({"type": "websocket.send", "text": frame})
+            if conn.text:
+                await send({"type": "websocket.send", "text": frame.decode()})
             else:
                 await send({"type": "websocket.send", "bytes": frame})
     code = conn.close_code or CloseCode.GOING_AWAY

@@ -94,7 +94,7 @@ class Gateway:
 
     def open_session(self, codec: Codec) -> tuple[Session, Connection]:
         session_id = uuid.uuid4().hex
-        conn = Connection(session_id, codec.name, self.settings.limits.outbox_bytes)
+        conn = Connection(session_id, codec.name, self.settings.limits.outbox_bytes, text=not codec.binary)
         session = Session(session_id, codec, self.settings.limits)
         self.connections[session_id] = (session, conn)
         self.metrics.connections += 1

@@ -46,7 +46,7 @@ async def test_overflow_closes_slow_consumer_and_drops_queued_frames() -> None:
 
 async def test_outbox_counts_text_frames_in_utf8_bytes() -> None:
     conn = make_connection(limit=10)
-    conn.send("éééééé")  # 6 characters, 12 bytes on the wire
+    conn.send("éééééé".encode())  # 6 characters, 12 bytes on the wire
     assert conn.close_code is CloseCode.SLOW_CONSUMER
 
 
@@ -133,3 +133,48 @@ async def test_close_drops_recovery_buffers() -> None:
     conn.close(CloseCode.GOING_AWAY, "bye")
     conn.end_recovery("chat:x", 0)
     assert await drain(conn) == []
+
+
+class RecordingWriter:
+    """Stands in for `DirectWebSocketProtocol`'s write side: records frames, reports a backlog."""
+
+    def __init__(self, backlog: int = 0) -> None:
+        self.frames: list[tuple[bytes, bool]] = []
+        self.backlog = backlog
+        self.closed: tuple[int, str] | None = None
+
+    def write_frame(self, frame: bytes, text: bool) -> bool:
+        if self.closed:
+            return False
+        self.frames.append((frame, text))
+        return True
+
+    def buffered(self) -> int:
+        return self.backlog
+
+    def close_now(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+async def test_direct_writes_go_straight_to_the_socket_in_order() -> None:
+    conn = make_connection(limit=100)
+    writer = RecordingWriter()
+    conn.direct = writer
+    conn.begin_recovery("class:cp-a")
+    conn.deliver("class:cp-a", 2, b"m2", 2)
+    conn.send(b"reply")
+    conn.end_recovery("class:cp-a", 1)
+    conn.deliver("class:cp-a", 2, b"m2-again", 8)
+    assert [f for f, _ in writer.frames] == [b"reply", b"m2"]
+    assert all(text for _, text in writer.frames)
+
+
+async def test_direct_backlog_over_the_limit_closes_slow_consumer() -> None:
+    conn = make_connection(limit=10)
+    writer = RecordingWriter(backlog=11)
+    conn.direct = writer
+    conn.send(b"x")
+    assert conn.close_code is CloseCode.SLOW_CONSUMER
+    assert writer.closed is not None and writer.closed[0] == 4503
+    conn.send(b"after")
+    assert [f for f, _ in writer.frames] == [b"x"]
