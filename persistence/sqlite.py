@@ -19,20 +19,18 @@ content stays neither in the database file nor in the log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from persistence import sqlite_schema as sql
+from persistence.batching import Batcher
 from persistence.store import Appended, DirectoryItem, Recovery, StoreUnavailable
 from school.directory import Directory
 from school.messages import Draft, JSONDict, Message
 
 T = TypeVar("T")
-MAX_BATCH = 256  # drafts per group commit
 
 # Error codes that mean "the database cannot be used right now", not "this is a bug".
 _UNAVAILABLE_CODES = frozenset(
@@ -105,8 +103,8 @@ class SQLiteStore:
         self._writer: _Worker | None = None
         self._reader: _Worker | None = None
         self._closed = False
-        self._pending: list[tuple[Draft, asyncio.Future[Appended]]] = []
-        self._committer: asyncio.Future[None] | None = None
+        self._writes = Batcher(lambda ops: self._run_batch(self._writer, "IMMEDIATE", ops))
+        self._reads = Batcher(lambda ops: self._run_batch(self._reader, None, ops))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -129,9 +127,8 @@ class SQLiteStore:
 
     async def close(self) -> None:
         self._closed = True
-        if self._committer is not None:
-            with contextlib.suppress(Exception):
-                await self._committer  # appends already queued fail as unavailable, cleanly
+        await self._writes.drain()  # what is queued fails as unavailable, cleanly
+        await self._reads.drain()
         workers = [w for w in (self._writer, self._reader) if w is not None]
         self._writer = self._reader = None
         for worker in workers:
@@ -166,40 +163,30 @@ class SQLiteStore:
         return await self._submit(worker, lambda: op(conn))
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """A write on its own (directory changes, edits, deletes and their checkpoint)."""
         return await self._on(self._writer, op)
 
+    async def _grouped_write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """A small write (append, read mark) committed together with the others waiting."""
+        return await self._writes.run(op)
+
     async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._on(self._reader, op)
+        return await self._reads.run(op)
+
+    async def _run_batch(self, worker: _Worker | None, mode: str | None,
+                         ops: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
+        results = await self._on(worker, lambda c: sql.run_batch(c, ops, mode))
+        return [(ok, value if ok else self._mapped(value)) for ok, value in results]
+
+    def _mapped(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, sqlite3.Error) and (_unavailable(exc) or self._closed):
+            return StoreUnavailable(f"SQLite database {self.path!r}: {exc}")
+        return exc
 
     # -- messages -------------------------------------------------------------
 
     async def append(self, draft: Draft) -> Appended:
-        """Queue the draft for the next group commit and wait for it to be durable.
-
-        While one batch is being committed (an fsync), new drafts gather; the next
-        commit takes them all. At low load a batch is one draft and adds no delay."""
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._pending.append((draft, future))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.ensure_future(self._commit_pending())
-        return await future
-
-    async def _commit_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            drafts = [draft for draft, _ in batch]
-            try:
-                results = await self._write(functools.partial(sql.append_batch, drafts=drafts))
-            except BaseException as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc if isinstance(exc, Exception) else StoreUnavailable("stopped"))
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+        return await self._grouped_write(lambda c: sql.append(c, draft))
 
     async def latest_seqs(self, channels: Iterable[str]) -> dict[str, int]:
         names = list(dict.fromkeys(channels))
@@ -234,7 +221,7 @@ class SQLiteStore:
     # -- read marks -----------------------------------------------------------
 
     async def mark_read(self, user_id: str, channel: str, seq: int) -> int:
-        return await self._write(lambda c: sql.mark_read(c, user_id, channel, seq))
+        return await self._grouped_write(lambda c: sql.mark_read(c, user_id, channel, seq))
 
     async def read_marks(self, channel: str, user_ids: Iterable[str]) -> dict[str, int]:
         users = list(dict.fromkeys(user_ids))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -101,7 +101,18 @@ _IN_CHUNK = 500  # bound on the `?` placeholders of one `IN (...)`
 @contextmanager
 def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
     """One explicit transaction: IMMEDIATE takes the write lock first, DEFERRED reads
-    one consistent snapshot."""
+    one consistent snapshot. Inside a transaction already open (a group commit), it is a
+    savepoint: the operation is still all or nothing, and the batch commits once."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT op")
+        try:
+            yield
+            conn.execute("RELEASE op")
+        except BaseException:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            raise
+        return
     conn.execute(f"BEGIN {mode}")
     try:
         yield
@@ -169,15 +180,32 @@ def get(conn: sqlite3.Connection, channel: str, seq: int) -> Message | None:
     return found[0] if found else None
 
 
+def run_batch(conn: sqlite3.Connection, ops: list[Callable[[sqlite3.Connection], Any]],
+              mode: str | None) -> list[tuple[bool, Any]]:
+    """Run operations one after the other on this thread: `(True, result)` or `(False, error)`
+    for each. With a `mode`, inside ONE transaction — a group commit: one fsync for the
+    batch, each operation still all or nothing (a savepoint). An error of the commit
+    itself fails them all."""
+    results: list[tuple[bool, Any]] = []
+
+    def run_each() -> None:
+        for op in ops:
+            try:
+                results.append((True, op(conn)))
+            except Exception as exc:
+                results.append((False, exc))
+
+    if mode is None:
+        run_each()
+    else:
+        with transaction(conn, mode):
+            run_each()
+    return results
+
+
 def append(conn: sqlite3.Connection, draft: Draft) -> Appended:
-    return append_batch(conn, [draft])[0]
-
-
-def append_batch(conn: sqlite3.Connection, drafts: list[Draft]) -> list[Appended]:
-    """Append drafts in order in ONE transaction: one commit, so one fsync, for the batch
-    (group commit). Each draft still gets its seq and idempotency check as if alone."""
     with transaction(conn):
-        return [_append(conn, draft) for draft in drafts]
+        return _append(conn, draft)
 
 
 def _append(conn: sqlite3.Connection, draft: Draft) -> Appended:

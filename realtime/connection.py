@@ -14,7 +14,6 @@ anything at or below it.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Protocol
 
 from channels.hub import Frame, frame_size
@@ -40,9 +39,9 @@ class Connection:
         self.direct: DirectWriter | None = None
         self.user_id: str | None = None
         self._limit = outbox_limit
-        self._outbox: deque[Frame] = deque()
+        self._outbox: list[Frame] = []  # only without a direct writer
         self.outbox_bytes = 0
-        self._wake = asyncio.Event()
+        self._wake: asyncio.Event | None = None  # made by the writer task, if there is one
         self._recovering: dict[str, list[tuple[int | None, Frame, int]]] = {}
         self._last: dict[str, int] = {}
         self.close_code: CloseCode | None = None
@@ -77,7 +76,8 @@ class Connection:
         if self.outbox_bytes > self._limit:
             self.close(CloseCode.SLOW_CONSUMER, "outbox overflow: reconnect and recover with since")
             return
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
     def close(self, code: CloseCode, reason: str) -> None:
         """Ask the writer to close the socket after what is already queued (or at once on
@@ -92,7 +92,8 @@ class Connection:
         self._recovering.clear()
         if self.direct is not None:
             self.direct.close_now(int(code), reason[:120])
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
     def begin_recovery(self, channel: str) -> None:
         self._recovering[channel] = []
@@ -115,12 +116,13 @@ class Connection:
 
     async def next_frames(self) -> list[Frame]:
         """Wait for frames to write; an empty list means: close now."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
         while not self._outbox:
             if self.close_code is not None:
                 return []
             self._wake.clear()
             await self._wake.wait()
-        frames = list(self._outbox)
-        self._outbox.clear()
+        frames, self._outbox = self._outbox, []
         self.outbox_bytes = 0
         return frames

@@ -36,7 +36,7 @@ class Intake:
     close: CloseCode | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Session:
     id: str
     codec: Codec
