@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from auth import tokens
 from channels.broker import Broker
@@ -95,6 +97,23 @@ async def demo_token(request: Request) -> Response:
                             status_code=400)
     token = tokens.issue(gateway.settings.jwt_secret.bytes(), user, gateway.settings.token_ttl)
     return JSONResponse({"token": token})
+
+
+class FastWebSocketRoute:
+    """The ASGI app `liaison serve` runs: `/ws` goes straight to the endpoint, everything
+    else (and the lifespan) through Starlette. A WebSocket lives for hours; each layer of
+    middleware and routing it passes through stays on its stack, as memory, for as long."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.state = app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            scope["app"] = self.app
+            await websocket_endpoint(WebSocket(scope, receive, send))
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, store: Store | None = None, broker: Broker | None = None) -> Starlette:

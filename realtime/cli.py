@@ -34,11 +34,11 @@ class Server(uvicorn.Server):
 
 
 def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
-    from realtime.app import create_app
+    from realtime.app import FastWebSocketRoute, create_app
 
     limits = settings.limits
     return uvicorn.Config(
-        create_app(settings),
+        FastWebSocketRoute(create_app(settings)),
         host=host,
         port=port,
         ws=DirectWebSocketProtocol,
@@ -47,6 +47,7 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
         ws_ping_timeout=settings.ping_timeout,
         ws_per_message_deflate=False,
         lifespan="on",
+        proxy_headers=False,  # the gateway logs no client addresses
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
