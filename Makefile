@@ -32,5 +32,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+## bench: load benchmarks (Liaison embedded, over Redis with 1 and 2 gateways, the reference server);
+## a few minutes on 2 cores; report in load/results/<timestamp>/ (docs/benchmarks.md)
+bench: $(STAMP) system-deps
+	$(PY) -m load bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

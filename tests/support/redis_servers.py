@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +98,7 @@ class RedisServer:
             return
         if process.poll() is None:
             process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)  # a paused server handles SIGTERM once resumed
             try:
                 process.wait(timeout=UNIT)
             except subprocess.TimeoutExpired:
@@ -129,10 +131,10 @@ class RedisServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_redis(workdir: Path, attempts: int = 3) -> RedisServer:
-    """Start a standalone server on a free port (another port if that one got taken)."""
+def _start_on_a_free_port(make: Callable[[], RedisServer], attempts: int = 3) -> RedisServer:
+    """Start `make()`; a port taken between choosing and binding gets another try."""
     for attempt in range(attempts):
-        server = RedisServer(free_port(), workdir)
+        server = make()
         try:
             server.start()
             return server
@@ -140,6 +142,11 @@ def start_redis(workdir: Path, attempts: int = 3) -> RedisServer:
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def start_redis(workdir: Path) -> RedisServer:
+    """Start a standalone server on a free port."""
+    return _start_on_a_free_port(lambda: RedisServer(free_port(), workdir))
 
 
 @dataclass
@@ -211,22 +218,22 @@ class RedisClusterServers:
         self.wait_ok()
 
 
+def _cluster_node(workdir: Path) -> RedisServer:
+    port = free_port(cluster=True)
+    return RedisServer(port, workdir, ("--cluster-enabled", "yes",
+                                       "--cluster-config-file", str(workdir / f"nodes-{port}.conf"),
+                                       "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS)))
+
+
 def start_cluster(workdir: Path, masters: int = 3) -> RedisClusterServers:
     """Start `masters` cluster-enabled servers on free ports and join them into one cluster."""
     assert REDIS_CLI is not None, redis_missing()
-    nodes = []
-    for _ in range(masters):
-        port = free_port(cluster=True)
-        config = workdir / f"nodes-{port}.conf"
-        node = RedisServer(port, workdir, ("--cluster-enabled", "yes",
-                                           "--cluster-config-file", str(config),
-                                           "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS)))
-        node.start()
-        nodes.append(node)
-    cluster = RedisClusterServers(nodes)
+    cluster = RedisClusterServers([])
     try:
+        for _ in range(masters):
+            cluster.nodes.append(_start_on_a_free_port(lambda: _cluster_node(workdir)))
         subprocess.run([REDIS_CLI, "--cluster", "create",
-                        *(f"127.0.0.1:{node.port}" for node in nodes),
+                        *(f"127.0.0.1:{node.port}" for node in cluster.nodes),
                         "--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=UNIT * 4)
         cluster.wait_ok()
