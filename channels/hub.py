@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -74,7 +75,9 @@ class Hub:
         self._feeds: dict[str, _Feed] = {}
         self.reconnects = 0
         self._upstream: set[str] = set()
-        self._upstream_lock = asyncio.Lock()
+        # one lock per channel, so that waiting for Redis to confirm one channel's SUBSCRIBE
+        # never holds up another's (every connect brings a new user: channel)
+        self._upstream_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
         self.control_handlers: list[Callable[[Event], None]] = []
 
@@ -140,7 +143,10 @@ class Hub:
 
     async def _reconcile(self, channel: str) -> None:
         """Bring the upstream subscription of `channel` in line with the local registry."""
-        async with self._upstream_lock:
+        lock = self._upstream_locks.get(channel)
+        if lock is None:
+            lock = self._upstream_locks[channel] = asyncio.Lock()
+        async with lock:
             wanted = channel in self._feeds
             if wanted and channel not in self._upstream:
                 await self._broker.subscribe(channel)

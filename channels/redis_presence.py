@@ -25,6 +25,7 @@ from channels.presence import LocalPresence
 log = structlog.get_logger("liaison.presence")
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+NO_PRESENCE = "user:"
 
 
 def presence_client(url: str) -> Redis | RedisCluster:
@@ -58,21 +59,25 @@ class RedisPresence:
         return local | {str(m).rsplit("|", 1)[0] for m in members}
 
     async def sync(self) -> None:
-        """Write this gateway's (channel, user) pairs with a fresh expiry; remove departed ones."""
+        """Write this gateway's (channel, user) pairs with a fresh expiry and remove departed
+        ones, in one pipeline. `user:` channels are left out: nobody asks for their presence."""
         now = self._clock()
         current: dict[str, set[str]] = {}
         for channel in self._hub.channels():
+            if channel.startswith(NO_PRESENCE):
+                continue
             users = {s.user_id for s in self._hub.subscribers(channel) if s.user_id}
             if users:
                 current[channel] = users
+        pipe = self._client.pipeline(transaction=False)
         for channel, users in current.items():
-            members = {f"{u}|{self._instance}": now + self._ttl for u in users}
-            await self._client.zadd(self._prefix + channel, members)
-            await self._client.zremrangebyscore(self._prefix + channel, "-inf", now)
+            pipe.zadd(self._prefix + channel, {f"{u}|{self._instance}": now + self._ttl for u in users})
+            pipe.zremrangebyscore(self._prefix + channel, "-inf", now)
         for channel, users in self._written.items():
             gone = users - current.get(channel, set())
             if gone:
-                await self._client.zrem(self._prefix + channel, *(f"{u}|{self._instance}" for u in gone))
+                pipe.zrem(self._prefix + channel, *(f"{u}|{self._instance}" for u in gone))
+        await pipe.execute()
         self._written = current
 
     async def run(self) -> None:

@@ -50,7 +50,6 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     session, conn = gateway.open_session(codec)
     conn.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
     started = time.monotonic()
-    log.info("connection_opened", conn=session.id, codec=codec.name)
     timeout = asyncio.get_running_loop().call_later(
         gateway.settings.limits.connect_timeout, _connect_timeout, session, conn)
     try:
@@ -61,7 +60,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     finally:
         timeout.cancel()
         gateway.close_session(session, conn)
-        log.info("connection_closed", conn=session.id,
+        log.info("connection_closed", conn=session.id, codec=codec.name,
                  user=session.user.id if session.user else None,
                  code=int(conn.close_code) if conn.close_code else None,
                  seconds=round(time.monotonic() - started, 3))

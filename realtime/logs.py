@@ -11,6 +11,9 @@ import structlog
 def configure_logging(level: str = "info") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
+    # uvicorn's own lines for every WebSocket ("accepted", "connection open/closed") would
+    # double ours, one connection at a time, thousands at 8:30: only its warnings are kept
+    logging.getLogger("uvicorn.error").setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
