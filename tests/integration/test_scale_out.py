@@ -184,3 +184,42 @@ async def test_presence_spans_gateways(tmp_path: Path, redis_server: RedisServer
         await teacher.close()
         first.stop()
         second.stop()
+
+
+async def test_serve_workers_share_one_port(tmp_path: Path, redis_server: RedisServer):
+    """`liaison serve --workers 2`: two processes on one port (SO_REUSEPORT) over Redis; every
+    client gets every message whichever process the kernel gave it to."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.gateway_server import free_port
+
+    port = free_port()
+    env = {**os.environ, **FAST, "LIAISON_REDIS_URL": redis_server.url,
+           "LIAISON_STORE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    supervisor = subprocess.Popen(  # noqa: ASYNC220 (starting a process does not block)
+        [sys.executable, "-m", "realtime.cli", "serve", "--demo", "--port", str(port), "--workers", "2"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gateway = GatewayProcess(port, supervisor, tmp_path / "none.log")
+    clients: list[Client] = []
+    try:
+        async with asyncio.timeout(UNIT * 2):
+            while True:  # both workers up: /readyz answers (polled, not slept on)
+                try:
+                    if "ready" in await asyncio.to_thread(read_text, gateway.http + "/readyz"):
+                        break
+                except OSError:
+                    await asyncio.sleep(0.05)
+        clients = [await connect(gateway, user) for user in PARENTS * 4]
+        teacher = await connect(gateway, "t-martin")
+        clients.append(teacher)
+        sent = await publish_many(teacher, 20, "w")
+        for client in clients:
+            assert [m["seq"] for m in await client.messages(20)] == sent
+    finally:
+        for client in clients:
+            await client.close()
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=UNIT * 3) == 0
