@@ -26,6 +26,7 @@ loops check `Task.cancelling()` themselves, and `close()` cancels until they end
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import random
@@ -538,22 +539,21 @@ def _cancelling() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-class RedisBroker:
-    """The `Broker` on one Redis server (`redis://` or `rediss://` URL)."""
+class SubscribingBroker(abc.ABC):
+    """What the Redis and Redis Cluster brokers share: the receiving side (`Subscriptions`);
+    each adds its own publishing side (`ping`, `publish`, `_close_publisher`)."""
 
-    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = 2.0,
-                 keepalive: float = 5.0, max_backoff: float = 5.0) -> None:
+    def __init__(self, topology: Topology, *, prefix: str, timeout: float, keepalive: float,
+                 max_backoff: float) -> None:
         self._prefix = prefix
         self._timeout = timeout
         self._closed = False
-        self._client = publisher_client(url, timeout)
-        self._subscriptions = Subscriptions(
-            _Standalone(url, timeout), prefix=prefix, timeout=timeout, keepalive=keepalive,
-            max_backoff=max_backoff)
+        self._subscriptions = Subscriptions(topology, prefix=prefix, timeout=timeout,
+                                            keepalive=keepalive, max_backoff=max_backoff)
 
     @property
     def connected(self) -> bool:
-        """True while the pub/sub connection is up with every subscription confirmed."""
+        """True while every pub/sub connection is up with its subscriptions confirmed."""
         return self._subscriptions.connected
 
     async def start(self, sink: BrokerSink) -> None:
@@ -564,17 +564,34 @@ class RedisBroker:
         try:
             await self._subscriptions.close()
         finally:
-            await self._client.aclose()
+            await self._close_publisher()
 
-    async def ping(self) -> None:
-        async with unavailable_on(UNREACHABLE, self._timeout, self._closed):
-            await self._client.ping()
+    @abc.abstractmethod
+    async def _close_publisher(self) -> None:
+        """Close the adapter's own publishing client."""
 
     async def subscribe(self, channel: str) -> None:
         await self._subscriptions.subscribe(channel)
 
     async def unsubscribe(self, channel: str) -> None:
         await self._subscriptions.unsubscribe(channel)
+
+
+class RedisBroker(SubscribingBroker):
+    """The `Broker` on one Redis server (`redis://` or `rediss://` URL)."""
+
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = 2.0,
+                 keepalive: float = 5.0, max_backoff: float = 5.0) -> None:
+        super().__init__(_Standalone(url, timeout), prefix=prefix, timeout=timeout,
+                         keepalive=keepalive, max_backoff=max_backoff)
+        self._client = publisher_client(url, timeout)
+
+    async def _close_publisher(self) -> None:
+        await self._client.aclose()
+
+    async def ping(self) -> None:
+        async with unavailable_on(UNREACHABLE, self._timeout, self._closed):
+            await self._client.ping()
 
     async def publish(self, event: Event) -> None:
         payload = encode_event(event)

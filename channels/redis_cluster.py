@@ -27,11 +27,11 @@ from redis.asyncio import Redis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import ClusterError, MovedError, RedisClusterException, TryAgainError
 
-from channels.broker import BrokerSink, Event
+from channels.broker import Event
 from channels.redis import (
     DEFAULT_PREFIX,
     UNREACHABLE,
-    Subscriptions,
+    SubscribingBroker,
     encode_event,
     link_client,
     publisher_client,
@@ -171,45 +171,24 @@ class _ShardPublisher:
         return client
 
 
-class RedisClusterBroker:
-    """The `Broker` on a Redis Cluster (`redis+cluster://` or `rediss+cluster://` seed URL)."""
+class RedisClusterBroker(SubscribingBroker):
+    """The `Broker` on a Redis Cluster (`redis+cluster://` or `rediss+cluster://` seed URL):
+    one pub/sub connection per master (sharded pub/sub), SPUBLISH to the owning master."""
 
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout: float = 2.0,
                  keepalive: float = 5.0, max_backoff: float = 5.0) -> None:
         node_url = seed_url(url)
-        self._prefix = prefix
-        self._timeout = timeout
-        self._closed = False
+        super().__init__(_ClusterTopology(node_url, timeout), prefix=prefix, timeout=timeout,
+                         keepalive=keepalive, max_backoff=max_backoff)
         self._publisher = _ShardPublisher(node_url, timeout)
-        self._subscriptions = Subscriptions(
-            _ClusterTopology(node_url, timeout), prefix=prefix, timeout=timeout,
-            keepalive=keepalive, max_backoff=max_backoff)
 
-    @property
-    def connected(self) -> bool:
-        """True while every master's pub/sub connection is up with its subscriptions confirmed."""
-        return self._subscriptions.connected
-
-    async def start(self, sink: BrokerSink) -> None:
-        await self._subscriptions.start(sink)
-
-    async def close(self) -> None:
-        self._closed = True
-        try:
-            await self._subscriptions.close()
-        finally:
-            await self._publisher.close()
+    async def _close_publisher(self) -> None:
+        await self._publisher.close()
 
     async def ping(self) -> None:
         """Every master must answer."""
         async with unavailable_on(CLUSTER_UNREACHABLE, self._timeout, self._closed):
             await self._publisher.ping()
-
-    async def subscribe(self, channel: str) -> None:
-        await self._subscriptions.subscribe(channel)
-
-    async def unsubscribe(self, channel: str) -> None:
-        await self._subscriptions.unsubscribe(channel)
 
     async def publish(self, event: Event) -> None:
         payload = encode_event(event)
