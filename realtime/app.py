@@ -122,7 +122,7 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         the_store = store or open_store(settings.store_url)
-        the_broker = broker or make_broker(settings.redis_url)
+        the_broker = broker or make_broker(settings.redis_url, settings.redis_prefix)
         await the_store.open()
         try:
             if settings.demo:
@@ -135,7 +135,8 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
             gateway.spawn(membership.watch_store(settings.directory_poll))
             if settings.redis_url:
                 presence = RedisPresence(presence_client(settings.redis_url), gateway.hub,
-                                         gateway.instance_id, period=settings.presence_period)
+                                         gateway.instance_id, prefix=settings.redis_prefix,
+                                         period=settings.presence_period)
                 gateway.presence = presence
                 gateway.spawn(presence.run())
             app.state.gateway = gateway

@@ -53,6 +53,7 @@ class Settings:
     jwt_secret: Secret
     store_url: str = DEFAULT_STORE_URL
     redis_url: str | None = None
+    redis_prefix: str = "liaison:"
     allowed_origins: tuple[str, ...] = ()
     api_key: Secret | None = None
     demo: bool = False
@@ -131,6 +132,13 @@ def _api_key(env: Mapping[str, str]) -> Secret | None:
     return Secret(raw)
 
 
+def _redis_prefix(env: Mapping[str, str]) -> str:
+    raw = env.get("LIAISON_REDIS_PREFIX", "liaison:")
+    if not raw or len(raw) > 64 or not all(c.isalnum() or c in ":-_." for c in raw):
+        raise ConfigError("LIAISON_REDIS_PREFIX must be 1 to 64 letters, digits or : - _ . (e.g. 'staging:')")
+    return raw
+
+
 def load_settings(env: Mapping[str, str], *, demo: bool = False) -> Settings:
     """Build the settings from the environment; raise `ConfigError` with a fix to apply."""
     limits: dict[str, Any] = {}
@@ -148,6 +156,7 @@ def load_settings(env: Mapping[str, str], *, demo: bool = False) -> Settings:
         jwt_secret=_secret(env, demo),
         store_url=env.get("LIAISON_STORE_URL") or DEFAULT_STORE_URL,
         redis_url=env.get("LIAISON_REDIS_URL") or None,
+        redis_prefix=_redis_prefix(env),
         allowed_origins=origins,
         api_key=_api_key(env),
         demo=demo,

@@ -223,3 +223,26 @@ async def test_serve_workers_share_one_port(tmp_path: Path, redis_server: RedisS
             await client.close()
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=UNIT * 3) == 0
+
+
+async def test_deployments_sharing_a_redis_are_kept_apart_by_prefix(tmp_path: Path, redis_server: RedisServer):
+    started = []
+    for name in ("staging", "production"):
+        (tmp_path / name).mkdir()
+        env = {**FAST, "LIAISON_REDIS_URL": redis_server.url, "LIAISON_REDIS_PREFIX": f"{name}:",
+               "LIAISON_STORE_URL": f"sqlite:///{tmp_path / name / 'l.db'}"}
+        started.append(start_gateway(tmp_path / name, env=env))
+    staging, production = started
+    parent = await connect(production, "p-lea-mere")
+    other_teacher = await connect(staging, "t-martin")
+    teacher = await connect(production, "t-martin")
+    try:
+        await publish_many(other_teacher, 1, "staging-")
+        await publish_many(teacher, 1, "production-")
+        (message,) = await parent.messages(1)
+        assert message["data"]["text"] == "production-0"  # staging's seq 1 never reached production
+    finally:
+        for client in (parent, other_teacher, teacher):
+            await client.close()
+        for gateway in started:
+            gateway.stop()
