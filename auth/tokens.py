@@ -62,6 +62,11 @@ def _json_segment(text: str, what: str) -> dict[str, Any]:
 
 def verify(secret: bytes, token: object, now: float | None = None, leeway: int = 30) -> str:
     """Return the user id (`sub`) of a valid token, or raise `TokenError`."""
+    return verify_claims(secret, token, now, leeway)[0]
+
+
+def verify_claims(secret: bytes, token: object, now: float | None = None, leeway: int = 30) -> tuple[str, float]:
+    """Return the user id (`sub`) and the expiry (`exp`, seconds since the epoch) of a valid token."""
     if not isinstance(token, str) or len(token) > 4096:
         raise TokenError("token must be a string of at most 4096 characters")
     parts = token.split(".")
@@ -85,4 +90,4 @@ def verify(secret: bytes, token: object, now: float | None = None, leeway: int =
         raise TokenError("token has expired")
     if not isinstance(sub, str) or not sub:
         raise TokenError("token has no subject (sub)")
-    return sub
+    return sub, float(exp)

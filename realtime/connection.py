@@ -30,13 +30,14 @@ class DirectWriter(Protocol):
 
 class Connection:
     __slots__ = ("_last", "_limit", "_outbox", "_recovering", "_wake", "close_code", "close_reason",
-                 "codec", "direct", "id", "outbox_bytes", "text", "user_id")
+                 "codec", "direct", "expiry", "id", "outbox_bytes", "text", "user_id")
 
     def __init__(self, conn_id: str, codec: str, outbox_limit: int, text: bool = True) -> None:
         self.id = conn_id
         self.codec = codec
         self.text = text
         self.direct: DirectWriter | None = None
+        self.expiry: asyncio.TimerHandle | None = None  # closes the connection when its token expires
         self.user_id: str | None = None
         self._limit = outbox_limit
         self._outbox: list[Frame] = []  # only without a direct writer

@@ -102,6 +102,8 @@ class Gateway:
 
     def close_session(self, session: Session, conn: Connection) -> None:
         session.state = State.CLOSED
+        if conn.expiry is not None:
+            conn.expiry.cancel()
         for channel in session.channels:
             self.hub.unsubscribe(channel, conn)
         session.channels.clear()

@@ -3,6 +3,7 @@ publish, history, read, ping, and the `profile` extension."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -61,7 +62,7 @@ class CoreOps:
 
     async def connect(self, session: Session, conn: Connection, cmd: Command) -> Replied:
         try:
-            user_id = tokens.verify(self.g.settings.jwt_secret.bytes(), cmd.params.get("token"))
+            user_id, expires = tokens.verify_claims(self.g.settings.jwt_secret.bytes(), cmd.params.get("token"))
         except tokens.TokenError as exc:
             raise CommandError(ErrorCode.UNAUTHORIZED, str(exc), CloseCode.UNAUTHORIZED) from None
         person = self.g.directory.person(user_id)
@@ -77,6 +78,7 @@ class CoreOps:
                 wanted.add(name)
         session.user = person
         conn.user_id = person.id
+        self.end_at_expiry(conn, expires)
         states = await self.g.attach(session, conn, sorted(wanted), since)
         self.g.mark_connected(session)
         log.info("connected", conn=session.id, user=user_id, channels=len(states))
@@ -87,6 +89,13 @@ class CoreOps:
             "channels": [state for state, _ in states],
         }
         return Replied(body, lambda: finish_recovery(conn, states))
+
+    def end_at_expiry(self, conn: Connection, expires: float) -> None:
+        """A connection lives no longer than its token: at expiry it is closed with 4401, and
+        the client signs in again (a token revoked by not being renewed stops the data)."""
+        delay = max(0.0, expires - self.g.clock())
+        conn.expiry = asyncio.get_running_loop().call_later(
+            delay, conn.close, CloseCode.UNAUTHORIZED, "token expired: connect with a new token")
 
     async def subscribe(self, session: Session, conn: Connection, cmd: Command) -> Replied:
         channel = self.readable(session, cmd.params)

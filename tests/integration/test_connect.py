@@ -112,3 +112,10 @@ async def test_shutdown_closes_connections_with_1001(server, clients):
     client = await clients("p-adam")
     server.stop()
     assert await client.closed() == 1001
+
+
+async def test_connection_ends_when_its_token_expires(clients):
+    client = await clients()
+    ok = await client.ok("connect", token=token("p-adam", ttl=1))
+    assert ok["user"]["id"] == "p-adam"
+    assert await client.closed() == 4401  # a second later, without a word from the client
