@@ -249,12 +249,6 @@ class Hub:
         if self._on_delivered is not None:
             self._on_delivered(event, len(feed.subscribers))
 
-    def deliver_local(self, event: Event) -> None:
-        """Fan an event out to this process's subscribers of its channel, unordered."""
-        feed = self._feeds.get(event.channel)
-        if feed is not None:
-            self._fan_out(feed, event)
-
     # -- lifecycle -------------------------------------------------------------
 
     def _spawn(self, coro: Awaitable[None]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from auth.tokens import MIN_SECRET_BYTES
@@ -65,9 +65,6 @@ class Settings:
     presence_period: float = 5.0
     log_level: str = "info"
     limits: Limits = Limits()
-
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
 
 
 _LIMIT_VARS: dict[str, tuple[str, type]] = {
