@@ -78,9 +78,9 @@ class CoreOps:
                 wanted.add(name)
         session.user = person
         conn.user_id = person.id
-        self.end_at_expiry(conn, expires)
         states = await self.g.attach(session, conn, sorted(wanted), since)
         self.g.mark_connected(session)
+        self.end_at_expiry(conn, expires)  # no await from here to the reply: it is sent first
         log.info("connected", conn=session.id, user=user_id, channels=len(states))
         body = {
             "user": {"id": person.id, "name": person.name, "role": person.role.value},

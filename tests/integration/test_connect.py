@@ -116,6 +116,6 @@ async def test_shutdown_closes_connections_with_1001(server, clients):
 
 async def test_connection_ends_when_its_token_expires(clients):
     client = await clients()
-    ok = await client.ok("connect", token=token("p-adam", ttl=1))
+    ok = await client.ok("connect", token=token("p-adam", ttl=2))
     assert ok["user"]["id"] == "p-adam"
     assert await client.closed() == 4401  # a second later, without a word from the client
