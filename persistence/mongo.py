@@ -133,6 +133,11 @@ class MongoStore:
         await self._read_marks.create_index(
             [("user_id", ASCENDING), ("channel", ASCENDING)], unique=True, name="user_channel"
         )
+        await self._messages.create_index(
+            [("channel", ASCENDING), ("edited", ASCENDING)],
+            name="channel_edited",
+            partialFilterExpression={"edited": {"$type": "number"}},
+        )
 
     async def close(self) -> None:
         if not self.closed:
@@ -220,6 +225,15 @@ class MongoStore:
         with _unavailable(self):
             docs = await self._committed.find(query, _NO_ID).sort("seq", ASCENDING).to_list()
         return [_message(d) for d in docs]
+
+    async def updates(self, upto: Mapping[str, int], after_ts: int) -> dict[str, list[Message]]:
+        out: dict[str, list[Message]] = {}
+        with _unavailable(self):
+            for channel, last in upto.items():
+                query = {"channel": channel, "edited": {"$gte": after_ts}, "seq": {"$lte": last}}
+                docs = await self._committed.find(query, _NO_ID).sort("seq", ASCENDING).to_list()
+                out[channel] = [_message(d) for d in docs]
+        return out
 
     async def edit(self, channel: str, seq: int, data: JSONDict, ts: int) -> Message | None:
         with _unavailable(self):

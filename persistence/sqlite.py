@@ -200,6 +200,10 @@ class SQLiteStore:
         wanted, cap = dict(since), max(cap, 0)
         return await self._read(lambda c: sql.recover_many(c, wanted, cap))
 
+    async def updates(self, upto: Mapping[str, int], after_ts: int) -> dict[str, list[Message]]:
+        wanted = dict(upto)
+        return await self._read(lambda c: sql.updates(c, wanted, after_ts))
+
     async def history(
         self, channel: str, before: int | None, limit: int
     ) -> tuple[list[Message], bool]:

@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
     ON messages (channel, author_id, key) WHERE key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_edited
+    ON messages (channel, edited) WHERE edited IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -247,6 +249,12 @@ def history(
         where = "channel = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
         newest = _messages(conn, where, (channel, before, limit + 1))
     return newest[:limit][::-1], len(newest) > limit
+
+
+def updates(conn: sqlite3.Connection, upto: Mapping[str, int], after_ts: int) -> dict[str, list[Message]]:
+    where = "channel = ? AND edited IS NOT NULL AND edited >= ? AND seq <= ? ORDER BY seq"
+    with transaction(conn, "DEFERRED"):
+        return {channel: _messages(conn, where, (channel, after_ts, last)) for channel, last in upto.items()}
 
 
 def seq_range(conn: sqlite3.Connection, channel: str, after: int, upto: int) -> list[Message]:

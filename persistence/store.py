@@ -69,6 +69,11 @@ class Store(Protocol):
     async def recover_many(self, since: Mapping[str, int], cap: int) -> dict[str, Recovery]:
         """`recover` for several channels at once (one round trip where the backend allows)."""
 
+    async def updates(self, upto: Mapping[str, int], after_ts: int) -> dict[str, list[Message]]:
+        """For each channel, its messages with `seq <= upto[channel]` edited or deleted at or
+        after `after_ts` (ms), ascending: what a client away since then holds stale (at or
+        after: sending one twice is harmless, missing one is not)."""
+
     async def history(self, channel: str, before: int | None, limit: int) -> tuple[list[Message], bool]:
         """Up to `limit` messages just below `before` (None: above the latest), ascending,
         and whether older ones exist."""

@@ -179,7 +179,8 @@ class Gateway:
         return await handler(session, conn, command)
 
     async def attach(
-        self, session: Session, conn: Connection, channels: list[str], since: dict[str, int]
+        self, session: Session, conn: Connection, channels: list[str], since: dict[str, int],
+        updated_since: int | None = None,
     ) -> list[tuple[dict[str, Any], int]]:
         """Subscribe first, then read the store: the gap-free handoff (docs/design-notes.md).
         On failure, the connection is left as it was: not subscribed to any of `channels`."""
@@ -191,7 +192,7 @@ class Gateway:
             if waiting:
                 await asyncio.gather(*(self.hub.subscribe(c, conn) for c in waiting))
             session.channels.update(channels)
-            return await self.read_states(channels, since)
+            return await self.read_states(channels, since, updated_since)
         except BaseException:
             for channel in channels:
                 conn.abort_recovery(channel)
@@ -202,13 +203,17 @@ class Gateway:
             raise
 
     async def read_states(
-        self, channels: list[str], since: dict[str, int]
+        self, channels: list[str], since: dict[str, int], updated_since: int | None = None
     ) -> list[tuple[dict[str, Any], int]]:
+        """Each channel's state for a connect/subscribe reply. With `updated_since` (ms, the
+        extension for clients that keep messages), a recovered channel also lists in `updates`
+        its messages at or below `since` edited or deleted after that time."""
         store, cap = self.store, self.settings.limits.recovery_cap
         plain = [c for c in channels if c not in since]
         latest = await store.latest_seqs(plain) if plain else {}
         wanted = {c: since[c] for c in channels if c in since}
         recovered = await store.recover_many(wanted, cap) if wanted else {}
+        stale = await store.updates(wanted, updated_since) if wanted and updated_since is not None else {}
         states: list[tuple[dict[str, Any], int]] = []
         for channel in channels:
             if channel not in since:
@@ -220,9 +225,11 @@ class Gateway:
             # the newest message recovered is the state; with none, never above `since`,
             # so that nothing stored after the read can fall between recovery and pushes
             seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])
-            states.append(({"channel": channel, "seq": seq,
-                            "messages": [m.to_wire() for m in rec.messages],
-                            "complete": rec.complete}, seq))
+            state = {"channel": channel, "seq": seq, "messages": [m.to_wire() for m in rec.messages],
+                     "complete": rec.complete}
+            if updated_since is not None:
+                state["updates"] = [m.to_wire() for m in stale.get(channel, [])]
+            states.append((state, seq))
         return states
 
     # -- events -----------------------------------------------------------------

@@ -70,6 +70,7 @@ class CoreOps:
             raise CommandError(ErrorCode.UNAUTHORIZED, "this account is not (or no longer) known",
                                CloseCode.UNAUTHORIZED)
         since = since_param(cmd.params, self.g.settings.limits.since_channels)
+        updated_since = int_param(cmd.params, "updated_since", required=False)
         d = self.g.directory
         wanted = set(d.home_channels(user_id))
         for name in since:
@@ -78,7 +79,7 @@ class CoreOps:
                 wanted.add(name)
         session.user = person
         conn.user_id = person.id
-        states = await self.g.attach(session, conn, sorted(wanted), since)
+        states = await self.g.attach(session, conn, sorted(wanted), since, updated_since)
         self.g.mark_connected(session)
         self.end_at_expiry(conn, expires)  # no await from here to the reply: it is sent first
         log.info("connected", conn=session.id, user=user_id, channels=len(states))
@@ -102,7 +103,8 @@ class CoreOps:
         since_seq = int_param(cmd.params, "since", required=False)
         name = str(channel)
         since = {name: since_seq} if since_seq is not None else {}
-        states = await self.g.attach(session, conn, [name], since)
+        updated_since = int_param(cmd.params, "updated_since", required=False)
+        states = await self.g.attach(session, conn, [name], since, updated_since)
         return Replied(states[0][0], lambda: finish_recovery(conn, states))
 
     async def unsubscribe(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:

@@ -253,6 +253,19 @@ async def test_edit_replaces_data_and_sets_edited(store: Store) -> None:
     assert await store.edit(CLASS, 3, {"text": "x"}, 43) is None
 
 
+async def test_updates_lists_what_changed_after_a_time_up_to_a_seq(store: Store) -> None:
+    await fill(store, 5)
+    await store.edit(CLASS, 1, {"text": "old edit"}, 10)
+    await store.edit(CLASS, 2, {"text": "new edit"}, 30)
+    await store.delete(CLASS, 3, 40)
+    await store.edit(CLASS, 5, {"text": "above upto"}, 50)
+    changed = await store.updates({CLASS: 4, "class:nope": 9}, 20)
+    assert [(m.seq, m.deleted, m.data) for m in changed[CLASS]] == [
+        (2, False, {"text": "new edit"}), (3, True, {})]
+    assert changed["class:nope"] == []
+    assert await store.updates({}, 0) == {}
+
+
 async def test_delete_keeps_the_seq_and_drops_the_content_everywhere(store: Store) -> None:
     await fill(store, 3)
     deleted = await store.delete(CLASS, 2, 99)

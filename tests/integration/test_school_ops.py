@@ -131,3 +131,24 @@ async def test_chat_moderation_is_author_only(clients):
     sent = await parent.ok("publish", channel=channel, kind="chat", data={"text": "Merci"})
     assert await teacher.error("delete", channel=channel, seq=sent["seq"]) == "forbidden"
     assert await parent.ok("edit", channel=channel, seq=sent["seq"], data={"text": "Merci beaucoup"}) == {}
+
+
+async def test_reconnect_with_updated_since_learns_of_edits_and_deletions(clients):
+    """Extension: a client that keeps messages sends `updated_since` (ms) with `since`, and gets,
+    per recovered channel, the messages it holds that were edited or deleted meanwhile."""
+    teacher, parent = await clients("t-martin"), await clients("p-lea-mere")
+    first = await teacher.ok("publish", channel="class:cp-a", kind="post", data={"text": "v1"})
+    second = await teacher.ok("publish", channel="class:cp-a", kind="post", data={"text": "à supprimer"})
+    await parent.messages(2)
+    away_since = second["ts"]
+    await parent.close()
+    await teacher.ok("edit", channel="class:cp-a", seq=first["seq"], data={"text": "v2"})
+    await teacher.ok("delete", channel="class:cp-a", seq=second["seq"])
+    third = await teacher.ok("publish", channel="class:cp-a", kind="post", data={"text": "nouveau"})
+    back = await clients("p-lea-mere", since={"class:cp-a": second["seq"]}, updated_since=away_since)
+    state = next(c for c in back.connected["channels"] if c["channel"] == "class:cp-a")
+    assert [m["seq"] for m in state["messages"]] == [third["seq"]]
+    assert [(m["seq"], m["data"], m["deleted"]) for m in state["updates"]] == [
+        (first["seq"], {"text": "v2"}, False), (second["seq"], {}, True)]
+    plain = await clients("p-lea-pere", since={"class:cp-a": 0})
+    assert "updates" not in next(c for c in plain.connected["channels"] if c["channel"] == "class:cp-a")
