@@ -41,11 +41,18 @@ export class LiaisonClient extends EventTarget {
     Object.assign(this, { url, token, storage, storageKey, minDelay, maxDelay });
     this.seq = new Sequencer({
       storage, storageKey,
-      deliver: (message, live) => this._emit('message', { message, live }),
+      deliver: (message, live) => {
+        this._noteSynced(message);
+        this._emit('message', { message, live });
+      },
       history: (params) => this.request('history', params),
       older: (channel, messages) => this._emit('history', { channel, messages }),
       broken: () => this._drop('gap'),
     });
+    // the newest server time seen (a message's ts or edit time): sent as `updated_since` on
+    // reconnect, so that edits and deletions made while away come back in `updates`
+    this.syncedKey = `${storageKey}.synced`;
+    this.synced = Number(storage.getItem(this.syncedKey)) || 0;
     this.ws = null;
     this.state = 'idle';
     this.nextId = 1;
@@ -152,7 +159,9 @@ export class LiaisonClient extends EventTarget {
     };
     req.timer = setTimeout(() => this._drop('connect timeout'), req.timeout);
     this.inflight.set(id, req);
-    this._write({ id, op: 'connect', token: this.token, since });
+    const params = { id, op: 'connect', token: this.token, since };
+    if (this.synced && Object.keys(since).length) params.updated_since = this.synced;
+    this._write(params);
   }
 
   _onConnected(ok) {
@@ -170,6 +179,16 @@ export class LiaisonClient extends EventTarget {
     this.queue = [];
     for (const req of queued) this._send(req);
     this._emit('ready', { user: ok.user, session: ok.session, channels: ok.channels || [], reconnected });
+    for (const c of ok.channels || []) {
+      for (const message of c.updates || []) this._onPush({ push: 'update', message });
+    }
+  }
+
+  _noteSynced(m) {
+    const t = Math.max(Number(m && m.ts) || 0, Number(m && m.edited) || 0);
+    if (t <= this.synced) return;
+    this.synced = t;
+    try { this.storage.setItem(this.syncedKey, String(t)); } catch { /* storage full or off */ }
   }
 
   _heartbeat() {
@@ -290,6 +309,9 @@ export class LiaisonClient extends EventTarget {
       case 'unsubscribed':
         this.seq.forget(p.channel);
         return this._emit('unsubscribed', p);
+      case 'update':
+        this._noteSynced(p.message);
+        return this._emit('update', p);
       default:
         return this._emit(p.push, p);
     }

@@ -78,6 +78,25 @@ def test_parent_offline_during_two_posts_sees_both_after_reconnecting(person) ->
     assert_not_reloaded(parent)
 
 
+def test_post_deleted_while_parent_was_offline_is_gone_after_reconnecting(person) -> None:
+    """The client sends `updated_since` on reconnect and applies the `updates` it gets back."""
+    parent = person("p-lea-pere")
+    teacher = person("t-martin")
+    expect(parent.get_by_role("heading", name="Le fil de Léa")).to_be_visible()
+    publish_post(teacher, "Sortie annulée")
+    expect(parent.locator("article.msg", has_text="Sortie annulée")).to_be_visible()
+
+    parent.context.set_offline(True)
+    expect(parent.locator(".conn-banner")).to_contain_text("Reconnexion")
+    teacher.locator("article.msg", has_text="Sortie annulée").get_by_role("button", name="Supprimer").click()
+    teacher.get_by_role("button", name="Oui, supprimer").click()
+    expect(teacher.locator("article.msg", has_text="Sortie annulée")).to_have_count(0)
+
+    parent.context.set_offline(False)
+    expect(parent.locator(".conn-banner")).to_be_empty()
+    expect(parent.locator("article.msg", has_text="Sortie annulée")).to_have_count(0)
+
+
 def test_director_urgent_announcement_and_who_has_not_read_it(person) -> None:
     director = person("d-bernard")
     parent = person("p-lea-mere")
