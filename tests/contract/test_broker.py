@@ -63,10 +63,15 @@ StartProcess = Callable[[BrokerBackend], Awaitable[Process]]
 # -- servers and brokers ---------------------------------------------------------------
 
 
+def require_redis_server() -> None:
+    """`make test` installs redis-server: its absence is a failure, not a skip."""
+    if REDIS_MISSING:
+        pytest.fail(REDIS_MISSING)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if REDIS_MISSING:
-        pytest.fail(REDIS_MISSING)  # `make test` installs redis-server
+    require_redis_server()
     server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
@@ -74,8 +79,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
-    if REDIS_MISSING:
-        pytest.fail(REDIS_MISSING)  # `make test` installs redis-server
+    require_redis_server()
     cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
     yield cluster
     cluster.stop()
@@ -84,8 +88,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 @pytest.fixture
 def fresh_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A server of the test's own, to stop and restart."""
-    if REDIS_MISSING:
-        pytest.fail(REDIS_MISSING)  # `make test` installs redis-server
+    require_redis_server()
     server = start_redis(tmp_path / "redis")
     yield server
     server.stop()
@@ -94,8 +97,7 @@ def fresh_redis(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture
 def fresh_cluster(tmp_path: Path) -> Iterator[RedisClusterServers]:
     """A cluster of the test's own, to stop and restart."""
-    if REDIS_MISSING:
-        pytest.fail(REDIS_MISSING)  # `make test` installs redis-server
+    require_redis_server()
     cluster = start_cluster(tmp_path / "redis-cluster")
     yield cluster
     cluster.stop()
