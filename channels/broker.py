@@ -22,12 +22,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from school.errors import Unavailable
+
 CONTROL_PREFIX = "_liaison:"
 CONTROL_CHANNEL = CONTROL_PREFIX + "control"
 
 
-class BrokerUnavailable(Exception):
-    """The pub/sub backend cannot be reached."""
+class BrokerUnavailable(Unavailable):
+    """The pub/sub backend cannot be reached. The detail (for the logs) is `str(exc)`."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("live delivery is unavailable, try again shortly")
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 @dataclass(frozen=True, slots=True)

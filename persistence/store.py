@@ -21,14 +21,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from school.errors import Unavailable
 from school.directory import Chat, Directory, Person, School, SchoolClass, Student
 from school.messages import Draft, JSONDict, Message
 
 DirectoryItem = School | Person | SchoolClass | Student | Chat
 
 
-class StoreUnavailable(Exception):
-    """The backend cannot be reached or did not answer in time."""
+class StoreUnavailable(Unavailable):
+    """The backend cannot be reached or did not answer in time. The detail (for the logs)
+    is `str(exc)`; the client is only told to retry shortly."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("storage is unavailable, try again shortly")
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 @dataclass(frozen=True, slots=True)
