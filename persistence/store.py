@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from school.errors import Unavailable
 from school.directory import Chat, Directory, Person, School, SchoolClass, Student
+from school.errors import Unavailable
 from school.messages import Draft, JSONDict, Message
 
 DirectoryItem = School | Person | SchoolClass | Student | Chat
