@@ -1,93 +1,184 @@
-"""HS256 JSON Web Tokens: issued by the CLI and the demo, verified on `connect`.
+"""HS256 JSON Web Tokens: issued by the CLI and the demo, verified on `connect` and by the HTTP API.
 
-Only HS256 is accepted; `alg: none` and every other algorithm are refused, so a
-token cannot choose how it is checked. `sub` is the user id; `exp` is required.
+Signing and the signature check are PyJWT's, a maintained library (JWKS keys of a school's
+identity provider and key rotation will use it too). This module holds our rules on top:
+
+- the token is the compact form in strict base64url: three non-empty segments of
+  `A-Z a-z 0-9 - _`, no padding, no other character (PyJWT, depending on its version,
+  tolerates `=` padding or decodes leniently; a token must have exactly one spelling);
+- only HS256: `alg: none` and every other algorithm are refused, so a token cannot choose
+  how it is checked; no critical header extension (`crit`) is understood, so none is accepted;
+- `exp` is required; `nbf` and `iat`, when present, must not lie in the future; all three are
+  finite numbers and are compared, with a leeway, to an injected clock (`now`), not to
+  PyJWT's own;
+- `sub`, the user id, is a non-empty string of at most 128 characters;
+- `aud` and `iss` are checked when the caller configures them (a token without them, or with
+  another value, is then refused); a token naming an audience is refused when none is
+  configured (RFC 7519 §4.1.3).
+
+Every refusal is a `TokenError`, an `Unauthorized`: transports answer `unauthorized` with its
+message, which tells the user what to do. A misconfigured secret is a `ValueError`: the server's
+fault, not the token's.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
+import math
+import re
 import time
-from typing import Any
+from typing import Any, Final, TypeGuard
 
-MIN_SECRET_BYTES = 32
-_HEADER = {"alg": "HS256", "typ": "JWT"}
+import jwt
 
+from school.errors import Unauthorized
 
-class TokenError(Exception):
-    """The token is malformed, badly signed or expired (the message says which)."""
+MIN_SECRET_BYTES: Final = 32
+ALGORITHM: Final = "HS256"
+LEEWAY_SECONDS: Final = 30
+MAX_TOKEN_CHARS: Final = 4096
+MAX_SUBJECT_CHARS: Final = 128
 
-
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    padded = text + "=" * (-len(text) % 4)
-    try:
-        return base64.urlsafe_b64decode(padded.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise TokenError("token is not valid base64url") from exc
+_COMPACT: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
-def _sign(secret: bytes, signing_input: bytes) -> bytes:
-    return hmac.new(secret, signing_input, hashlib.sha256).digest()
+class TokenError(Unauthorized):
+    """The token is refused. The message, shown to the user, says why and what to do; `reason`
+    names the rule for logs and tests: `malformed`, `algorithm`, `signature`, `expiry`, `expired`,
+    `time`, `not_yet_valid`, `subject`, `audience`, `issuer` or `invalid`. Fatal by default: a
+    session whose token is refused ends."""
+
+    def __init__(self, message: str, *, reason: str = "invalid", fatal: bool = True) -> None:
+        super().__init__(message, fatal=fatal)
+        self.reason = reason
 
 
-def _segment(obj: dict[str, Any]) -> str:
-    return _b64encode(json.dumps(obj, separators=(",", ":"), sort_keys=True).encode())
+def _check_secret(secret: bytes) -> None:
+    if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"the signing secret must be bytes, at least {MIN_SECRET_BYTES} of them")
 
 
-def issue(secret: bytes, user_id: str, ttl_seconds: int, now: float | None = None) -> str:
+def _check_name(value: str | None, what: str) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"the {what} must be a non-empty string or None")
+
+
+def _valid_subject(sub: object) -> TypeGuard[str]:
+    return isinstance(sub, str) and 0 < len(sub) <= MAX_SUBJECT_CHARS
+
+
+def issue(secret: bytes, user_id: str, ttl_seconds: int, now: float | None = None, *,
+          audience: str | None = None, issuer: str | None = None) -> str:
+    """A token for `user_id`, issued at `now` (default: the wall clock) and valid `ttl_seconds`;
+    with `aud` and `iss` when given."""
+    _check_secret(secret)
+    _check_name(audience, "audience")
+    _check_name(issuer, "issuer")
+    if not _valid_subject(user_id):
+        raise ValueError(f"the user id must be a string of 1 to {MAX_SUBJECT_CHARS} characters")
     issued = int(time.time() if now is None else now)
-    claims = {"sub": user_id, "iat": issued, "exp": issued + ttl_seconds}
-    signing_input = f"{_segment(_HEADER)}.{_segment(claims)}"
-    signature = _sign(secret, signing_input.encode("ascii"))
-    return f"{signing_input}.{_b64encode(signature)}"
+    claims: dict[str, Any] = {"sub": user_id, "iat": issued, "exp": issued + int(ttl_seconds)}
+    if audience is not None:
+        claims["aud"] = audience
+    if issuer is not None:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def _json_segment(text: str, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(_b64decode(text))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TokenError(f"token {what} is not JSON") from exc
-    if not isinstance(value, dict):
-        raise TokenError(f"token {what} is not an object")
-    return value
-
-
-def verify(secret: bytes, token: object, now: float | None = None, leeway: int = 30) -> str:
+def verify(secret: bytes, token: object, now: float | None = None, leeway: float = LEEWAY_SECONDS, *,
+           audience: str | None = None, issuer: str | None = None) -> str:
     """Return the user id (`sub`) of a valid token, or raise `TokenError`."""
-    return verify_claims(secret, token, now, leeway)[0]
+    return verify_claims(secret, token, now, leeway, audience=audience, issuer=issuer)[0]
 
 
-def verify_claims(secret: bytes, token: object, now: float | None = None, leeway: int = 30) -> tuple[str, float]:
-    """Return the user id (`sub`) and the expiry (`exp`, seconds since the epoch) of a valid token."""
-    if not isinstance(token, str) or len(token) > 4096:
-        raise TokenError("token must be a string of at most 4096 characters")
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise TokenError("token must have three parts")
-    header = _json_segment(parts[0], "header")
-    if header.get("alg") != "HS256":
-        raise TokenError("token algorithm must be HS256")
+def verify_claims(secret: bytes, token: object, now: float | None = None, leeway: float = LEEWAY_SECONDS, *,
+                  audience: str | None = None, issuer: str | None = None) -> tuple[str, float]:
+    """Return the user id (`sub`) and the expiry (`exp`, seconds since the epoch) of a valid token,
+    or raise `TokenError`. `now` is the clock (default: the wall clock); `leeway` (seconds) is the
+    clock skew forgiven on `exp`, `nbf` and `iat`; `audience` and `issuer`, when given, must be the
+    token's `aud` (or one of them) and `iss`."""
+    _check_secret(secret)
+    _check_name(audience, "audience")
+    _check_name(issuer, "issuer")
+    if not math.isfinite(leeway) or leeway < 0:
+        raise ValueError("the leeway must be a finite number of seconds, at least 0")
+    claims = _verified_claims(secret, token, audience, issuer)
+    exp = _time_claim(claims, "exp")
+    if exp is None:
+        raise TokenError("token has no valid expiry (exp): sign in again", reason="expiry")
+    not_before = [t for t in (_time_claim(claims, "nbf"), _time_claim(claims, "iat")) if t is not None]
+    sub = claims.get("sub")
+    if not _valid_subject(sub):
+        raise TokenError("token has no valid subject (sub): sign in again", reason="subject")
+    clock = time.time() if now is None else now
+    if exp + leeway < clock:
+        raise TokenError("token expired: sign in again", reason="expired")
+    if any(t > clock + leeway for t in not_before):
+        raise TokenError("token is not valid yet: sign in again", reason="not_yet_valid")
+    return sub, exp
+
+
+def _verified_claims(secret: bytes, token: object, audience: str | None, issuer: str | None) -> dict[str, Any]:
+    """The claims of a well-formed HS256 token whose signature, `aud` and `iss` are right."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+        raise TokenError(f"token must be a string of at most {MAX_TOKEN_CHARS} characters: sign in again",
+                         reason="malformed")
+    malformed = TokenError("token is malformed: sign in again", reason="malformed")
+    if _COMPACT.fullmatch(token) is None:
+        raise malformed
     try:
-        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-    except UnicodeEncodeError:
-        raise TokenError("token is not valid base64url") from None
-    expected = _sign(secret, signing_input)
-    if not hmac.compare_digest(expected, _b64decode(parts[2])):
-        raise TokenError("token signature does not match")
-    claims = _json_segment(parts[1], "claims")
-    exp, sub = claims.get("exp"), claims.get("sub")
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
-        raise TokenError("token has no expiry (exp)")
-    if exp + leeway < (time.time() if now is None else now):
-        raise TokenError("token has expired")
-    if not isinstance(sub, str) or not sub:
-        raise TokenError("token has no subject (sub)")
-    return sub, float(exp)
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise malformed from None
+    if "crit" in header:
+        raise malformed
+    try:
+        return jwt.decode(
+            token, secret, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
+            # The time claims are checked by the caller against its clock; `sub` by our own rule.
+            options={"verify_signature": True, "verify_exp": False, "verify_nbf": False,
+                     "verify_iat": False, "verify_aud": True, "verify_iss": True, "verify_sub": False,
+                     "require": []},
+        )
+    except jwt.InvalidAlgorithmError:
+        raise TokenError(f"token is not signed with {ALGORITHM}: sign in again", reason="algorithm") from None
+    except jwt.InvalidSignatureError:
+        raise TokenError("token signature is invalid: sign in again", reason="signature") from None
+    except jwt.InvalidAudienceError:
+        raise _audience_error() from None
+    except jwt.InvalidIssuerError:
+        raise _issuer_error() from None
+    except jwt.MissingRequiredClaimError as exc:
+        if exc.claim == "aud":
+            raise _audience_error() from None
+        if exc.claim == "iss":
+            raise _issuer_error() from None
+        raise TokenError("token is invalid: sign in again") from None
+    except jwt.DecodeError:
+        raise malformed from None
+    except jwt.InvalidTokenError:
+        raise TokenError("token is invalid: sign in again") from None
+
+
+def _audience_error() -> TokenError:
+    return TokenError("token is for another audience (aud): sign in again", reason="audience")
+
+
+def _issuer_error() -> TokenError:
+    return TokenError("token comes from another issuer (iss): sign in again", reason="issuer")
+
+
+def _time_claim(claims: dict[str, Any], name: str) -> float | None:
+    """A time claim as seconds since the epoch: None when absent, `TokenError` unless a finite number."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if math.isfinite(seconds):
+            return seconds
+    if name == "exp":
+        raise TokenError("token has no valid expiry (exp): sign in again", reason="expiry")
+    raise TokenError(f"token has an invalid time ({name}): sign in again", reason="time")
