@@ -1,4 +1,11 @@
-"""Message kinds and the validation of their `data` (protocol v1, "Kinds")."""
+"""Message kinds and the validation of their `data` (protocol v1, "Kinds").
+
+Whatever `validate` returns both wire codecs can carry (`school.text.check_value` runs on
+the whole `data` first, so even a field that is then refused cannot break an error reply).
+Texts (`text`) follow `school.text.clean_text`; names (`title`, `place`, attachment names)
+follow `clean_name`: NFC, bidi overrides, embeddings and isolates stripped, one line. Length
+limits count the normalised characters.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,22 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from school.errors import BadRequest, ErrorCode
 from school.messages import JSONDict
+from school.text import (
+    MAX_SAFE_INTEGER,
+    TextError,
+    check_value,
+    clean_name,
+    clean_text,
+    has_bidi_controls,
+    key_path,
+    quoted,
+)
 
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
+_URL_REFUSED = re.compile(r"\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +41,16 @@ class ContentLimits:
     max_attachments: int = 10
 
 
-class KindError(Exception):
-    """Invalid data for a kind; `too_large` tells a limit from a malformed field."""
+class KindError(BadRequest):
+    """Invalid data for a kind: a `bad_request`, or with `too_large` a limit (code `too_large`)."""
 
     def __init__(self, message: str, too_large: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(message, code=ErrorCode.TOO_LARGE if too_large else None)
         self.too_large = too_large
 
 
-def _text(data: JSONDict, name: str, limit: int, required: bool, empty_ok: bool = False) -> str | None:
+def _text(data: JSONDict, name: str, limit: int, required: bool, empty_ok: bool = False,
+          clean: Callable[[str, str], str] = clean_text) -> str | None:
     value = data.get(name)
     if value is None:
         if required:
@@ -37,6 +58,7 @@ def _text(data: JSONDict, name: str, limit: int, required: bool, empty_ok: bool 
         return None
     if not isinstance(value, str):
         raise KindError(f"data.{name} must be a string")
+    value = clean(value, f"data.{name}")
     if len(value) > limit:
         raise KindError(f"data.{name} is longer than {limit} characters", too_large=True)
     if not empty_ok and not value.strip():
@@ -62,6 +84,8 @@ def _attachment(item: Any, index: int) -> JSONDict:
     if not isinstance(item, dict) or set(item) != {"name", "url", "type", "size"}:
         raise KindError(f"{where} must be an object with name, url, type and size")
     name, url, mime, size = item["name"], item["url"], item["type"], item["size"]
+    if isinstance(name, str):
+        name = clean_name(name, f"{where}.name")
     if not isinstance(name, str) or not name:
         raise KindError(f"{where}.name must be a non-empty string")
     if len(name) > 255:
@@ -70,12 +94,14 @@ def _attachment(item: Any, index: int) -> JSONDict:
         raise KindError(f"{where}.url is longer than 2048 characters", too_large=True)
     if not isinstance(url, str) or _scheme(url) not in ("https", "http"):
         raise KindError(f"{where}.url must be an http(s) URL")
+    if _URL_REFUSED.search(url) or has_bidi_controls(url):
+        raise KindError(f"{where}.url must not contain spaces or bidi controls (percent-encode them)")
     if isinstance(mime, str) and len(mime) > 127:
         raise KindError(f"{where}.type is longer than 127 characters", too_large=True)
-    if not isinstance(mime, str) or "/" not in mime:
+    if not isinstance(mime, str) or not _MEDIA_TYPE.fullmatch(mime):
         raise KindError(f"{where}.type must be a media type such as image/jpeg")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise KindError(f"{where}.size must be a non-negative integer (bytes)")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SAFE_INTEGER:
+        raise KindError(f"{where}.size must be an integer of bytes from 0 to 2**53-1")
     return {"name": name, "url": url, "type": mime, "size": size}
 
 
@@ -102,7 +128,7 @@ def _timestamp(data: JSONDict, name: str, required: bool) -> str | None:
 def _only(data: JSONDict, allowed: set[str]) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise KindError(f"unknown field data.{unknown[0]} (allowed: {', '.join(sorted(allowed))})")
+        raise KindError(f"unknown field {key_path('data', unknown[0])} (allowed: {', '.join(sorted(allowed))})")
 
 
 def _with_optional(out: JSONDict, **fields: Any) -> JSONDict:
@@ -123,25 +149,25 @@ def _announcement(data: JSONDict, limits: ContentLimits) -> JSONDict:
     urgent = data.get("urgent", False)
     if not isinstance(urgent, bool):
         raise KindError("data.urgent must be true or false")
-    title = _text(data, "title", limits.max_title, required=False)
+    title = _text(data, "title", limits.max_title, required=False, clean=clean_name)
     return _with_optional({"text": text, "urgent": urgent}, title=title, attachments=attachments)
 
 
 def _post(data: JSONDict, limits: ContentLimits) -> JSONDict:
     _only(data, {"text", "title", "attachments"})
     text, attachments = _text_and_attachments(data, limits)
-    title = _text(data, "title", limits.max_title, required=False)
+    title = _text(data, "title", limits.max_title, required=False, clean=clean_name)
     return _with_optional({"text": text}, title=title, attachments=attachments)
 
 
 def _event(data: JSONDict, limits: ContentLimits) -> JSONDict:
     _only(data, {"title", "starts_at", "ends_at", "place", "text"})
-    title = _text(data, "title", limits.max_title, required=True)
+    title = _text(data, "title", limits.max_title, required=True, clean=clean_name)
     starts_at = _timestamp(data, "starts_at", required=True)
     ends_at = _timestamp(data, "ends_at", required=False)
     if starts_at and ends_at and _comparable(ends_at) < _comparable(starts_at):
         raise KindError("data.ends_at must not be before data.starts_at")
-    place = _text(data, "place", limits.max_title, required=False)
+    place = _text(data, "place", limits.max_title, required=False, clean=clean_name)
     text = _text(data, "text", limits.max_text, required=False, empty_ok=True)
     return _with_optional(
         {"title": title, "starts_at": starts_at}, ends_at=ends_at, place=place, text=text
@@ -157,7 +183,7 @@ def _homework(data: JSONDict, limits: ContentLimits) -> JSONDict:
     _only(data, {"text", "due"})
     text = _text(data, "text", limits.max_text, required=True)
     due = data.get("due")
-    if not isinstance(due, str) or not _ISO_DATE.match(due):
+    if not isinstance(due, str) or not _ISO_DATE.fullmatch(due):
         raise KindError("data.due must be an ISO date YYYY-MM-DD")
     try:
         date.fromisoformat(due)
@@ -182,10 +208,15 @@ VALIDATORS: dict[str, Callable[[JSONDict, ContentLimits], JSONDict]] = {
 
 
 def validate(kind: str, data: object, limits: ContentLimits) -> JSONDict:
-    """Return the normalised data of a message of `kind`, or raise `KindError`."""
+    """Return the normalised data of a message of `kind`, or raise `KindError` (a `BadRequest`;
+    `too_large` for a limit). What it returns both wire codecs can encode."""
     validator = VALIDATORS.get(kind)
     if validator is None:
-        raise KindError(f"unknown kind {kind!r}")
+        raise KindError(f"unknown kind {quoted(kind)}")
     if not isinstance(data, dict):
         raise KindError("data must be an object")
-    return validator(data, limits)
+    try:
+        check_value(data, "data")
+        return validator(data, limits)
+    except TextError as exc:
+        raise KindError(str(exc), too_large=exc.too_large) from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from school.text import check_value
+
 JSONDict = dict[str, Any]
 
 
@@ -24,7 +26,9 @@ class Author:
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """A message before the store gives it its `seq`."""
+    """A message before the store gives it its `seq`. Its `data` must be something both wire
+    codecs can carry (`school.text.check_value`, a `TextError` otherwise): a stored message
+    that one codec cannot encode would close every reader of that codec (issue 10)."""
 
     channel: str
     id: str
@@ -33,6 +37,9 @@ class Draft:
     kind: str
     data: JSONDict
     key: str | None = None
+
+    def __post_init__(self) -> None:
+        check_value(self.data, "data")
 
 
 @dataclass(frozen=True, slots=True)
