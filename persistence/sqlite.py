@@ -11,6 +11,20 @@ transaction.
 `append` allocates `seq` as `max(seq) + 1` of the channel, checks the idempotency key
 and inserts, in one transaction: no hole, no duplicate, even across processes.
 
+Deadlines: every operation has one deadline (`op_timeout`, counted from the call).
+An operation still queued when it passes is refused with `StoreUnavailable` and never
+touches the database; the wait for another process's write lock (`busy_timeout`) is
+bounded by the latest deadline of the batch that waits, so one publish waits at most
+about `op_timeout`, however many batches queued before it.
+
+Readiness (`ping`): a write refused for lack of space or by an I/O error marks the
+store not ready, and checkpoints the write-ahead log into the database file and
+truncates it (so a disk that filled up gets the log's space back). While marked,
+`ping` tries a probe write that needs fresh pages and raises until one succeeds (or
+an append does); unmarked, `ping` is a read. The connection also keeps the log file
+at most `journal_size_limit` bytes after each checkpoint, so that a burst of writes
+does not leave a big log behind.
+
 Erasure (GDPR): `delete` replaces the data with `{}` while `secure_delete` zeroes the
 freed bytes, then checkpoints the write-ahead log and truncates it, so the original
 content stays neither in the database file nor in the log.
@@ -20,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -49,9 +64,24 @@ _UNAVAILABLE_CODES = frozenset(
 )
 
 
-def _unavailable(exc: sqlite3.Error) -> bool:
+# Of those, the ones that say the store cannot write (a full disk, a failing device, a
+# file made read-only), as opposed to another process holding the lock for a while.
+_CANNOT_WRITE_CODES = _UNAVAILABLE_CODES - {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+DEFAULT_OP_TIMEOUT = 3.0  # seconds: one deadline per operation, queueing included
+
+
+def _code(exc: BaseException) -> int | None:
     code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and (code & 0xFF) in _UNAVAILABLE_CODES
+    return None if code is None else int(code) & 0xFF
+
+
+def _unavailable(exc: sqlite3.Error) -> bool:
+    return _code(exc) in _UNAVAILABLE_CODES
+
+
+def _cannot_write(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.Error) and _code(exc) in _CANNOT_WRITE_CODES
 
 
 def _connect(path: str, busy_timeout_ms: int, *, writer: bool) -> sqlite3.Connection:
@@ -66,6 +96,7 @@ def _connect(path: str, busy_timeout_ms: int, *, writer: bool) -> sqlite3.Connec
         conn.execute("PRAGMA secure_delete = ON")
         if writer:
             conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            conn.execute(f"PRAGMA journal_size_limit = {sql.JOURNAL_SIZE_LIMIT}").fetchall()
             sql.create_schema(conn)
         else:
             conn.execute("PRAGMA query_only = ON")
@@ -97,14 +128,32 @@ class _Worker:
 
 
 class SQLiteStore:
-    def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, path: str, *, busy_timeout_ms: int = 5000, op_timeout: float | None = DEFAULT_OP_TIMEOUT
+    ) -> None:
+        """`busy_timeout_ms`: the longest wait for another process's write lock;
+        `op_timeout`: each operation's deadline in seconds (None: none, only the busy wait)."""
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._writer: _Worker | None = None
         self._reader: _Worker | None = None
         self._closed = False
-        self._writes = Batcher(lambda ops: self._run_batch(self._writer, "IMMEDIATE", ops))
-        self._reads = Batcher(lambda ops: self._run_batch(self._reader, None, ops))
+        # Why the last write was refused (a full disk...), until a write succeeds again.
+        self._cannot_write: str | None = None
+        self._writes = Batcher(
+            lambda ops, deadline: self._run_batch(self._writer, "IMMEDIATE", ops, deadline),
+            timeout=op_timeout,
+        )
+        # Writes with their own transaction (directory, edits, deletes): one at a time.
+        self._solo_writes = Batcher(
+            lambda ops, deadline: self._run_batch(self._writer, None, ops, deadline),
+            max_batch=1,
+            timeout=op_timeout,
+        )
+        self._reads = Batcher(
+            lambda ops, deadline: self._run_batch(self._reader, None, ops, deadline),
+            timeout=op_timeout,
+        )
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -128,6 +177,7 @@ class SQLiteStore:
     async def close(self) -> None:
         self._closed = True
         await self._writes.drain()  # what is queued fails as unavailable, cleanly
+        await self._solo_writes.drain()
         await self._reads.drain()
         workers = [w for w in (self._writer, self._reader) if w is not None]
         self._writer = self._reader = None
@@ -135,7 +185,13 @@ class SQLiteStore:
             await worker.close()
 
     async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store can read and write. After a write was
+        refused (a full disk, an I/O error), a probe write that needs fresh pages must
+        succeed first; until then the store is not ready."""
         await self._read(sql.ping)
+        if self._cannot_write is not None:
+            await self._solo_writes.run(self._guarded(sql.probe_write))
+            self._cannot_write = None
 
     # -- running on the worker threads ------------------------------------------
 
@@ -163,20 +219,66 @@ class SQLiteStore:
         return await self._submit(worker, lambda: op(conn))
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        """A write on its own (directory changes, edits, deletes and their checkpoint)."""
-        return await self._on(self._writer, op)
+        """A write in its own transaction (directory changes, edits, deletes)."""
+        return await self._solo_writes.run(self._guarded(op))
 
     async def _grouped_write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """A small write (append, read mark) committed together with the others waiting."""
-        return await self._writes.run(op)
+        return await self._writes.run(self._guarded(op))
 
     async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
         return await self._reads.run(op)
 
+    def _guarded(self, op: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+        """On the writer thread: a write refused for lack of space (or an I/O error) gets the
+        write-ahead log checkpointed and truncated at once, so that its space comes back."""
+
+        def guarded(conn: sqlite3.Connection) -> T:
+            try:
+                return op(conn)
+            except sqlite3.Error as exc:
+                if _cannot_write(exc) and not conn.in_transaction:
+                    sql.truncate_wal(conn)
+                raise
+
+        return guarded
+
     async def _run_batch(self, worker: _Worker | None, mode: str | None,
-                         ops: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
-        results = await self._on(worker, lambda c: sql.run_batch(c, ops, mode))
+                         ops: list[Callable[[sqlite3.Connection], Any]],
+                         deadline: float | None) -> list[tuple[bool, Any]]:
+        busy_ms, writer = self._busy_timeout_ms, worker is self._writer
+
+        def run(conn: sqlite3.Connection) -> list[tuple[bool, Any]]:
+            wait = busy_ms if deadline is None else (deadline - time.monotonic()) * 1000
+            sql.set_busy_timeout(conn, max(0, min(busy_ms, int(wait))))
+            try:
+                results = sql.run_batch(conn, ops, mode)
+            except sqlite3.Error as exc:
+                if writer and _cannot_write(exc):
+                    sql.truncate_wal(conn)
+                raise
+            if writer and any(not ok and _cannot_write(value) for ok, value in results):
+                sql.truncate_wal(conn)  # after the batch's commit: outside any transaction
+            return results
+
+        try:
+            results = await self._on(worker, run)
+        except StoreUnavailable as exc:
+            if writer and _cannot_write(exc.__cause__ or exc):
+                self._cannot_write = exc.detail
+            raise
+        if writer:
+            self._note_writes(results)
         return [(ok, value if ok else self._mapped(value)) for ok, value in results]
+
+    def _note_writes(self, results: list[tuple[bool, Any]]) -> None:
+        """Mark the store unable to write when one of these writes was refused for lack of
+        space; a successful append (the probe of `ping` is another) clears the mark."""
+        for ok, value in results:
+            if not ok and _cannot_write(value):
+                self._cannot_write = str(value)
+            elif ok and isinstance(value, Appended) and value.created:
+                self._cannot_write = None
 
     def _mapped(self, exc: BaseException) -> BaseException:
         if isinstance(exc, sqlite3.Error) and (_unavailable(exc) or self._closed):

@@ -9,6 +9,8 @@ Tables:
   a channel is derived: `max(seq)`, one lookup at the end of the primary key, read
   inside the appending `BEGIN IMMEDIATE` transaction, so there is no counter table to
   keep in step with the messages.
+- `write_probe`: always empty; `probe_write` fills and empties it in one transaction to
+  learn whether the store can write (readiness after a full disk).
 - `read_marks`: a user's read mark in a channel, `PRIMARY KEY (user_id, channel)`.
 - `schools`, `people`, `classes`, `students`, `chats`: the directory; the tuples of
   teachers and guardians are JSON arrays (the directory is always loaded whole).
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from persistence.store import Appended, DirectoryItem, Recovery
@@ -27,6 +29,10 @@ from school.directory import Chat, Directory, Person, Role, School, SchoolClass,
 from school.messages import Author, Draft, JSONDict, Message, published
 
 SCHEMA_VERSION = 1
+# The write-ahead log file is cut back to this size after each checkpoint that empties it.
+JOURNAL_SIZE_LIMIT = 1 << 20
+# What the readiness probe writes: about one message with its data, in fresh pages.
+PROBE_BYTES = 16 << 10
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -52,6 +58,10 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS write_probe (
+    id  INTEGER PRIMARY KEY,
+    pad BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS read_marks (
     user_id TEXT    NOT NULL,
     channel TEXT    NOT NULL,
@@ -111,14 +121,18 @@ def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[N
             yield
             conn.execute("RELEASE op")
         except BaseException:
-            conn.execute("ROLLBACK TO op")
-            conn.execute("RELEASE op")
+            # A full disk or an I/O error can make SQLite roll the whole transaction back
+            # by itself: then there is no savepoint left to roll back to.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
             raise
         return
     conn.execute(f"BEGIN {mode}")
     try:
         yield
-        conn.execute("COMMIT")
+        if conn.in_transaction:  # else SQLite rolled it back already; the caller knows why
+            conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -148,6 +162,27 @@ def _one(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> Any:
 
 def ping(conn: sqlite3.Connection) -> None:
     _one(conn, "SELECT count(*) FROM sqlite_master", ())
+
+
+def set_busy_timeout(conn: sqlite3.Connection, ms: int) -> None:
+    """How long the next statements wait for another process's lock (the deadline's rest)."""
+    conn.execute(f"PRAGMA busy_timeout = {int(ms)}").fetchall()
+
+
+def truncate_wal(conn: sqlite3.Connection) -> None:
+    """Copy the write-ahead log into the database file and cut the log to zero bytes. Best
+    effort (after a refused write the disk may still be full): errors are ignored, and a
+    reader still in a snapshot makes it stop short without error."""
+    with suppress(sqlite3.Error):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def probe_write(conn: sqlite3.Connection) -> None:
+    """Commit a transaction that needs `PROBE_BYTES` of fresh pages (and leaves no row):
+    it fails, as an append would, when the disk (or `max_page_count`) has no room."""
+    with transaction(conn):
+        conn.execute("INSERT INTO write_probe (pad) VALUES (zeroblob(?))", (PROBE_BYTES,))
+        conn.execute("DELETE FROM write_probe")
 
 
 # -- messages -------------------------------------------------------------------
@@ -189,19 +224,30 @@ def run_batch(conn: sqlite3.Connection, ops: list[Callable[[sqlite3.Connection],
     batch, each operation still all or nothing (a savepoint). An error of the commit
     itself fails them all."""
     results: list[tuple[bool, Any]] = []
+    for_all: Exception | None = None  # what failed the whole transaction, if anything
 
     def run_each() -> None:
+        nonlocal for_all
         for op in ops:
+            if for_all is not None:
+                results.append((False, for_all))
+                continue
             try:
                 results.append((True, op(conn)))
             except Exception as exc:
                 results.append((False, exc))
+                if mode is not None and not conn.in_transaction:
+                    for_all = exc
 
     if mode is None:
         run_each()
-    else:
-        with transaction(conn, mode):
-            run_each()
+        return results
+    with transaction(conn, mode):
+        run_each()
+        if for_all is not None:
+            # SQLite rolled the batch's transaction back by itself (SQLITE_FULL, an I/O
+            # error): what ran before the failure is gone too, so it fails as well.
+            return [(False, for_all)] * len(ops)
     return results
 
 

@@ -11,8 +11,10 @@ Contract (checked by tests/contract/test_store.py against every adapter):
   keeps its `seq` and comes back with `deleted=True` and empty data.
 - `mark_read` only moves a user's read mark forward and says whether it moved.
 - The directory is stored whole or changed in one transaction (`save_directory`).
-- Every method raises `StoreUnavailable` when the backend cannot be reached;
-  nothing is half-written then.
+- Every method raises `StoreUnavailable` when the backend cannot be reached or does
+  not answer within the adapter's per-operation deadline; nothing is half-written then.
+  An operation refused at its deadline before it started was not applied at all.
+- `ping` reflects the write path, not only reads (see `Store.ping`).
 """
 
 from __future__ import annotations
@@ -62,7 +64,11 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def ping(self) -> None:
-        """Raise `StoreUnavailable` unless the backend answers."""
+        """Readiness: raise `StoreUnavailable` unless the store can serve reads AND take
+        writes. Answering reads is not enough: a store whose disk is full, or a replica set
+        without a majority, answers reads while every publish fails. Each adapter checks the
+        write path its own way (SQLite: after a write refused for lack of space or by an
+        I/O error, a probe write must succeed; MongoDB: a majority-acknowledged write)."""
 
     # -- messages -------------------------------------------------------------
 

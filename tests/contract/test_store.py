@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import sqlite3
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -517,6 +519,115 @@ async def test_sqlite_erases_deleted_content_from_its_files(tmp_path: Path) -> N
         survivor = await store.get(CLASS, 2)
         assert survivor is not None and survivor.data["text"] == "message 0"
     finally:
+        await store.close()
+
+
+async def _sqlite_pragma(store: SQLiteStore, pragma: str) -> int:
+    """Run a PRAGMA on the store's own writing connection (its limits are per connection)."""
+    rows = await store._write(lambda c: c.execute(f"PRAGMA {pragma}").fetchall())
+    return int(rows[0][0])
+
+
+async def test_sqlite_not_ready_while_writes_are_refused_for_lack_of_space(tmp_path: Path) -> None:
+    """A full disk, for real: `max_page_count` caps the file at its current size."""
+    store = SQLiteStore(str(tmp_path / "liaison.db"))
+    await store.open()
+    try:
+        await fill(store, 3)
+        await store.ping()
+        pages = await _sqlite_pragma(store, "page_count")
+        assert await _sqlite_pragma(store, f"max_page_count = {pages}") == pages
+        with pytest.raises(StoreUnavailable, match="full"):
+            await store.append(draft(text="x" * 20_000))
+        with pytest.raises(StoreUnavailable):  # readiness follows the write path
+            await store.ping()
+        with pytest.raises(StoreUnavailable):  # and stays down while there is no room
+            await store.ping()
+        await _sqlite_pragma(store, "max_page_count = 1000000")  # space comes back
+        await store.ping()
+        assert (await store.append(draft(text="x" * 20_000))).message.seq == 4
+        assert seqs(await store.range(CLASS, 0, 10)) == [1, 2, 3, 4]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_full_disk_in_a_group_commit_fails_the_whole_batch_cleanly(
+    tmp_path: Path,
+) -> None:
+    """SQLite rolls a transaction back by itself on SQLITE_FULL: the appends that ran
+    before the refused one in the same group commit are gone too, and must say so."""
+    store = SQLiteStore(str(tmp_path / "liaison.db"))
+    await store.open()
+    try:
+        await fill(store, 3)
+        pages = await _sqlite_pragma(store, "page_count")
+        await _sqlite_pragma(store, f"max_page_count = {pages}")
+        batch = [draft(text="small"), draft(text="x" * 20_000), draft(text="small too")]
+        results = await asyncio.gather(*(store.append(d) for d in batch), return_exceptions=True)
+        assert all(isinstance(r, StoreUnavailable) for r in results), results
+        await _sqlite_pragma(store, "max_page_count = 1000000")
+        assert seqs(await store.range(CLASS, 0, 10)) == [1, 2, 3]
+        assert (await store.append(batch[0])).message.seq == 4
+    finally:
+        await store.close()
+
+
+async def test_sqlite_empties_its_write_ahead_log_after_a_refused_write(tmp_path: Path) -> None:
+    path = tmp_path / "liaison.db"
+    wal = tmp_path / "liaison.db-wal"
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        await fill(store, 30)
+        assert wal.stat().st_size > 0
+        pages = await _sqlite_pragma(store, "page_count")
+        await _sqlite_pragma(store, f"max_page_count = {pages}")
+        with pytest.raises(StoreUnavailable):
+            await store.append(draft(text="x" * 20_000))
+        assert wal.stat().st_size == 0  # its space is back for the next write
+        assert seqs(await store.range(CLASS, 0, 100)) == list(range(1, 31))
+    finally:
+        await store.close()
+
+
+async def test_sqlite_keeps_its_write_ahead_log_small(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "liaison.db"))
+    await store.open()
+    try:
+        limit = await _sqlite_pragma(store, "journal_size_limit")
+        assert 0 < limit <= 4 << 20
+    finally:
+        await store.close()
+
+
+async def test_sqlite_locked_by_another_process_answers_each_append_within_one_deadline(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the write lock (a real second connection, BEGIN IMMEDIATE).
+    Appends queued behind the one waiting for the lock do not wait again after it: each
+    is answered `unavailable` at its own deadline, and none is written later."""
+    path = tmp_path / "liaison.db"
+    store = SQLiteStore(str(path), op_timeout=0.4)
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        first = asyncio.ensure_future(store.append(draft(text="first")))
+        await asyncio.sleep(0)  # its batch is handed to the writer, which waits for the lock
+        queued = [asyncio.ensure_future(store.append(draft(text=f"q{i}"))) for i in range(5)]
+        results = await asyncio.wait_for(
+            asyncio.gather(first, *queued, return_exceptions=True), 10
+        )
+        elapsed = time.monotonic() - started
+        assert all(isinstance(r, StoreUnavailable) for r in results), results
+        assert elapsed < 0.75, f"answered after {elapsed:.2f} s: two waits of 0.4 s, not one"
+        other.execute("ROLLBACK")
+        appended = await store.append(draft(text="after"))
+        assert appended.message.seq == 1  # nothing of the refused appends was written
+        assert other.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+    finally:
+        other.close()
         await store.close()
 
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from persistence.batching import Batcher
+from persistence.store import StoreUnavailable
+
+
+def returns(value: int) -> Callable[[Any], int]:
+    return lambda _: value
 
 
 class Worker:
@@ -15,10 +23,12 @@ class Worker:
 
     def __init__(self) -> None:
         self.batches: list[int] = []
+        self.deadlines: list[float | None] = []
         self.gate = asyncio.Event()
         self.fail_all: Exception | None = None
 
-    async def run(self, ops: list[Any]) -> list[tuple[bool, Any]]:
+    async def run(self, ops: list[Any], deadline: float | None) -> list[tuple[bool, Any]]:
+        self.deadlines.append(deadline)
         await self.gate.wait()
         self.batches.append(len(ops))
         if self.fail_all is not None:
@@ -37,7 +47,7 @@ async def test_calls_that_queue_while_a_batch_runs_go_together() -> None:
     batcher = Batcher(worker.run)
     first = asyncio.ensure_future(batcher.run(lambda _: 1))
     await asyncio.sleep(0)  # let the first batch start and wait at the gate
-    rest = [asyncio.ensure_future(batcher.run(lambda _, i=i: i)) for i in range(2, 6)]
+    rest = [asyncio.ensure_future(batcher.run(returns(i))) for i in range(2, 6)]
     worker.gate.set()
     assert await first == 1
     assert await asyncio.gather(*rest) == [2, 3, 4, 5]
@@ -70,8 +80,60 @@ async def test_a_failed_batch_fails_every_call_and_the_next_batch_runs() -> None
 async def test_batches_are_capped() -> None:
     worker = Worker()
     batcher = Batcher(worker.run, max_batch=3)
-    calls = [asyncio.ensure_future(batcher.run(lambda _, i=i: i)) for i in range(7)]
+    calls = [asyncio.ensure_future(batcher.run(returns(i))) for i in range(7)]
     await asyncio.sleep(0)
     worker.gate.set()
     assert await asyncio.gather(*calls) == list(range(7))
     assert worker.batches == [3, 3, 1]
+
+
+async def test_a_call_whose_deadline_passes_while_queued_is_refused_and_never_runs() -> None:
+    worker = Worker()  # the gate stays shut: the first batch is stuck (a locked database)
+    batcher = Batcher(worker.run, timeout=0.05)
+    ran: list[str] = []
+    first = asyncio.ensure_future(batcher.run(lambda _: ran.append("first")))
+    queued = asyncio.ensure_future(batcher.run(lambda _: ran.append("queued")))
+    started = time.monotonic()
+    for call in (first, queued):
+        with pytest.raises(StoreUnavailable, match="deadline"):
+            await asyncio.wait_for(call, 2)
+    assert time.monotonic() - started < 1  # each answered at its own deadline
+    worker.gate.set()  # the lock goes away: what expired must not run then
+    assert await batcher.run(lambda _: "later") == "later"  # the batcher still works
+    await batcher.drain()
+    assert ran == []
+    assert worker.batches[-1] == 1  # the expired call was not handed over again
+
+
+async def test_a_call_the_worker_started_is_waited_for_past_its_deadline() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    async def in_a_thread(ops: list[Any], deadline: float | None) -> list[tuple[bool, Any]]:
+        return await asyncio.to_thread(lambda: [(True, op(None)) for op in ops])
+
+    def write(_: Any) -> str:
+        started.set()
+        release.wait(5)  # inside its transaction, about to commit
+        return "stored"
+
+    batcher = Batcher(in_a_thread, timeout=0.05)
+    call = asyncio.ensure_future(batcher.run(write))
+    assert await asyncio.to_thread(started.wait, 2)
+    done, _ = await asyncio.wait({call}, timeout=0.3)  # well past the deadline
+    assert not done  # not "unavailable" for a write that is being stored
+    release.set()
+    assert await asyncio.wait_for(call, 2) == "stored"
+
+
+async def test_a_batch_is_given_the_latest_deadline_of_its_calls() -> None:
+    worker = Worker()
+    batcher = Batcher(worker.run, timeout=5)
+    before = time.monotonic()
+    first = asyncio.ensure_future(batcher.run(lambda _: 1))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(batcher.run(lambda _: 2)) for _ in range(3)]
+    worker.gate.set()
+    await asyncio.gather(first, *rest)
+    assert len(worker.deadlines) == 2
+    assert all(d is not None and before + 5 <= d <= time.monotonic() + 5 for d in worker.deadlines)
+    assert Batcher(worker.run)._timeout is None
