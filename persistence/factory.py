@@ -10,6 +10,8 @@ Accepted URLs:
   is; the database is `liaison` unless the URL names one (`mongodb://host/school_db`).
 
 The store is returned unopened: `await store.open()` connects and creates the schema.
+`op_timeout` is each operation's deadline in seconds (for MongoDB, the client's
+`timeoutMS` unless the URL sets one).
 """
 
 from __future__ import annotations
@@ -17,20 +19,20 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from persistence.mongo import MongoStore
-from persistence.sqlite import SQLiteStore
+from persistence.sqlite import DEFAULT_OP_TIMEOUT, SQLiteStore
 from persistence.store import Store
 
 ACCEPTED = "sqlite:///<relative path>, sqlite:////<absolute path>, mongodb://..., mongodb+srv://..."
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> Store:
     scheme, sep, rest = url.partition("://")
     match scheme.lower() if sep else "":
         case "sqlite":
-            return SQLiteStore(_sqlite_path(url, rest))
+            return SQLiteStore(_sqlite_path(url, rest), op_timeout=op_timeout)
         case "mongodb" | "mongodb+srv":
             database = urlsplit(url).path.lstrip("/")
-            return MongoStore(url, database or "liaison")
+            return MongoStore(url, database or "liaison", op_timeout=op_timeout)
     raise ValueError(f"unsupported store URL {_redacted(url)!r}; accepted: {ACCEPTED}")
 
 

@@ -1,38 +1,41 @@
 """`MongoStore`: the production `Store` on MongoDB, through PyMongo's native async API.
 
-Sequence allocation: optimistic inserts, no counter document.
+Sequence allocation: one transaction per append, no counter document.
 
-`append` reads the channel's latest `seq` (the last entry of the unique index
-`{channel: 1, seq: 1}`) and inserts the message with `seq = latest + 1`. When another
-gateway took that `seq` first, the insert fails with a duplicate key error and the
-append reads the latest `seq` again and retries. The insert *is* the allocation: a
-`seq` exists exactly when its message exists, so no failure at any point can leave a
-hole, and no transaction is needed.
+`append` runs, in one multi-document transaction with read concern "snapshot" and
+write concern "majority": look the idempotency key up, read the channel's latest
+`seq` (the last entry of the unique index `{channel: 1, seq: 1}`), insert the message
+with `seq = latest + 1`. A transaction that commits with "majority" read a snapshot of
+majority-committed data, so the `seq` it builds on cannot be rolled back by a failover
+while its own message survives: no hole. A transaction that does not commit wrote
+nothing, so no number is burnt. When another gateway took the `seq` (or the key) first,
+the transaction fails with a write conflict (retried by `with_transaction`) or a
+duplicate key error (the append looks the key up in the majority view and returns the
+original, or tries again). A commit whose outcome is unknown is retried by the driver
+(`commitTransaction` is idempotent). Within one gateway process, appends to the same
+channel wait on an `asyncio.Lock`, so conflicts only happen between processes.
+
+A standalone server (development only) has no transactions: there the append reads the
+latest `seq` and inserts optimistically, retrying on a duplicate key.
 
 Rejected alternatives:
 - A `counters` document bumped with `find_one_and_update({$inc})`, then an insert: a
   crash, a timeout or a failed insert between the two burns the number and leaves a
   hole that every client would wait for forever.
-- The same two writes in a multi-document transaction: no holes, but every append to
-  a busy channel conflicts on the counter document (`WriteConflict` aborts and
-  retries), it costs a transaction per message, and it needs a replica set even in
-  development.
+- The read with read concern "local" and a plain insert (this adapter's first design):
+  the read may see an insert that a failover then rolls back, and a retried insert may
+  land on a new primary that never saw its predecessor: a permanent hole.
 
-Within one gateway process, appends to the same channel wait on an `asyncio.Lock`,
-so retries only happen when two processes publish to one channel at the same moment.
+Deadlines: the client gets `timeoutMS` (default `op_timeout`, 3 s) unless the URL sets
+one, so no operation waits forever (a majority write without a majority used to wait
+forever while holding its channel's lock); an append's wait for that lock counts in
+the same deadline. Every "try again later" error becomes `StoreUnavailable`: see
+`is_unavailable`.
 
-Idempotency: a partial unique index on `{channel, author.id, key}` (only documents
-with a string `key`). On a duplicate key error the append looks the key up: when the
-original is there it is returned with `created=False`; otherwise the conflict was on
-`seq` and the append retries.
+Readiness: `ping` makes a majority-acknowledged write (to `meta`), so a deployment that
+answers reads but cannot take writes is not ready.
 
-Consistency: messages are written with write concern "majority" (an acknowledged
-message survives a failover) and read with read concern "majority", so no reader ever
-sees a message that a failover could roll back and a later message could replace
-under the same `seq`. The allocation itself reads the latest `seq` with "local" so it
-sees inserts that are not yet majority-committed.
-
-Operators: see docs/mongodb.md (collections, indexes, shard keys, write concern).
+Operators: see docs/mongodb.md (collections, indexes, shard keys, concerns, failures).
 """
 
 from __future__ import annotations
@@ -40,13 +43,32 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, DeleteMany, ReplaceOne, ReturnDocument
+import dns.exception
+import pymongo
+from pymongo import (
+    ASCENDING,
+    DESCENDING,
+    AsyncMongoClient,
+    DeleteMany,
+    IndexModel,
+    ReplaceOne,
+    ReturnDocument,
+)
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, InvalidOperation, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    InvalidOperation,
+    OperationFailure,
+    PyMongoError,
+)
 from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
@@ -61,13 +83,135 @@ Collection = AsyncCollection[Doc]
 DIRECTORY_COLLECTIONS = ("schools", "people", "classes", "students", "chats")
 _MAX_ATTEMPTS = 100  # appends losing the race to other processes before giving up
 _SELECTION_TIMEOUT_MS = 5000  # unless the URL says otherwise
+DEFAULT_OP_TIMEOUT = 3.0  # seconds: `timeoutMS` unless the URL says otherwise
+APPNAME = "liaison"  # in the server's logs, currentOp and profiler: who is connected
 _NO_ID = {"_id": False}
+
+# Error labels and server codes that mean "try again shortly": the deployment is
+# electing a primary, shutting down, unreachable or slow. From the SDAM, retryable
+# writes and transactions specifications.
+UNAVAILABLE_LABELS = frozenset(
+    {"RetryableWriteError", "TransientTransactionError", "UnknownTransactionCommitResult"}
+)
+NOT_PRIMARY_CODES = frozenset(
+    {
+        10058,  # LegacyNotPrimary
+        10107,  # NotWritablePrimary
+        13435,  # NotPrimaryNoSecondaryOk
+        13436,  # NotPrimaryOrSecondary
+        11602,  # InterruptedDueToReplStateChange
+        189,  # PrimarySteppedDown
+        11600,  # InterruptedAtShutdown
+        91,  # ShutdownInProgress
+    }
+)
+UNAVAILABLE_CODES = NOT_PRIMARY_CODES | frozenset(
+    {
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        24,  # LockTimeout
+        50,  # MaxTimeMSExpired
+        64,  # WriteConcernFailed (wtimeout)
+        89,  # NetworkTimeout
+        112,  # WriteConflict
+        133,  # FailedToSatisfyReadPreference
+        134,  # ReadConcernMajorityNotAvailableYet
+        202,  # NetworkInterfaceExceededTimeLimit
+        239,  # SnapshotTooOld
+        262,  # ExceededTimeLimit
+        9001,  # SocketException
+    }
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a PyMongo error means "the store cannot serve this now, try again shortly"
+    (`StoreUnavailable`) rather than a bug (a bad query, a failed index build...)."""
+    if not isinstance(exc, PyMongoError):
+        return False
+    if isinstance(exc, ConnectionFailure) or exc.timeout:
+        return True  # network errors, not-primary replies, every timeout (timeoutMS...)
+    if any(exc.has_error_label(label) for label in UNAVAILABLE_LABELS):
+        return True
+    if isinstance(exc, ConfigurationError):  # a failed SRV/TXT lookup of mongodb+srv://
+        return _caused_by_dns(exc)
+    if isinstance(exc, BulkWriteError):
+        details = exc.details or {}
+        codes = [e.get("code") for e in details.get("writeConcernErrors", [])]
+        codes += [e.get("code") for e in details.get("writeErrors", [])]
+        return any(code in UNAVAILABLE_CODES for code in codes)
+    return isinstance(exc, OperationFailure) and exc.code in UNAVAILABLE_CODES
+
+
+def _caused_by_dns(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, dns.exception.DNSException):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def url_options(url: str) -> set[str]:
+    """The option names a MongoDB URL sets, lower-cased (options are case-insensitive)."""
+    return {name.lower() for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+
+
+def client_options(url: str, op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> dict[str, Any]:
+    """The adapter's defaults for what the URL leaves unset."""
+    given = url_options(url)
+    options: dict[str, Any] = {}
+    if "serverselectiontimeoutms" not in given:
+        options["serverSelectionTimeoutMS"] = _SELECTION_TIMEOUT_MS
+    if "timeoutms" not in given and op_timeout is not None:
+        options["timeoutMS"] = int(op_timeout * 1000)
+    if "appname" not in given:
+        options["appname"] = APPNAME
+    return options
+
+
+MESSAGE_INDEXES = [
+    IndexModel([("channel", ASCENDING), ("seq", ASCENDING)], unique=True, name="channel_seq"),
+    IndexModel(
+        [("channel", ASCENDING), ("author.id", ASCENDING), ("key", ASCENDING)],
+        unique=True,
+        name="channel_author_key",
+        partialFilterExpression={"key": {"$type": "string"}},
+    ),
+    IndexModel(
+        [("channel", ASCENDING), ("edited", ASCENDING)],
+        name="channel_edited",
+        partialFilterExpression={"edited": {"$type": "number"}},
+    ),
+]
+READ_MARK_INDEXES = [
+    IndexModel([("user_id", ASCENDING), ("channel", ASCENDING)], unique=True, name="user_channel"),
+]
+
+
+def key_query(draft: Draft) -> Doc:
+    """The message with the draft's idempotency key. `$type` repeats the partial index's
+    filter (`{key: {$type: "string"}}`): without it the index cannot serve the query."""
+    key = {"$eq": draft.key, "$type": "string"}
+    return {"channel": draft.channel, "author.id": draft.author.id, "key": key}
+
+
+def updates_query(channel: str, upto: int, after_ts: int) -> Doc:
+    """Messages of a channel up to `upto` edited or deleted at or after `after_ts`.
+    `$type` repeats the partial index's filter (`{edited: {$type: "number"}}`), so that
+    `channel_edited` serves it; without it MongoDB cannot prove the query is within the
+    partial index and scans the channel."""
+    return {
+        "channel": channel,
+        "edited": {"$gte": after_ts, "$type": "number"},
+        "seq": {"$lte": upto},
+    }
 
 
 @contextmanager
 def _unavailable(store: MongoStore) -> Iterator[None]:
-    """Map "cannot reach the deployment" and every timeout (server selection, network,
-    `timeoutMS`, write concern) to `StoreUnavailable`; other errors are bugs and propagate."""
+    """Map "cannot serve this now" (`is_unavailable`) to `StoreUnavailable`; other errors
+    are bugs and propagate."""
     if store.closed:
         raise StoreUnavailable("the MongoDB store is closed")
     try:
@@ -77,23 +221,27 @@ def _unavailable(store: MongoStore) -> Iterator[None]:
             raise StoreUnavailable("the MongoDB store is closed") from exc
         raise
     except PyMongoError as exc:
-        if isinstance(exc, ConnectionFailure) or exc.timeout:
+        if is_unavailable(exc):
             raise StoreUnavailable(f"MongoDB: {exc}") from exc
         raise
 
 
 class MongoStore:
-    def __init__(self, url: str, database: str = "liaison") -> None:
-        options: dict[str, Any] = {}
-        if "serverselectiontimeoutms" not in url.lower():
-            options["serverSelectionTimeoutMS"] = _SELECTION_TIMEOUT_MS
+    def __init__(
+        self, url: str, database: str = "liaison", *, op_timeout: float | None = DEFAULT_OP_TIMEOUT
+    ) -> None:
+        """`op_timeout`: seconds, the client's `timeoutMS` unless the URL sets one, and the
+        deadline of an append, its wait for the channel's lock included."""
+        options = client_options(url, op_timeout)
         self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **options)
+        self._op_timeout: float | None = self._client.options.timeout  # the URL's, or ours
         # Always the primary, whatever the URL says: a secondary may lag behind an
         # acknowledged append, and reads must see every append that completed.
         db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY)
         majority = WriteConcern("majority")
-        # Two views of `messages`: writes and seq allocation ("local": sees inserts not yet
-        # majority-committed), and every other read ("majority": never rolled back).
+        # Two views of `messages`: writes (and, on a standalone server, the optimistic
+        # allocation, "local"), and every other read ("majority": never rolled back). In
+        # a transaction the transaction's concerns (snapshot, majority) apply instead.
         self._messages: Collection = db.get_collection(
             "messages", write_concern=majority, read_concern=ReadConcern("local")
         )
@@ -101,7 +249,7 @@ class MongoStore:
             "messages", read_concern=ReadConcern("majority")
         )
         self._read_marks: Collection = db.get_collection("read_marks")
-        self._meta: Collection = db.get_collection("meta")
+        self._meta: Collection = db.get_collection("meta", write_concern=majority)
         self._directory: dict[str, Collection] = {
             name: db.get_collection(name, write_concern=majority) for name in DIRECTORY_COLLECTIONS
         }
@@ -121,23 +269,8 @@ class MongoStore:
         self._transactions = "setName" in hello or hello.get("msg") == "isdbgrid"
 
     async def _create_indexes(self) -> None:
-        await self._messages.create_index(
-            [("channel", ASCENDING), ("seq", ASCENDING)], unique=True, name="channel_seq"
-        )
-        await self._messages.create_index(
-            [("channel", ASCENDING), ("author.id", ASCENDING), ("key", ASCENDING)],
-            unique=True,
-            name="channel_author_key",
-            partialFilterExpression={"key": {"$type": "string"}},
-        )
-        await self._read_marks.create_index(
-            [("user_id", ASCENDING), ("channel", ASCENDING)], unique=True, name="user_channel"
-        )
-        await self._messages.create_index(
-            [("channel", ASCENDING), ("edited", ASCENDING)],
-            name="channel_edited",
-            partialFilterExpression={"edited": {"$type": "number"}},
-        )
+        await self._messages.create_indexes(MESSAGE_INDEXES)
+        await self._read_marks.create_indexes(READ_MARK_INDEXES)
 
     async def close(self) -> None:
         if not self.closed:
@@ -145,8 +278,13 @@ class MongoStore:
             await self._client.close()
 
     async def ping(self) -> None:
+        """Ready when a write is acknowledged by a majority: a primary is there, a majority
+        of members replicates, and within `timeoutMS`. (A `ping` command would answer
+        from a deployment that cannot take a single write.)"""
         with _unavailable(self):
-            await self._client.admin.command("ping")
+            await self._meta.update_one(
+                {"_id": "write_probe"}, {"$inc": {"value": 1}}, upsert=True
+            )
 
     # -- messages -------------------------------------------------------------
 
@@ -157,28 +295,60 @@ class MongoStore:
         return lock
 
     async def append(self, draft: Draft) -> Appended:
-        with _unavailable(self):
-            async with self._channel_lock(draft.channel):
+        deadline = nullcontext() if self._op_timeout is None else pymongo.timeout(self._op_timeout)
+        with _unavailable(self), deadline:  # one deadline: the lock's wait and the writes
+            lock = self._channel_lock(draft.channel)
+            if not await _acquire(lock, self._op_timeout):
+                raise StoreUnavailable(
+                    f"appends to {draft.channel} are stuck: no lock within {self._op_timeout} s"
+                )
+            try:
                 for _ in range(_MAX_ATTEMPTS):
-                    seq = await _latest(self._messages, draft.channel) + 1
                     try:
-                        await self._messages.insert_one(_draft_doc(draft, seq))
+                        if self._transactions:
+                            return await self._append_in_transaction(draft)
+                        return await self._append_optimistically(draft)
                     except DuplicateKeyError:
+                        # Another process took the seq, or stored this key, first.
                         original = await self._by_key(draft)
                         if original is not None:
                             return Appended(original, created=False)
-                        continue
-                    return Appended(published(draft, seq), created=True)
+            finally:
+                lock.release()
         raise StoreUnavailable(f"too many concurrent appends to {draft.channel}; try again")
 
+    async def _append_in_transaction(self, draft: Draft) -> Appended:
+        """Key lookup, latest seq and insert in one snapshot transaction, majority commit."""
+
+        async def attempt(session: AsyncClientSession) -> Appended:
+            if draft.key is not None:
+                found = await self._messages.find_one(key_query(draft), _NO_ID, session=session)
+                if found is not None:
+                    return Appended(_message(found), created=False)
+            seq = await _latest(self._messages, draft.channel, session) + 1
+            await self._messages.insert_one(_draft_doc(draft, seq), session=session)
+            return Appended(published(draft, seq), created=True)
+
+        async with self._client.start_session() as session:
+            return await session.with_transaction(
+                attempt,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+                read_preference=ReadPreference.PRIMARY,
+            )
+
+    async def _append_optimistically(self, draft: Draft) -> Appended:
+        """Standalone servers (development): no transactions; the unique index arbitrates."""
+        seq = await _latest(self._messages, draft.channel) + 1
+        await self._messages.insert_one(_draft_doc(draft, seq))
+        return Appended(published(draft, seq), created=True)
+
     async def _by_key(self, draft: Draft) -> Message | None:
+        """The original of a repeated key, from the majority view: never a message that a
+        failover could still roll back."""
         if draft.key is None:
             return None
-        # `$type` repeats the partial index's filter, so that the index can serve the query.
-        key = {"$eq": draft.key, "$type": "string"}
-        doc = await self._messages.find_one(
-            {"channel": draft.channel, "author.id": draft.author.id, "key": key}, _NO_ID
-        )
+        doc = await self._committed.find_one(key_query(draft), _NO_ID)
         return None if doc is None else _message(doc)
 
     async def latest_seqs(self, channels: Iterable[str]) -> dict[str, int]:
@@ -230,7 +400,7 @@ class MongoStore:
         out: dict[str, list[Message]] = {}
         with _unavailable(self):
             for channel, last in upto.items():
-                query = {"channel": channel, "edited": {"$gte": after_ts}, "seq": {"$lte": last}}
+                query = updates_query(channel, last, after_ts)
                 docs = await self._committed.find(query, _NO_ID).sort("seq", ASCENDING).to_list()
                 out[channel] = [_message(d) for d in docs]
         return out
@@ -294,12 +464,20 @@ class MongoStore:
     # -- directory ------------------------------------------------------------
 
     async def load_directory(self) -> Directory:
+        """All five collections from one snapshot (a snapshot session on a replica set or
+        sharded cluster): never half of a directory change, such as a student whose class
+        is not there yet."""
         with _unavailable(self):
-            docs = {
-                name: await coll.find({}).sort("_id", ASCENDING).to_list()
-                for name, coll in self._directory.items()
-            }
-        return _directory(docs)
+            if not self._transactions:
+                return _directory(await self._directory_docs(None))
+            async with self._client.start_session(snapshot=True) as session:
+                return _directory(await self._directory_docs(session))
+
+    async def _directory_docs(self, session: AsyncClientSession | None) -> dict[str, list[Doc]]:
+        return {
+            name: await coll.find({}, session=session).sort("_id", ASCENDING).to_list()
+            for name, coll in self._directory.items()
+        }
 
     async def directory_version(self) -> int:
         with _unavailable(self):
@@ -336,9 +514,33 @@ class MongoStore:
 # -- helpers ----------------------------------------------------------------------
 
 
-async def _latest(collection: Collection, channel: str) -> int:
+async def _acquire(lock: asyncio.Lock, timeout: float | None) -> bool:
+    """Take the lock within `timeout` seconds. Giving up never leaves it taken: an
+    acquisition that completes after all is released at once."""
+    acquiring = asyncio.ensure_future(lock.acquire())
+    try:
+        done, _ = await asyncio.wait({acquiring}, timeout=timeout)
+    except BaseException:
+        done = set()
+        raise
+    finally:
+        if not done:
+            acquiring.add_done_callback(lambda t: _release_if_taken(lock, t))
+            acquiring.cancel()
+    return bool(done)
+
+
+def _release_if_taken(lock: asyncio.Lock, acquiring: asyncio.Future[Any]) -> None:
+    if not acquiring.cancelled() and acquiring.exception() is None:
+        lock.release()
+
+
+async def _latest(
+    collection: Collection, channel: str, session: AsyncClientSession | None = None
+) -> int:
     doc = await collection.find_one(
-        {"channel": channel}, {"seq": True, "_id": False}, sort=[("seq", DESCENDING)]
+        {"channel": channel}, {"seq": True, "_id": False}, sort=[("seq", DESCENDING)],
+        session=session,
     )
     return 0 if doc is None else int(doc["seq"])
 

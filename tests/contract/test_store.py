@@ -8,7 +8,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -495,6 +495,43 @@ async def test_unreachable_mongodb_is_unavailable(refused_port: int) -> None:
             await store.open()
         with pytest.raises(StoreUnavailable):
             await store.append(draft())
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A local TCP server that accepts connections and never answers: a primary that
+    hangs (or a majority that never acknowledges), seen from the client."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await reader.read()  # until the client hangs up
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_mongodb_that_never_answers_is_unavailable_within_the_deadline(
+    silent_port: int,
+) -> None:
+    """Runs without a MongoDB. Without `timeoutMS` the append waited for the 20 s connect
+    timeout (and a reply that never comes, forever, once connected)."""
+    url = f"mongodb://127.0.0.1:{silent_port}/?loadBalanced=true"
+    store = MongoStore(url, "liaison", op_timeout=0.3)
+    try:
+        for call in (store.append(draft()), store.ping(), store.history(CLASS, None, 10)):
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await asyncio.wait_for(call, 10)
+            assert time.monotonic() - started < 2
     finally:
         await store.close()
 
