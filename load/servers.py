@@ -207,8 +207,8 @@ def start_liaison(workdir: Path, store_url: str, secret: str, redis_url: str | N
         env["LIAISON_REDIS_URL"] = redis_url
     else:
         env["LIAISON_REDIS_URL"] = ""
-    proc = Process(f"liaison:{port}", [sys.executable, "-m", "realtime.cli", "serve", "--host", "127.0.0.1",
-                                       "--port", str(port)],
+    proc = Process(f"liaison:{port}", [sys.executable, "-m", "realtime.process.cli", "serve",
+                                       "--host", "127.0.0.1", "--port", str(port)],
                    workdir / f"liaison-{port}.log", env=env, cpus=cpus)
     proc.start()
     proc.wait_until(lambda: _healthy(port), 30)
@@ -228,7 +228,7 @@ def start_reference(workdir: Path, redis_url: str | None, cpus: frozenset[int] |
 
 def seed_district(store_url: str, schools: int, classes: int, students: int, log_path: Path) -> None:
     """`liaison seed-district` into the store (a subprocess, as a user would run it)."""
-    args = [sys.executable, "-m", "realtime.cli", "seed-district", "--schools", str(schools),
+    args = [sys.executable, "-m", "realtime.process.cli", "seed-district", "--schools", str(schools),
             "--classes", str(classes), "--students", str(students)]
     with log_path.open("ab") as log:
         done = subprocess.run(args, cwd=REPO, env={**os.environ, "LIAISON_STORE_URL": store_url},

@@ -114,6 +114,13 @@ class Directory:
                     self.chats[item.id] = item
         self.reindex()
 
+    def replace_with(self, other: Directory) -> None:
+        """Take every entity of `other` in place (a reload from the store): the object that
+        the gateway's services were given stays the one they read."""
+        self.schools, self.people, self.classes = dict(other.schools), dict(other.people), dict(other.classes)
+        self.students, self.chats = dict(other.students), dict(other.chats)
+        self.reindex()
+
     def reindex(self) -> None:
         children: defaultdict[str, set[str]] = defaultdict(set)
         class_students: defaultdict[str, set[str]] = defaultdict(set)

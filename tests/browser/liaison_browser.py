@@ -1,5 +1,5 @@
 """Helpers for the browser tests and the screenshot script: start the real server
-(`realtime.cli serve --demo`) on a free port, launch Debian's Chromium, sign in."""
+(`realtime.process.cli serve --demo`) on a free port, launch Debian's Chromium, sign in."""
 
 from __future__ import annotations
 
@@ -78,7 +78,8 @@ def demo_server(workdir: Path, port: int | None = None, timeout: float = 30.0) -
     log = workdir / "server.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "realtime.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "realtime.process.cli", "serve", "--demo", "--host", "127.0.0.1",
+             "--port", str(port)],
             cwd=workdir,
             env=env,
             stdout=out,

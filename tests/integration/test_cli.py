@@ -15,7 +15,7 @@ SECRET = "0123456789abcdef0123456789abcdef-secret"
 
 def liaison(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
-    return subprocess.run([sys.executable, "-m", "realtime.cli", *args], env={**full, **(env or {})},
+    return subprocess.run([sys.executable, "-m", "realtime.process.cli", *args], env={**full, **(env or {})},
                           capture_output=True, text=True, timeout=UNIT * 4, check=False)
 
 

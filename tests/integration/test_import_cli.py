@@ -68,7 +68,7 @@ def run_import(db: Path, csv_file: Path, *options: str,
                school: str = SCHOOL_ID) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIAISON_STORE_URL": f"sqlite:///{db}"}
     env.pop("LIAISON_JWT_SECRET", None)  # the import needs no secret
-    args = [sys.executable, "-m", "realtime.cli", "import", str(csv_file), "--school", school, *options]
+    args = [sys.executable, "-m", "realtime.process.cli", "import", str(csv_file), "--school", school, *options]
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=UNIT * 6, check=False)
 
 

@@ -200,7 +200,7 @@ async def test_serve_workers_share_one_port(tmp_path: Path, redis_server: RedisS
     env = {**os.environ, **FAST, "LIAISON_REDIS_URL": redis_server.url,
            "LIAISON_STORE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
     supervisor = subprocess.Popen(  # noqa: ASYNC220 (starting a process does not block)
-        [sys.executable, "-m", "realtime.cli", "serve", "--demo", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "realtime.process.cli", "serve", "--demo", "--port", str(port), "--workers", "2"],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gateway = GatewayProcess(port, supervisor, tmp_path / "none.log")
     clients: list[Client] = []

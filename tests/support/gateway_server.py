@@ -54,7 +54,7 @@ def start_gateway(workdir: Path, env: dict[str, str] | None = None, demo: bool =
     port = port or free_port()
     full_env = {**os.environ, "LIAISON_STORE_URL": f"sqlite:///{workdir / 'liaison.db'}",
                 "LIAISON_LOG_LEVEL": "info", **(env or {})}
-    args = [sys.executable, "-m", "realtime.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args = [sys.executable, "-m", "realtime.process.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if demo:
         args.append("--demo")
     log_path = workdir / f"gateway-{port}.log"

@@ -1,0 +1,89 @@
+"""The gap-free handoff of a connection joining channels (docs/design-notes.md).
+
+Subscribe first, buffer live pushes, read the store, reply with the recovered state,
+then flush the buffer above the recovered `seq`. `attach` does the first three;
+`finish_recovery` the last, once the reply is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.hub import Hub
+from persistence.store import Store
+from realtime.ws.connection import Connection
+from realtime.ws.session import Session
+
+ChannelState = tuple[dict[str, Any], int]  # a channel's state in a reply, and its recovered seq
+
+
+class Recovery:
+    def __init__(self, store: Store, hub: Hub, recovery_cap: int) -> None:
+        self.store = store
+        self.hub = hub
+        self.recovery_cap = recovery_cap
+
+    async def attach(
+        self, session: Session, conn: Connection, channels: list[str], since: dict[str, int],
+        updated_since: int | None = None,
+    ) -> list[ChannelState]:
+        """Subscribe `conn` to `channels` and read their states. On failure the connection is
+        left as it was: not subscribed to any of `channels` it did not have."""
+        fresh = [c for c in channels if c not in session.channels]
+        for channel in channels:
+            conn.begin_recovery(channel)
+        try:
+            waiting = [c for c in channels if not self.hub.join_ready(c, conn)]
+            if waiting:
+                await asyncio.gather(*(self.hub.subscribe(c, conn) for c in waiting))
+            session.channels.update(channels)
+            return await self.read_states(channels, since, updated_since)
+        except BaseException:
+            for channel in channels:
+                conn.abort_recovery(channel)
+            for channel in fresh:
+                self.detach(session, conn, channel)
+            raise
+
+    def detach(self, session: Session, conn: Connection, channel: str) -> None:
+        """Leave one channel: no more pushes, position forgotten."""
+        session.channels.discard(channel)
+        self.hub.unsubscribe(channel, conn)
+        conn.forget(channel)
+
+    async def read_states(
+        self, channels: list[str], since: dict[str, int], updated_since: int | None = None
+    ) -> list[ChannelState]:
+        """Each channel's state for a connect/subscribe reply. With `updated_since` (ms, the
+        extension for clients that keep messages), a recovered channel also lists in `updates`
+        its messages at or below `since` edited or deleted after that time."""
+        store, cap = self.store, self.recovery_cap
+        plain = [c for c in channels if c not in since]
+        latest = await store.latest_seqs(plain) if plain else {}
+        wanted = {c: since[c] for c in channels if c in since}
+        recovered = await store.recover_many(wanted, cap) if wanted else {}
+        stale = await store.updates(wanted, updated_since) if wanted and updated_since is not None else {}
+        states: list[ChannelState] = []
+        for channel in channels:
+            if channel not in since:
+                seq = latest.get(channel, 0)
+                states.append(({"channel": channel, "seq": seq, "messages": [],
+                                "complete": True}, seq))
+                continue
+            rec = recovered[channel]
+            # the newest message recovered is the state; with none, never above `since`,
+            # so that nothing stored after the read can fall between recovery and pushes
+            seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])
+            state = {"channel": channel, "seq": seq, "messages": [m.to_wire() for m in rec.messages],
+                     "complete": rec.complete}
+            if updated_since is not None:
+                state["updates"] = [m.to_wire() for m in stale.get(channel, [])]
+            states.append((state, seq))
+        return states
+
+
+def finish_recovery(conn: Connection, states: list[ChannelState]) -> None:
+    """After the reply is queued: flush each channel's live buffer above its recovered seq."""
+    for state, seq in states:
+        conn.end_recovery(state["channel"], seq)

@@ -1,0 +1,146 @@
+"""The HTTP API under `/api/v1/`, described in docs/openapi.json and docs/http-api.md.
+
+- Admin API (`/api/v1/admin/...`, API key): `realtime.http.admin`.
+- Integration API (API key): publish into a channel on behalf of a staff member.
+- User API (a user's token): a channel's history and the user's unread counts.
+
+Answers are JSON; an error is `{"error": {"code", "message"}}` with the HTTP status of
+its protocol error code (`realtime.http.errors`, the one mapping). Each path is one route
+that knows all its methods, so a method it does not take answers 405 with its own `Allow`;
+an unknown path under `/api/` answers a JSON 404. Logs name ids only, never names,
+addresses or message texts.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from realtime.http.admin import AdminApi
+from realtime.http.requests import (
+    json_object,
+    path_channel,
+    query_int,
+    require_api_key,
+    require_user,
+)
+from realtime.services.publishing import published
+from realtime.ws.frames import str_param
+from school.directory_rules import (
+    check_fields,
+    class_deletion,
+    class_from,
+    person_deletion,
+    person_from,
+    school_from,
+    student_deletion,
+    student_from,
+)
+from school.errors import BadRequest, Forbidden, NotFound
+
+log = structlog.get_logger("liaison.http_api")
+
+ADMIN = "/api/v1/admin"
+# docs/openapi.json, shipped in the package through the symlink realtime/http/openapi.json
+OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.json"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+async def publish_as_staff(request: Request) -> Response:
+    services = require_api_key(request)
+    channel = path_channel(request)
+    body = await json_object(request)
+    check_fields(body, {"as", "kind"}, {"data", "key"})
+    user_id = str_param(body, "as", required=True, max_len=128)
+    person = services.directory.person(str(user_id))
+    if person is None:
+        raise BadRequest(f"as: there is no user {user_id!r}")
+    if not person.role.is_staff:
+        raise Forbidden("this API publishes on behalf of staff members only")
+    kind = str(str_param(body, "kind", required=True, max_len=32))
+    data = services.publisher.check(person, channel, kind, body.get("data"))
+    key = str_param(body, "key", required=False, max_len=128)
+    appended = await services.publisher.publish(person, channel, kind, data, key)
+    log.info("published_via_api", channel=str(channel), seq=appended.message.seq, user=person.id,
+             created=appended.created)
+    return JSONResponse(published(appended), status_code=201 if appended.created else 200)
+
+
+async def channel_history(request: Request) -> Response:
+    services, person = require_user(request)
+    channel = path_channel(request)
+    page = await services.history.page(person, channel, query_int(request, "before"), query_int(request, "limit"))
+    return JSONResponse(page)
+
+
+async def unread_counts(request: Request) -> Response:
+    services, person = require_user(request)
+    channels = services.directory.home_channels(person.id)
+    latest = await services.store.latest_seqs(channels)
+    reads = await services.store.user_read_marks(person.id)
+    counts = {}
+    for channel in channels:
+        top, read = latest.get(channel, 0), reads.get(channel, 0)
+        counts[channel] = {"latest": top, "read": read, "unread": max(top - read, 0)}
+    return JSONResponse({"channels": counts})
+
+
+@functools.cache
+def openapi_bytes() -> bytes | None:
+    try:
+        return OPENAPI_FILE.read_bytes()
+    except OSError:
+        return None
+
+
+async def openapi_document(request: Request) -> Response:
+    body = openapi_bytes()
+    if body is None:
+        raise NotFound("openapi.json is not installed with this server")
+    return Response(body, media_type="application/json")
+
+
+async def unknown_api_path(request: Request) -> Response:
+    raise NotFound(f"there is no API route {request.url.path!r}: see /openapi.json")
+
+
+def by_method(handlers: dict[str, Endpoint]) -> Endpoint:
+    """One endpoint for a path's methods (Starlette then answers 405 with all of them in `Allow`)."""
+
+    async def run(request: Request) -> Response:
+        handler = handlers.get(request.method)
+        if handler is None:  # HEAD of a GET route
+            handler = handlers["GET"]
+        return await handler(request)
+
+    return run
+
+
+def api_routes() -> list[Route]:
+    """The HTTP API's routes, for `create_app`: one route per path, then the /api/ catch-all."""
+    admin = AdminApi()
+    paths: dict[str, dict[str, Endpoint]] = {
+        f"{ADMIN}/schools/{{id}}": {"GET": admin.get_school, "PUT": admin.put("schools", school_from)},
+        f"{ADMIN}/schools/{{id}}/import": {"POST": admin.import_csv},
+        f"{ADMIN}/people/{{id}}": {"PUT": admin.put("people", person_from),
+                                  "DELETE": admin.delete("people", person_deletion)},
+        f"{ADMIN}/classes/{{id}}": {"PUT": admin.put("classes", class_from),
+                                   "DELETE": admin.delete("classes", class_deletion)},
+        f"{ADMIN}/students/{{id}}": {"PUT": admin.put("students", student_from),
+                                    "DELETE": admin.delete("students", student_deletion)},
+        "/api/v1/channels/{channel}/messages": {"POST": publish_as_staff, "GET": channel_history},
+        "/api/v1/me/unread": {"GET": unread_counts},
+        "/openapi.json": {"GET": openapi_document},
+    }
+    routes = [Route(path, by_method(handlers), methods=list(handlers)) for path, handlers in paths.items()]
+    routes.append(Route("/api/{rest:path}", unknown_api_path,
+                        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
+    return routes
+

@@ -1,0 +1,179 @@
+"""The application factory: the one place that builds the gateway's parts and wires them.
+
+One lifespan opens and closes the store, the broker, the hub and background tasks.
+Dependencies are passed down explicitly: the engine is given its command table, the
+handlers and the HTTP API their services; nothing reaches through the gateway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from importlib import resources
+
+import structlog
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from channels.broker import Broker
+from channels.factory import make_broker
+from channels.hub import Hub
+from channels.presence import LocalPresence, Presence
+from channels.redis_presence import RedisPresence, presence_client
+from persistence.factory import open_store
+from persistence.store import Store
+from realtime.config import Settings
+from realtime.engine.background import Background
+from realtime.engine.events import Events
+from realtime.engine.gateway import Gateway
+from realtime.engine.recovery import Recovery
+from realtime.handlers import command_table
+from realtime.handlers.core import CoreHandlers, MessageHandlers
+from realtime.handlers.school import SchoolHandlers
+from realtime.http.api import api_routes
+from realtime.http.demo import demo_people, demo_token
+from realtime.http.errors import EXCEPTION_HANDLERS
+from realtime.http.probes import healthz, metrics, readyz
+from realtime.metrics import Metrics
+from realtime.services import Services
+from realtime.services.history import History
+from realtime.services.membership import Membership
+from realtime.services.publishing import Publisher, content_limits
+from realtime.services.receipts import Receipts
+from realtime.ws.codec import CODECS
+from realtime.ws.endpoint import websocket_endpoint
+from school.demo import SCHOOL_ID, demo_school
+from school.directory import Directory
+
+log = structlog.get_logger("liaison.app")
+
+
+async def load_demo(store: Store) -> None:
+    """Write the demo school into the store unless it is there already."""
+    directory = await store.load_directory()
+    if SCHOOL_ID not in directory.schools:
+        await store.save_directory(demo_school())
+        log.info("demo_school_loaded", school=SCHOOL_ID)
+
+
+class Runtime:
+    """Every part of one running gateway process, built in dependency order."""
+
+    def __init__(self, settings: Settings, store: Store, broker: Broker, directory: Directory) -> None:
+        clock = time.time
+        self.settings = settings
+        self.store = store
+        self.broker = broker
+        self.directory = directory
+        self.metrics = Metrics()
+        self.background = Background()
+        encoders = {name: codec.encode for name, codec in CODECS.items()}
+        self.hub = Hub(broker, encoders, self._fetch_range, self._latest_seq,
+                       gap_delay=settings.gap_fill_delay, on_delivered=self.metrics.delivered)
+        self.presence: Presence = LocalPresence(self.hub)
+        self.events = Events(broker, self.background)
+        self.gateway = Gateway(settings.limits, self.metrics, self.hub.unsubscribe, settings.allowed_origins)
+        self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap)
+        self.publisher = Publisher(store, directory, self.events, content_limits(settings.limits),
+                                   self.metrics, clock)
+        self.history = History(store, directory)
+        self.receipts = Receipts(store, directory, self.events)
+        self.membership = Membership(store, directory, self.events, self.gateway, self.recovery,
+                                     self.background)
+        self.hub.control_handlers.append(self.membership.on_control)
+        core = CoreHandlers(settings, directory, store, self.gateway, self.recovery, clock)
+        messages = MessageHandlers(self.publisher, self.history, self.receipts)
+        school = SchoolHandlers(directory, store, self.events, lambda: self.presence, self.membership,
+                                self.history, self.publisher, self.receipts, clock)
+        self.gateway.use(command_table(core, messages, school))
+        self.services = Services(settings, store, directory, self.publisher, self.history,
+                                 self.receipts, self.membership)
+
+    async def _fetch_range(self, channel: str, after: int, upto: int) -> list[dict[str, object]]:
+        return [m.to_wire() for m in await self.store.range(channel, after, upto)]
+
+    async def _latest_seq(self, channel: str) -> int:
+        return (await self.store.latest_seqs([channel])).get(channel, 0)
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.background.spawn(self.membership.watch_store(settings.directory_poll))
+        if settings.redis_url:
+            presence = RedisPresence(presence_client(settings.redis_url), self.hub, self.gateway.instance_id,
+                                     prefix=settings.redis_prefix, period=settings.presence_period)
+            self.presence = presence
+            self.background.spawn(presence.run())
+        await self.broker.start(self.hub)
+
+    async def close(self) -> None:
+        await self.background.close()
+        await self.hub.close()
+        await self.broker.close()
+        if isinstance(self.presence, RedisPresence):
+            await self.presence.close()
+
+    def render_metrics(self) -> str:
+        hub = self.hub
+        return self.metrics.render(hub.subscription_count(), len(hub.channels()), hub.reconnects)
+
+
+class FastWebSocketRoute:
+    """The ASGI app `liaison serve` runs: `/ws` goes straight to the endpoint, everything
+    else (and the lifespan) through Starlette. A WebSocket lives for hours; each layer of
+    middleware and routing it passes through stays on its stack, as memory, for as long."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.state = app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            scope["app"] = self.app
+            await websocket_endpoint(WebSocket(scope, receive, send))
+        else:
+            await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, store: Store | None = None, broker: Broker | None = None) -> Starlette:
+    """Build the ASGI app; the store and broker come from the settings unless given."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        the_store = store or open_store(settings.store_url)
+        the_broker = broker or make_broker(settings.redis_url, settings.redis_prefix)
+        await the_store.open()
+        try:
+            if settings.demo:
+                await load_demo(the_store)
+            runtime = Runtime(settings, the_store, the_broker, await the_store.load_directory())
+            app.state.runtime = runtime
+            app.state.gateway = runtime.gateway
+            app.state.services = runtime.services
+            app.state.readiness = {"store": the_store.ping, "broker": the_broker.ping}
+            app.state.render_metrics = runtime.render_metrics
+            await runtime.start()
+            log.info("gateway_started", store=settings.store_url.split(":", 1)[0],
+                     broker="redis" if settings.redis_url else "memory", demo=settings.demo)
+            try:
+                yield
+            finally:
+                await runtime.close()
+        finally:
+            await the_store.close()
+
+    web_dir = str(resources.files("web"))
+    routes = [
+        WebSocketRoute("/ws", websocket_endpoint),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/demo/people", demo_people),
+        Route("/demo/token", demo_token, methods=["POST"]),
+        *api_routes(),
+        Mount("/", app=StaticFiles(directory=web_dir, html=True), name="web"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

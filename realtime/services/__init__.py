@@ -1,0 +1,26 @@
+"""The gateway's application services, shared by the WebSocket handlers and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from persistence.store import Store
+from realtime.config import Settings
+from realtime.services.history import History
+from realtime.services.membership import Membership
+from realtime.services.publishing import Publisher
+from realtime.services.receipts import Receipts
+from school.directory import Directory
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the HTTP API is given (as `app.state.services`, set by the app's lifespan)."""
+
+    settings: Settings
+    store: Store
+    directory: Directory
+    publisher: Publisher
+    history: History
+    receipts: Receipts
+    membership: Membership

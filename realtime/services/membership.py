@@ -1,0 +1,126 @@
+"""Directory changes, live: persist them, tell every gateway, and move connections.
+
+A change (admin API, import, `open_chat`) is saved in the store, then announced on
+the broker's control channel. Each gateway applies it to its directory snapshot
+and re-checks the open connections of the people it touches: channels they now
+belong to are subscribed (`subscribed` push), channels they may no longer read
+are left (`unsubscribed` push); a person removed from the directory is
+disconnected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from auth import policy
+from channels.broker import CONTROL_CHANNEL, Event
+from persistence.store import Store
+from realtime.engine.background import Background
+from realtime.engine.events import Events
+from realtime.engine.gateway import Gateway
+from realtime.engine.recovery import Recovery
+from realtime.ws.close import CloseCode
+from realtime.ws.connection import Connection
+from realtime.ws.session import Session, State
+from school.channels import parse_channel
+from school.directory import Directory, DirectoryItem, item_from_wire, item_to_wire, remove, touched_users
+
+log = structlog.get_logger("liaison.membership")
+
+DIRECTORY_EVENT = "directory"
+
+
+class Membership:
+    def __init__(self, store: Store, directory: Directory, events: Events, gateway: Gateway,
+                 recovery: Recovery, background: Background) -> None:
+        self.store = store
+        self.directory = directory
+        self.events = events
+        self.gateway = gateway
+        self.recovery = recovery
+        self.background = background
+
+    async def change(self, upserts: list[DirectoryItem], deletions: dict[str, list[str]] | None = None) -> None:
+        """Save a directory change and apply it on every gateway (this one included)."""
+        deletions = {k: list(v) for k, v in (deletions or {}).items() if v}
+        await self.store.save_directory(upserts, deletions)
+        body = {"upserts": [item_to_wire(i) for i in upserts], "deletions": deletions,
+                "origin": self.gateway.instance_id}
+        await self.events.publish(Event(CONTROL_CHANNEL, DIRECTORY_EVENT, body))
+        await self.apply(upserts, deletions)
+
+    def on_control(self, event: Event) -> None:
+        if event.type != DIRECTORY_EVENT or event.body.get("origin") == self.gateway.instance_id:
+            return
+        try:
+            upserts = [item_from_wire(raw) for raw in event.body.get("upserts", [])]
+            deletions = {str(k): [str(i) for i in v] for k, v in event.body.get("deletions", {}).items()}
+        except (TypeError, ValueError, KeyError):
+            log.warning("bad_directory_event")
+            return
+        self.background.spawn(self.apply(upserts, deletions))
+
+    async def apply(self, upserts: list[DirectoryItem], deletions: dict[str, list[str]]) -> None:
+        """Apply a change to this gateway's snapshot (idempotent) and resync touched users."""
+        d = self.directory
+        users = touched_users(d, upserts, deletions)
+        d.put(*upserts)
+        remove(d, deletions)
+        users |= touched_users(d, upserts, {})
+        for user_id in users:
+            for session, conn in self.gateway.sessions_of(user_id):
+                await self.resync(session, conn)
+
+    async def watch_store(self, interval: float) -> None:
+        """Reload the directory when an offline tool (`liaison import`) moved the store's
+        directory version. Runs until cancelled; backs off and logs when the store fails."""
+        known = await self.store.directory_version()
+        delay = interval
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                version = await self.store.directory_version()
+                if version != known:
+                    log.info("directory_reload", version=version)
+                    await self.reload()
+                    known = version
+                delay = interval
+            except Exception as exc:
+                log.warning("directory_watch_failed", error=type(exc).__name__)
+                delay = min(delay * 2, 60.0)
+
+    async def reload(self) -> None:
+        """Replace the whole snapshot from the store (after an offline import) and resync all."""
+        self.directory.replace_with(await self.store.load_directory())
+        for session, conn in self.gateway.ready_sessions():
+            await self.resync(session, conn)
+
+    async def resync(self, session: Session, conn: Connection) -> None:
+        assert session.user is not None
+        d = self.directory
+        person = d.person(session.user.id)
+        if person is None:
+            conn.close(CloseCode.UNAUTHORIZED, "account removed")
+            return
+        session.user = person
+        for name in sorted(session.channels):
+            channel = parse_channel(name)
+            if channel is None or not policy.may_read(d, person.id, channel):
+                self.recovery.detach(session, conn, name)
+                conn.send(session.codec.encode({"push": "unsubscribed", "channel": name}))
+        added = [c for c in d.home_channels(person.id) if c not in session.channels]
+        await self.join(session, conn, added)
+
+    async def join(self, session: Session, conn: Connection, channels: list[str]) -> None:
+        """Subscribe a connection to channels and tell it with `subscribed` pushes (gap-free:
+        pushes above the announced seq follow)."""
+        if not channels or session.state is not State.READY:
+            return
+        states = await self.recovery.attach(session, conn, channels, {})
+        for state, seq in states:
+            push: dict[str, Any] = {"push": "subscribed", "channel": state["channel"], "seq": seq}
+            conn.send(session.codec.encode(push))
+            conn.end_recovery(state["channel"], seq)

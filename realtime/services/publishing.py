@@ -1,0 +1,72 @@
+"""Publishing a message: the one path shared by the WebSocket `publish` op and the HTTP API.
+
+`check` applies the policy and validates the data; `publish` stores the message
+(idempotent by key) and hands it to the broker. They raise `LiaisonError`s, which each
+transport maps in its own one place.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from auth import policy
+from persistence.store import Appended, Store
+from realtime.config import Limits
+from realtime.engine.events import Events, message_event
+from realtime.metrics import Metrics
+from school.channels import ChannelName
+from school.directory import Directory, Person
+from school.errors import Forbidden
+from school.kinds import ContentLimits, validate
+from school.messages import Author, Draft, JSONDict
+
+
+def author_of(person: Person) -> Author:
+    return Author(person.id, person.name, person.role.value)
+
+
+def content_limits(limits: Limits) -> ContentLimits:
+    return ContentLimits(max_text=limits.max_text, max_title=limits.max_title,
+                         max_attachments=limits.max_attachments)
+
+
+class Publisher:
+    def __init__(self, store: Store, directory: Directory, events: Events, content: ContentLimits,
+                 metrics: Metrics, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.directory = directory
+        self.events = events
+        self.content = content
+        self.metrics = metrics
+        self.clock = clock
+
+    def check(self, person: Person, channel: ChannelName, kind: str, data: object) -> JSONDict:
+        """The normalised data of a message `person` may publish, or `forbidden` /
+        `bad_request` / `too_large`."""
+        if not policy.may_publish(self.directory, person.id, channel, kind):
+            raise Forbidden(f"you may not publish {kind!r} in {channel}")
+        return validate(kind, data, self.content)
+
+    def revalidate(self, kind: str, data: object) -> JSONDict:
+        """The data of an edit, checked as at publish."""
+        return validate(kind, data, self.content)
+
+    async def publish(self, person: Person, channel: ChannelName, kind: str, data: JSONDict,
+                      key: str | None) -> Appended:
+        """Store the message (the original one when `key` was used already) and, when it is
+        new, send it to every subscriber."""
+        draft = Draft(str(channel), str(uuid.uuid4()), int(self.clock() * 1000), author_of(person),
+                      kind, data, key)
+        appended = await self.store.append(draft)
+        if appended.created:
+            self.metrics.published += 1
+            await self.events.publish(message_event(appended.message))
+        return appended
+
+
+def published(appended: Appended) -> dict[str, object]:
+    """The `publish` result: `{seq, id, ts}`."""
+    message = appended.message
+    return {"seq": message.seq, "id": message.id, "ts": message.ts}

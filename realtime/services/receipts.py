@@ -1,0 +1,69 @@
+"""Read marks and receipts: the `read` and `receipts` ops, and the live receipt pushes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auth import policy
+from channels.broker import Event
+from persistence.store import Store
+from realtime.engine.events import Events
+from school.channels import ChannelName, ChannelType, user_channel
+from school.directory import Directory, Person
+from school.errors import Forbidden
+from school.messages import Message
+from school.receipts import by_class, family_groups, tells_author
+
+RECEIPT_WINDOW = 100  # receipts pushed for at most this many messages per read
+
+
+class Receipts:
+    def __init__(self, store: Store, directory: Directory, events: Events) -> None:
+        self.store = store
+        self.directory = directory
+        self.events = events
+
+    async def mark_read(self, reader: Person, channel: ChannelName, seq: int) -> None:
+        """Move `reader`'s read mark in `channel` up to `seq` (never past the channel's newest
+        message) and push receipts for the messages read for the first time."""
+        name = str(channel)
+        latest = (await self.store.latest_seqs([name])).get(name, 0)
+        seq = min(seq, latest)  # a read mark never runs ahead of the channel
+        if seq < 1:
+            return
+        previous = await self.store.mark_read(reader.id, name, seq)
+        if seq > previous:
+            await self._push(reader, channel, previous, seq)
+
+    async def _push(self, reader: Person, channel: ChannelName, previous: int, seq: int) -> None:
+        name = str(channel)
+        messages = await self.store.range(name, max(previous, seq - RECEIPT_WINDOW), seq)
+        for message in messages:
+            if message.deleted or not tells_author(reader, self.directory.person(message.author.id), channel):
+                continue
+            body = {"channel": name, "seq": message.seq, "user": reader.id}
+            await self.events.publish(Event(user_channel(message.author.id), "receipt", body))
+
+    def report(self, person: Person, channel: ChannelName, message: Message,
+               marks: dict[str, int]) -> dict[str, Any]:
+        """The `receipts` answer for one message, from the guardians' read marks."""
+        d = self.directory
+        families = family_groups(d, channel)
+        guardians = sorted({g for group in families.values() for g in group})
+        read = [g for g in guardians if marks.get(g, 0) >= message.seq]
+        body: dict[str, Any] = {
+            "read": read,
+            "unread": [g for g in guardians if marks.get(g, 0) < message.seq],
+            "families": {"read": sum(1 for group in families.values() if set(group) & set(read)),
+                         "total": len(families)},
+        }
+        if channel.type is ChannelType.SCHOOL:
+            body["by_class"] = by_class(d, channel.id, set(read))
+        return body
+
+    async def receipts(self, person: Person, channel: ChannelName, message: Message) -> dict[str, Any]:
+        if not policy.may_see_receipts(self.directory, person.id, channel, message.author.id):
+            raise Forbidden("receipts are for the author and the school's staff")
+        guardians = sorted({g for group in family_groups(self.directory, channel).values() for g in group})
+        marks = await self.store.read_marks(str(channel), guardians)
+        return self.report(person, channel, message, marks)
