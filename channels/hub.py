@@ -44,6 +44,10 @@ class Subscriber(Protocol):
     def deliver(self, channel: str, seq: int | None, frame: Frame, size: int) -> None:
         """Take a frame for a channel; must not block (queue it or drop the connection)."""
 
+    def abort(self) -> None:
+        """Close with 1011, internal error: `deliver` raised, so this subscriber would miss
+        the event (the hub has already moved past it and never delivers it again)."""
+
 
 @dataclass(eq=False)
 class _Feed:
@@ -177,6 +181,17 @@ class Hub:
             self._advance(feed, event)
             self._release_held(event.channel, feed)
 
+    def positions(self) -> dict[str, int]:
+        """The last `seq` delivered in each channel with a known position."""
+        return {c: f.next_seq - 1 for c, f in self._feeds.items() if f.next_seq is not None}
+
+    def catch_up(self, channel: str) -> None:
+        """Read what the store has above the last delivered `seq` (a message stored by a
+        gateway that died before publishing it), now."""
+        feed = self._feeds.get(channel)
+        if feed is not None and feed.next_seq is not None:
+            self._schedule_fill(channel, feed, 0.0)
+
     def on_reconnect(self) -> None:
         self.reconnects += 1
         log.info("broker_reconnected", channels=len(self._feeds))
@@ -235,19 +250,49 @@ class Hub:
     # -- fan-out -------------------------------------------------------------
 
     def _fan_out(self, feed: _Feed, event: Event) -> None:
+        """Hand the event to every subscriber. One that raises is logged, dropped from the
+        feed and aborted (1011); the others still get the event. An event that a codec
+        cannot encode is logged and skipped for that codec's subscribers only: they do not
+        get it, and no gap fill brings it back (`next_seq` has moved on), but they are not
+        closed, as every reconnect would meet the same event again."""
         push = {"push": event.type, **event.body}
-        frames: dict[str, tuple[Frame, int]] = {}
+        frames: dict[str, tuple[Frame, int] | None] = {}
         exclude = event.exclude
         for subscriber in tuple(feed.subscribers):
             if exclude is not None and subscriber.user_id == exclude:
                 continue
-            encoded = frames.get(subscriber.codec)
+            codec = subscriber.codec
+            if codec not in frames:
+                frames[codec] = self._encode(codec, push, event)
+            encoded = frames[codec]
             if encoded is None:
-                frame = self._encoders[subscriber.codec](push)
-                encoded = frames[subscriber.codec] = (frame, frame_size(frame))
-            subscriber.deliver(event.channel, event.seq, encoded[0], encoded[1])
+                continue
+            try:
+                subscriber.deliver(event.channel, event.seq, encoded[0], encoded[1])
+            except Exception:
+                log.exception("subscriber_deliver_failed", channel=event.channel, seq=event.seq)
+                feed.subscribers.discard(subscriber)
+                self._abort(subscriber)
         if self._on_delivered is not None:
-            self._on_delivered(event, len(feed.subscribers))
+            try:
+                self._on_delivered(event, len(feed.subscribers))
+            except Exception:
+                log.exception("on_delivered_failed", channel=event.channel)
+
+    def _encode(self, codec: str, push: dict[str, Any], event: Event) -> tuple[Frame, int] | None:
+        try:
+            frame = self._encoders[codec](push)
+        except Exception:
+            log.exception("push_unencodable", channel=event.channel, seq=event.seq, codec=codec)
+            return None
+        return frame, frame_size(frame)
+
+    @staticmethod
+    def _abort(subscriber: Subscriber) -> None:
+        try:
+            subscriber.abort()
+        except Exception:
+            log.exception("subscriber_abort_failed")
 
     # -- lifecycle -------------------------------------------------------------
 

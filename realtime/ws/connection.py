@@ -96,6 +96,10 @@ class Connection:
         if self._wake is not None:
             self._wake.set()
 
+    def abort(self) -> None:
+        """The fan-out failed on this connection: close with 1011, internal error."""
+        self.close(CloseCode.INTERNAL, "internal error")
+
     def release(self) -> None:
         """The socket is gone: drop every buffered frame and timer now, not after a grace
         period (a closed connection must not hold memory)."""

@@ -68,7 +68,12 @@ class Rows:
 @dataclass(eq=False)
 class Sub:
     codec: str = JSON_CODEC
+    user_id: str | None = None
     got: list[tuple[str, int | None, Frame]] = field(default_factory=list)
+    aborted: int = 0
+
+    def abort(self) -> None:
+        self.aborted += 1
 
     def deliver(self, channel: str, seq: int | None, frame: Frame, size: int) -> None:
         assert size == frame_size(frame)
@@ -239,3 +244,60 @@ async def test_failing_latest_seq_leaves_nothing_registered(setup: Setup) -> Non
     assert setup.broker._channels == {CH}
     setup.hub.on_event(event(1))
     assert sub.seqs == [1]
+
+
+# -- one failing subscriber or codec hurts no one else -------------------------------
+
+
+@dataclass(eq=False)
+class BrokenSub(Sub):
+    """A subscriber whose `deliver` raises (a bug in one connection)."""
+
+    def deliver(self, channel: str, seq: int | None, frame: Frame, size: int) -> None:
+        raise RuntimeError("broken connection")
+
+
+async def test_a_raising_subscriber_is_aborted_and_the_others_still_get_the_event(
+        setup: Setup) -> None:
+    broken = BrokenSub()
+    others = [Sub() for _ in range(5)]
+    for sub in (*others[:2], broken, *others[2:]):
+        await setup.hub.subscribe(CH, sub)
+    setup.hub.on_event(event(1))
+    setup.hub.on_event(event(2))
+    assert all(sub.seqs == [1, 2] for sub in others)
+    assert broken.aborted == 1
+    assert setup.hub.subscribers(CH) == set(others)  # no longer fed, until it unsubscribes
+    setup.hub.unsubscribe(CH, broken)
+    assert setup.hub.subscribers(CH) == set(others)
+
+
+async def test_an_event_one_codec_cannot_encode_still_reaches_the_other_codec(
+        setup: Setup) -> None:
+    def failing(push: dict[str, Any]) -> Frame:
+        raise ValueError("cannot encode")
+
+    original = setup.encoders[MSGPACK_CODEC]
+    setup.encoders[MSGPACK_CODEC] = failing
+    json_sub, packed = Sub(), BrokenSub(MSGPACK_CODEC)
+    await setup.hub.subscribe(CH, packed)
+    await setup.hub.subscribe(CH, json_sub)
+    setup.hub.on_event(event(1))
+    assert json_sub.seqs == [1]
+    assert packed.aborted == 0  # skipped for that one event, not closed
+
+    setup.encoders[MSGPACK_CODEC] = original
+    ok_packed = Sub(MSGPACK_CODEC)
+    await setup.hub.subscribe(CH, ok_packed)
+    setup.hub.on_event(event(2))
+    assert json_sub.seqs == [1, 2]
+    assert ok_packed.seqs == [2]
+
+
+async def test_a_duplicate_of_a_held_event_is_delivered_once(setup: Setup) -> None:
+    setup.rows.add(1)
+    sub = Sub()
+    await setup.hub.subscribe(CH, sub)
+    for seq in (3, 3, 4, 2, 2, 3, 4):  # a publisher retry sent 3, 4 and 2 twice
+        setup.hub.on_event(event(seq))
+    assert sub.seqs == [2, 3, 4]
