@@ -29,7 +29,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol, cast
@@ -40,7 +39,7 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.backoff import EqualJitterBackoff, ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -116,20 +115,20 @@ def publisher_client(url: str, timeout: float, host: str | None = None,
 
 
 class Backoff:
-    """Exponential delays from `initial` to `cap`, each drawn in its upper half (jitter)."""
+    """Delays between reconnect attempts: redis-py's `EqualJitterBackoff` (exponential
+    from `initial` to `cap`, each drawn in its upper half), counted in failures."""
 
     def __init__(self, initial: float, cap: float) -> None:
-        self._initial = initial
-        self._cap = cap
-        self._next = initial
+        self._policy = EqualJitterBackoff(cap=cap, base=initial)
+        self._failures = 0
 
     def reset(self) -> None:
-        self._next = self._initial
+        self._failures = 0
 
     def next_delay(self) -> float:
-        delay = self._next
-        self._next = min(self._cap, delay * 2)
-        return random.uniform(delay / 2, delay)
+        delay = self._policy.compute(self._failures)
+        self._failures = min(self._failures + 1, 32)  # 2**32 * base is past any cap
+        return delay
 
 
 class Topology(Protocol):
