@@ -46,6 +46,7 @@ class Limits:
     recovery_cap: int = 500
     outbox_bytes: int = 1024 * 1024
     since_channels: int = 200
+    reply_bytes: int = 512 * 1024  # the messages of one recovery or history reply, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class Settings:
     token_ttl: int = 7 * 24 * 3600
     gap_fill_delay: float = 0.5
     directory_poll: float = 2.0
+    catch_up_period: float = 2.0
     presence_period: float = 5.0
     log_level: str = "info"
     limits: Limits = Limits()
@@ -77,6 +79,7 @@ _LIMIT_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_BAD_FRAMES": ("bad_frames", int),
     "LIAISON_RECOVERY_CAP": ("recovery_cap", int),
     "LIAISON_OUTBOX_BYTES": ("outbox_bytes", int),
+    "LIAISON_REPLY_BYTES": ("reply_bytes", int),
 }
 
 _SETTING_VARS: dict[str, tuple[str, type]] = {
@@ -85,6 +88,7 @@ _SETTING_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_TOKEN_TTL": ("token_ttl", int),
     "LIAISON_GAP_FILL_DELAY": ("gap_fill_delay", float),
     "LIAISON_DIRECTORY_POLL": ("directory_poll", float),
+    "LIAISON_CATCH_UP_PERIOD": ("catch_up_period", float),
     "LIAISON_PRESENCE_PERIOD": ("presence_period", float),
 }
 

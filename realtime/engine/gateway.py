@@ -25,6 +25,7 @@ from realtime.ws.connection import Connection
 from realtime.ws.frames import Command
 from realtime.ws.session import Session, State
 from school.errors import BadRequest, Conflict, LiaisonError
+from school.text import check_value
 
 log = structlog.get_logger("liaison.gateway")
 
@@ -151,4 +152,5 @@ class Gateway:
             raise BadRequest(f"unknown op {command.op[:32]!r}")
         if session.state is State.READY and command.op == "connect":
             raise Conflict("this connection is already connected")
+        check_value(command.params, "params")  # nothing one codec cannot encode gets further
         return await handler(session, conn, command)

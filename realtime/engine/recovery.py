@@ -8,6 +8,7 @@ then flush the buffer above the recovered `seq`. `attach` does the first three;
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from channels.hub import Hub
@@ -19,10 +20,11 @@ ChannelState = tuple[dict[str, Any], int]  # a channel's state in a reply, and i
 
 
 class Recovery:
-    def __init__(self, store: Store, hub: Hub, recovery_cap: int) -> None:
+    def __init__(self, store: Store, hub: Hub, recovery_cap: int, reply_bytes: int) -> None:
         self.store = store
         self.hub = hub
         self.recovery_cap = recovery_cap
+        self.reply_bytes = reply_bytes
 
     async def attach(
         self, session: Session, conn: Connection, channels: list[str], since: dict[str, int],
@@ -65,6 +67,7 @@ class Recovery:
         recovered = await store.recover_many(wanted, cap) if wanted else {}
         stale = await store.updates(wanted, updated_since) if wanted and updated_since is not None else {}
         states: list[ChannelState] = []
+        budget = self.reply_bytes  # shared by the channels of one reply
         for channel in channels:
             if channel not in since:
                 seq = latest.get(channel, 0)
@@ -75,12 +78,34 @@ class Recovery:
             # the newest message recovered is the state; with none, never above `since`,
             # so that nothing stored after the read can fall between recovery and pushes
             seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])
-            state = {"channel": channel, "seq": seq, "messages": [m.to_wire() for m in rec.messages],
-                     "complete": rec.complete}
+            wires, used = newest_within([m.to_wire() for m in rec.messages], budget)
+            budget = max(0, budget - used)
+            state = {"channel": channel, "seq": seq, "messages": wires,
+                     "complete": rec.complete and len(wires) == len(rec.messages)}
             if updated_since is not None:
                 state["updates"] = [m.to_wire() for m in stale.get(channel, [])]
             states.append((state, seq))
         return states
+
+
+def wire_size(wire: dict[str, Any]) -> int:
+    """About the bytes a message takes in a reply (its JSON form; MessagePack is smaller)."""
+    return len(json.dumps(wire, ensure_ascii=False, separators=(",", ":")))
+
+
+def newest_within(wires: list[dict[str, Any]], budget: int) -> tuple[list[dict[str, Any]], int]:
+    """The newest of `wires` (ascending by seq) whose sizes add up to at most `budget` bytes,
+    and the bytes they take. The newest one is always kept, whatever its size (it is bounded
+    by the content limits), so that a reply always makes progress."""
+    kept = 0
+    used = 0
+    for wire in reversed(wires):
+        size = wire_size(wire)
+        if kept and used + size > budget:
+            break
+        used += size
+        kept += 1
+    return wires[len(wires) - kept:], used
 
 
 def finish_recovery(conn: Connection, states: list[ChannelState]) -> None:

@@ -15,6 +15,7 @@ from school.channels import ChannelName
 from school.directory import Person
 from school.errors import BadRequest, TooLarge, Unauthorized, Unavailable
 from school.importer import decode_csv
+from school.text import check_value
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_CSV_BYTES = 10 * 1024 * 1024
@@ -83,6 +84,7 @@ async def json_object(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str
         raise BadRequest("the body must be a JSON object (Content-Type: application/json)") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
+    check_value(body, "body")
     return body
 
 

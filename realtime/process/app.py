@@ -7,6 +7,7 @@ handlers and the HTTP API their services; nothing reaches through the gateway.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from persistence.factory import open_store
 from persistence.store import Store
 from realtime.config import Settings
 from realtime.engine.background import Background
+from realtime.engine.catchup import CatchUp
 from realtime.engine.events import Events
 from realtime.engine.gateway import Gateway
 from realtime.engine.recovery import Recovery
@@ -75,12 +77,13 @@ class Runtime:
         self.hub = Hub(broker, encoders, self._fetch_range, self._latest_seq,
                        gap_delay=settings.gap_fill_delay, on_delivered=self.metrics.delivered)
         self.presence: Presence = LocalPresence(self.hub)
-        self.events = Events(broker, self.background)
+        self.events = Events(broker)
+        self.catch_up = CatchUp(store, self.hub)
         self.gateway = Gateway(settings.limits, self.metrics, self.hub.unsubscribe, settings.allowed_origins)
-        self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap)
+        self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap, settings.limits.reply_bytes)
         self.publisher = Publisher(store, directory, self.events, content_limits(settings.limits),
                                    self.metrics, clock)
-        self.history = History(store, directory)
+        self.history = History(store, directory, settings.limits.reply_bytes)
         self.receipts = Receipts(store, directory, self.events)
         self.membership = Membership(store, directory, self.events, self.gateway, self.recovery,
                                      self.background)
@@ -101,6 +104,7 @@ class Runtime:
 
     async def start(self) -> None:
         settings = self.settings
+        self.background.spawn(self.catch_up.run(settings.catch_up_period))
         self.background.spawn(self.membership.watch_store(settings.directory_poll))
         if settings.redis_url:
             presence = RedisPresence(presence_client(settings.redis_url), self.hub, self.gateway.instance_id,
@@ -108,8 +112,11 @@ class Runtime:
             self.presence = presence
             self.background.spawn(presence.run())
         await self.broker.start(self.hub)
+        self.background.spawn(self.events.run())
 
     async def close(self) -> None:
+        with contextlib.suppress(TimeoutError):  # hand what is queued to the broker, briefly
+            await asyncio.wait_for(self.events.flushed(), 1.0)
         await self.background.close()
         await self.hub.close()
         await self.broker.close()

@@ -7,6 +7,7 @@ from typing import Any
 
 from auth import policy
 from persistence.store import Store
+from realtime.engine.recovery import newest_within
 from school.channels import ChannelName
 from school.directory import Directory, Person
 from school.errors import BadRequest, Forbidden
@@ -19,9 +20,10 @@ def forbidden(channel: ChannelName | str) -> Forbidden:
 
 
 class History:
-    def __init__(self, store: Store, directory: Directory) -> None:
+    def __init__(self, store: Store, directory: Directory, reply_bytes: int) -> None:
         self.store = store
         self.directory = directory
+        self.reply_bytes = reply_bytes
 
     def readable(self, person: Person, channel: ChannelName) -> ChannelName:
         """`channel`, when `person` may read it; `forbidden` otherwise."""
@@ -32,7 +34,8 @@ class History:
     async def page(self, person: Person, channel: ChannelName, before: int | None,
                    limit: int | None) -> dict[str, Any]:
         """`{messages, more}`: up to `limit` messages below `before` (the newest without it),
-        oldest first."""
+        oldest first, within the reply byte budget (`more` is then true: the next page
+        starts below the first message returned)."""
         self.readable(person, channel)
         if before is not None and before < 1:
             raise BadRequest("before must be at least 1")
@@ -41,4 +44,5 @@ class History:
         if limit < 1:
             raise BadRequest("limit must be at least 1")
         messages, more = await self.store.history(str(channel), before, min(limit, HISTORY_MAX))
-        return {"messages": [m.to_wire() for m in messages], "more": more}
+        wires, _ = newest_within([m.to_wire() for m in messages], self.reply_bytes)
+        return {"messages": wires, "more": more or len(wires) < len(messages)}

@@ -62,7 +62,9 @@ class Publisher:
         appended = await self.store.append(draft)
         if appended.created:
             self.metrics.published += 1
-            await self.events.publish(message_event(appended.message))
+        # a retry with the same key publishes again: the first try may have been stored by a
+        # gateway that died before publishing it (gateways drop what they have by seq)
+        await self.events.publish(message_event(appended.message))
         return appended
 
 

@@ -29,7 +29,7 @@ class DirectWriter(Protocol):
 
 
 class Connection:
-    __slots__ = ("_last", "_limit", "_outbox", "_recovering", "_wake", "close_code", "close_reason",
+    __slots__ = ("_held_bytes", "_last", "_limit", "_outbox", "_recovering", "_wake", "close_code", "close_reason",
                  "codec", "direct", "expiry", "id", "outbox_bytes", "text", "user_id")
 
     def __init__(self, conn_id: str, codec: str, outbox_limit: int, text: bool = True) -> None:
@@ -44,6 +44,7 @@ class Connection:
         self.outbox_bytes = 0
         self._wake: asyncio.Event | None = None  # made by the writer task, if there is one
         self._recovering: dict[str, list[tuple[int | None, Frame, int]]] = {}
+        self._held_bytes = 0  # bytes of the frames held in `_recovering`
         self._last: dict[str, int] = {}
         self.close_code: CloseCode | None = None
         self.close_reason = ""
@@ -55,6 +56,11 @@ class Connection:
             return
         pending = self._recovering.get(channel)
         if pending is not None:
+            # frames held during recovery count against the outbox bound like queued ones
+            self._held_bytes += size
+            if self._held_bytes + self.outbox_bytes > self._limit:
+                self.close(CloseCode.SLOW_CONSUMER, "too much to recover at once: reconnect with since")
+                return
             pending.append((seq, frame, size))
             return
         if seq is not None:
@@ -69,6 +75,10 @@ class Connection:
             return
         direct = self.direct
         if direct is not None:
+            if direct.buffered() + (frame_size(frame) if size is None else size) > self._limit:
+                # checked before writing: a client that does not read never makes us hold more
+                self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and recover with since")
+                return
             if direct.write_frame(frame, self.text) and direct.buffered() > self._limit:
                 self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and recover with since")
             return
@@ -91,6 +101,7 @@ class Connection:
             self._outbox.clear()
             self.outbox_bytes = 0
         self._recovering.clear()
+        self._held_bytes = 0
         if self.direct is not None:
             self.direct.close_now(int(code), reason[:120])
         if self._wake is not None:
@@ -111,6 +122,7 @@ class Connection:
         self._outbox.clear()
         self.outbox_bytes = 0
         self._recovering.clear()
+        self._held_bytes = 0
         self._last.clear()
         if self._wake is not None:
             self._wake.set()
@@ -121,15 +133,17 @@ class Connection:
     def end_recovery(self, channel: str, seq: int) -> None:
         """Send the live frames buffered during recovery that lie above `seq`, in order."""
         self._last[channel] = seq
-        for frame_seq, frame, size in self._recovering.pop(channel, []):
+        held = self._recovering.pop(channel, [])
+        self._held_bytes -= sum(size for _, _, size in held)
+        for frame_seq, frame, size in held:
             self.deliver(channel, frame_seq, frame, size)
 
     def abort_recovery(self, channel: str) -> None:
-        self._recovering.pop(channel, None)
+        self._held_bytes -= sum(size for _, _, size in self._recovering.pop(channel, []))
 
     def forget(self, channel: str) -> None:
         """The connection left the channel: forget its position."""
-        self._recovering.pop(channel, None)
+        self._held_bytes -= sum(size for _, _, size in self._recovering.pop(channel, []))
         self._last.pop(channel, None)
 
     # -- called by the writer task ------------------------------------------------

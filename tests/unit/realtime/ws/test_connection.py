@@ -177,4 +177,34 @@ async def test_direct_backlog_over_the_limit_closes_slow_consumer() -> None:
     assert conn.close_code is CloseCode.SLOW_CONSUMER
     assert writer.closed is not None and writer.closed[0] == 4503
     conn.send(b"after")
-    assert [f for f, _ in writer.frames] == [b"x"]
+    assert writer.frames == []  # checked before writing: nothing more is handed to a full socket
+
+
+async def test_a_frame_that_would_overflow_is_not_written() -> None:
+    conn = make_connection(limit=10)
+    writer = RecordingWriter(backlog=4)
+    conn.direct = writer
+    conn.send(b"12345")  # 4 + 5 <= 10: written
+    conn.send(b"1234567")  # 4 + 7 > 10: refused before writing
+    assert [f for f, _ in writer.frames] == [b"12345"]
+    assert conn.close_code is CloseCode.SLOW_CONSUMER
+
+
+async def test_frames_held_during_recovery_count_against_the_bound() -> None:
+    conn = make_connection(limit=10)
+    conn.direct = RecordingWriter()
+    conn.begin_recovery("class:cp-a")
+    for seq in range(1, 5):
+        conn.deliver("class:cp-a", seq, b"abc", 3)  # 4 x 3 = 12 bytes held > 10
+    assert conn.close_code is CloseCode.SLOW_CONSUMER
+
+
+async def test_release_drops_every_buffer() -> None:
+    conn = make_connection(limit=1000)
+    conn.begin_recovery("class:cp-a")
+    conn.deliver("class:cp-a", 1, b"abc", 3)
+    conn.send(b"queued")
+    conn.release()
+    assert conn.outbox_bytes == 0 and conn.close_code is not None
+    conn.send(b"later")
+    assert conn.outbox_bytes == 0
