@@ -46,7 +46,19 @@ class Limits:
     recovery_cap: int = 500
     outbox_bytes: int = 1024 * 1024
     since_channels: int = 200
+    socket_sndbuf: int = 64 * 1024  # kernel send buffer of a WebSocket (Linux reserves twice this)
     reply_bytes: int = 512 * 1024  # the messages of one recovery or history reply, at most
+    # per user (or API key, or address) across every gateway process: `channels.limits`
+    user_connections: int = 10
+    user_commands_per_second: float | None = None  # None: commands_per_second
+    user_command_burst: int | None = None  # None: command_burst
+    publishes_per_second: float | None = None  # None: commands_per_second / 10 (10)
+    publish_burst: int | None = None  # None: command_burst * 3 / 20 (30)
+    http_per_second: float = 20.0  # per user token, or per client address without credentials
+    http_burst: int = 60
+    api_key_per_second: float = 100.0
+    api_key_burst: int = 300
+    rate_limit_block: float = 60.0  # seconds a user closed with 4429 is refused at connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +78,9 @@ class Settings:
     catch_up_period: float = 2.0
     presence_period: float = 5.0
     log_level: str = "info"
+    max_connections: int = 15_000  # per process; beyond: 503 or close 1013 (lowered to fit RLIMIT_NOFILE)
+    header_timeout: float = 10.0  # seconds to send a request's head, and to finish the WebSocket handshake
+    keep_alive_timeout: int = 5  # seconds an idle HTTP keep-alive connection is kept
     limits: Limits = Limits()
 
 
@@ -79,6 +94,16 @@ _LIMIT_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_BAD_FRAMES": ("bad_frames", int),
     "LIAISON_RECOVERY_CAP": ("recovery_cap", int),
     "LIAISON_OUTBOX_BYTES": ("outbox_bytes", int),
+    "LIAISON_USER_CONNECTIONS": ("user_connections", int),
+    "LIAISON_USER_COMMANDS_PER_SECOND": ("user_commands_per_second", float),
+    "LIAISON_USER_COMMAND_BURST": ("user_command_burst", int),
+    "LIAISON_PUBLISHES_PER_SECOND": ("publishes_per_second", float),
+    "LIAISON_PUBLISH_BURST": ("publish_burst", int),
+    "LIAISON_HTTP_PER_SECOND": ("http_per_second", float),
+    "LIAISON_HTTP_BURST": ("http_burst", int),
+    "LIAISON_API_KEY_PER_SECOND": ("api_key_per_second", float),
+    "LIAISON_API_KEY_BURST": ("api_key_burst", int),
+    "LIAISON_RATE_LIMIT_BLOCK": ("rate_limit_block", float),
     "LIAISON_REPLY_BYTES": ("reply_bytes", int),
 }
 
@@ -90,6 +115,9 @@ _SETTING_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_DIRECTORY_POLL": ("directory_poll", float),
     "LIAISON_CATCH_UP_PERIOD": ("catch_up_period", float),
     "LIAISON_PRESENCE_PERIOD": ("presence_period", float),
+    "LIAISON_MAX_CONNECTIONS": ("max_connections", int),
+    "LIAISON_HEADER_TIMEOUT": ("header_timeout", float),
+    "LIAISON_KEEP_ALIVE_TIMEOUT": ("keep_alive_timeout", int),
 }
 
 
@@ -108,9 +136,15 @@ def _number(env: Mapping[str, str], name: str, kind: type) -> int | float | None
 
 def _secret(env: Mapping[str, str], demo: bool) -> Secret:
     raw = env.get("LIAISON_JWT_SECRET", "")
+    if demo:
+        if raw:
+            raise ConfigError(
+                "--demo signs tokens with the public demo secret, and LIAISON_JWT_SECRET is set: "
+                "a demo must never run with (or mint tokens for) a production secret. Unset "
+                "LIAISON_JWT_SECRET to try the demo, or run without --demo."
+            )
+        return Secret(DEMO_SECRET)
     if not raw:
-        if demo:
-            return Secret(DEMO_SECRET)
         raise ConfigError(
             "LIAISON_JWT_SECRET is not set. Set it to a random secret of at least "
             f"{MIN_SECRET_BYTES} bytes (e.g. `export LIAISON_JWT_SECRET=$(openssl rand -hex 32)`), "
@@ -140,6 +174,11 @@ def _redis_prefix(env: Mapping[str, str]) -> str:
     return raw
 
 
+def store_url(env: Mapping[str, str]) -> str:
+    """The store's URL alone, for the offline commands (import, seed) that need no secret."""
+    return env.get("LIAISON_STORE_URL") or DEFAULT_STORE_URL
+
+
 def load_settings(env: Mapping[str, str], *, demo: bool = False) -> Settings:
     """Build the settings from the environment; raise `ConfigError` with a fix to apply."""
     limits: dict[str, Any] = {}
@@ -155,7 +194,7 @@ def load_settings(env: Mapping[str, str], *, demo: bool = False) -> Settings:
     origins = tuple(o.strip().rstrip("/") for o in env.get("LIAISON_ALLOWED_ORIGINS", "").split(",") if o.strip())
     return Settings(
         jwt_secret=_secret(env, demo),
-        store_url=env.get("LIAISON_STORE_URL") or DEFAULT_STORE_URL,
+        store_url=store_url(env),
         redis_url=env.get("LIAISON_REDIS_URL") or None,
         redis_prefix=_redis_prefix(env),
         allowed_origins=origins,

@@ -16,6 +16,8 @@ from auth import tokens
 from persistence.factory import open_store
 from persistence.store import Store, StoreUnavailable
 from realtime.config import ConfigError, Settings, load_settings
+from realtime.config import store_url as config_store_url
+from realtime.process.app import foreign_schools
 from realtime.process.logs import configure_logging
 from realtime.process.workers import reuse_port_socket, supervise
 from realtime.ws.transport import DirectWebSocketProtocol
@@ -73,6 +75,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         child = ["serve", "--host", args.host, "--port", str(args.port), "--reuse-port"]
         return supervise(args.workers, child + (["--demo"] if args.demo else []))
     if args.demo:
+        refusal = asyncio.run(_demo_store_refusal(settings.store_url))
+        if refusal:
+            print(f"liaison: {refusal}", file=sys.stderr)
+            return 2
         print(f"Liaison demo school: open http://{args.host}:{args.port}/ in your browser",
               file=sys.stderr)
     server = Server(uvicorn_config(settings, args.host, args.port))
@@ -81,6 +87,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         server.run()
     return 0
+
+
+async def _demo_store_refusal(url: str) -> str | None:
+    """Why `--demo` must not serve this store (it holds real schools), or None."""
+    store = open_store(url)
+    await store.open()
+    try:
+        schools = foreign_schools(await store.load_directory())
+    finally:
+        await store.close()
+    if not schools:
+        return None
+    return (f"--demo refuses to serve {url}: it holds other schools than the demo ({', '.join(schools[:3])}"
+            f"{', …' if len(schools) > 3 else ''}), and the demo hands out tokens to anyone. "
+            "Point LIAISON_STORE_URL at a demo store (e.g. sqlite:///demo.db), or run without --demo.")
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -126,8 +147,7 @@ async def _plan_and_save(store: Store, text: str, school_id: str, dry_run: bool)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    # The import needs only the store: demo=True spares it the JWT secret, which it never uses.
-    store_url = _settings(demo=True).store_url
+    store_url = config_store_url(os.environ)  # the import needs only the store, not the secret
     try:
         data = Path(args.file).read_bytes()
         store = open_store(store_url)
@@ -185,7 +205,7 @@ def cmd_seed_district(args: argparse.Namespace) -> int:
         print("liaison seed-district: --schools, --classes and --students must be 1 or more", file=sys.stderr)
         return 2
     try:
-        store = open_store(_settings(demo=True).store_url)
+        store = open_store(config_store_url(os.environ))
     except ValueError as exc:
         print(f"liaison seed-district: LIAISON_STORE_URL: {exc}", file=sys.stderr)
         return 2

@@ -47,3 +47,20 @@ def test_bad_setting_names_the_variable():
 def test_several_workers_need_redis():
     done = liaison("serve", "--demo", "--workers", "2", "--port", "1")
     assert done.returncode == 2 and "LIAISON_REDIS_URL" in done.stderr
+
+
+def test_demo_refuses_a_production_secret():
+    """`--demo` with the production secret would mint tokens that production accepts."""
+    for args in (("serve", "--demo", "--port", "1"), ("token", "p-adam", "--demo")):
+        done = liaison(*args, env={"LIAISON_JWT_SECRET": SECRET})
+        assert done.returncode == 2 and "demo" in done.stderr and "LIAISON_JWT_SECRET" in done.stderr
+        assert done.stdout == ""  # no token was printed
+
+
+def test_demo_refuses_a_store_with_other_schools(tmp_path):
+    store = f"sqlite:///{tmp_path / 'district.db'}"
+    seeded = liaison("seed-district", "--schools", "1", "--classes", "1", "--students", "1",
+                     env={"LIAISON_STORE_URL": store})
+    assert seeded.returncode == 0, seeded.stderr
+    done = liaison("serve", "--demo", "--port", "1", env={"LIAISON_STORE_URL": store})
+    assert done.returncode == 2 and "--demo refuses" in done.stderr and "sch-1" in done.stderr
