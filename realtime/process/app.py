@@ -54,9 +54,18 @@ from school.directory import Directory
 log = structlog.get_logger("liaison.app")
 
 
+def foreign_schools(directory: Directory) -> list[str]:
+    """The schools of a store that are not the demo school: a store `--demo` must not serve."""
+    return sorted(s for s in directory.schools if s != SCHOOL_ID)
+
+
 async def load_demo(store: Store) -> None:
-    """Write the demo school into the store unless it is there already."""
+    """Write the demo school into the store unless it is there already. A store that holds
+    other schools is refused: a demo must not hand out tokens for real people."""
     directory = await store.load_directory()
+    others = foreign_schools(directory)
+    if others:
+        raise RuntimeError(f"--demo refuses this store: it holds other schools ({', '.join(others[:3])})")
     if SCHOOL_ID not in directory.schools:
         await store.save_directory(demo_school())
         log.info("demo_school_loaded", school=SCHOOL_ID)
