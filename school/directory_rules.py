@@ -22,6 +22,7 @@ from school.directory import (
 )
 from school.errors import BadRequest, Conflict, NotFound
 from school.importer import normalize_email, normalize_phone
+from school.text import clean_name
 
 MAX_NAME = 200
 MAX_TEACHERS = 20
@@ -68,7 +69,8 @@ def entity_fields(body: dict[str, Any], path_id: str, required: set[str], option
 
 def name_field(body: dict[str, Any], field: str = "name") -> str:
     raw = body.get(field)
-    value = " ".join(raw.split()) if isinstance(raw, str) else ""
+    # one line, bidi overrides stripped: a name shown to families cannot spoof another
+    value = " ".join(clean_name(" ".join(raw.split()), field).split()) if isinstance(raw, str) else ""
     if not value or len(value) > MAX_NAME:
         raise bad(f"{field} must be a non-empty string of at most {MAX_NAME} characters")
     return value

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from school.channels import valid_id
 from school.directory import Directory, Person, Role, School, SchoolClass, Student
+from school.text import strip_bidi
 
 ImportItem = School | Person | SchoolClass | Student
 
@@ -216,7 +217,7 @@ def _entity_id_ok(value: str) -> bool:
 
 
 def _clean(value: str) -> str:
-    return " ".join(value.split())
+    return " ".join(strip_bidi(value).split())  # a name from the file cannot spoof another
 
 
 def _quote(value: str) -> str:

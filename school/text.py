@@ -175,6 +175,11 @@ def clean_name(name: str, path: str) -> str:
     return unicodedata.normalize("NFC", _BIDI_CONTROLS.sub("", name))
 
 
+def strip_bidi(text: str) -> str:
+    """`text` without bidi overrides, embeddings and isolates (names read from a file)."""
+    return _BIDI_CONTROLS.sub("", text)
+
+
 def has_bidi_controls(text: str) -> bool:
     """Whether `text` holds a bidi override, embedding or isolate (what `clean_name` strips)."""
     return _BIDI_CONTROLS.search(text) is not None
