@@ -115,11 +115,23 @@ class Directory:
         self.reindex()
 
     def replace_with(self, other: Directory) -> None:
-        """Take every entity of `other` in place (a reload from the store): the object that
-        the gateway's services were given stays the one they read."""
-        self.schools, self.people, self.classes = dict(other.schools), dict(other.people), dict(other.classes)
-        self.students, self.chats = dict(other.students), dict(other.chats)
-        self.reindex()
+        """Take every entity and index of `other` in place, in O(1) (a reload from the store,
+        a large change computed on a copy in a thread): the object that the gateway's services
+        were given stays the one they read. `other` must not be used afterwards."""
+        self.schools, self.people, self.classes = other.schools, other.people, other.classes
+        self.students, self.chats = other.students, other.chats
+        self._children, self._class_students = other._children, other._class_students
+        self._teacher_classes, self._person_chats = other._teacher_classes, other._person_chats
+
+    def copy(self) -> Directory:
+        """A copy that a worker thread may read and change while the event loop changes this one,
+        without re-indexing (indexes are rebuilt, never changed in place, so they are shared)."""
+        new = Directory.__new__(Directory)
+        new.schools, new.people, new.classes = dict(self.schools), dict(self.people), dict(self.classes)
+        new.students, new.chats = dict(self.students), dict(self.chats)
+        new._children, new._class_students = self._children, self._class_students
+        new._teacher_classes, new._person_chats = self._teacher_classes, self._person_chats
+        return new
 
     def reindex(self) -> None:
         children: defaultdict[str, set[str]] = defaultdict(set)

@@ -267,8 +267,7 @@ def school_view(d: Directory, school_id: str) -> dict[str, Any]:
 
 def snapshot(d: Directory) -> Directory:
     """A copy that a worker thread may read while the event loop changes the original."""
-    return Directory(schools=dict(d.schools), people=dict(d.people), classes=dict(d.classes),
-                     students=dict(d.students), chats=dict(d.chats))
+    return d.copy()
 
 
 Builder = Callable[[dict[str, Any], str, Directory], DirectoryItem]

@@ -31,6 +31,22 @@ from school.directory import Directory, DirectoryItem, item_from_wire, item_to_w
 log = structlog.get_logger("liaison.membership")
 
 DIRECTORY_EVENT = "directory"
+LARGE_CHANGE = 1000  # items: applied in a worker thread, announced as a reload
+
+
+def is_large(upserts: list[DirectoryItem], deletions: dict[str, list[str]]) -> bool:
+    return len(upserts) + sum(len(ids) for ids in deletions.values()) >= LARGE_CHANGE
+
+
+def applied(
+    d: Directory, upserts: list[DirectoryItem], deletions: dict[str, list[str]]
+) -> tuple[set[str], Directory]:
+    """Apply a change to `d`; the users it touched (before and after) and `d`."""
+    users = touched_users(d, upserts, deletions)
+    d.put(*upserts)
+    remove(d, deletions)
+    users |= touched_users(d, upserts, {})
+    return users, d
 
 
 class Membership:
@@ -42,18 +58,26 @@ class Membership:
         self.gateway = gateway
         self.recovery = recovery
         self.background = background
+        self._lock = asyncio.Lock()  # one change at a time on the snapshot
 
     async def change(self, upserts: list[DirectoryItem], deletions: dict[str, list[str]] | None = None) -> None:
-        """Save a directory change and apply it on every gateway (this one included)."""
+        """Save a directory change and apply it on every gateway (this one included). A large
+        change (an import) is announced as "reload from the store" rather than item by item."""
         deletions = {k: list(v) for k, v in (deletions or {}).items() if v}
         await self.store.save_directory(upserts, deletions)
-        body = {"upserts": [item_to_wire(i) for i in upserts], "deletions": deletions,
-                "origin": self.gateway.instance_id}
+        body: dict[str, Any] = {"origin": self.gateway.instance_id}
+        if is_large(upserts, deletions):
+            body["reload"] = True
+        else:
+            body |= {"upserts": [item_to_wire(i) for i in upserts], "deletions": deletions}
         await self.events.publish(Event(CONTROL_CHANNEL, DIRECTORY_EVENT, body))
         await self.apply(upserts, deletions)
 
     def on_control(self, event: Event) -> None:
         if event.type != DIRECTORY_EVENT or event.body.get("origin") == self.gateway.instance_id:
+            return
+        if event.body.get("reload"):
+            self.background.spawn(self.reload())
             return
         try:
             upserts = [item_from_wire(raw) for raw in event.body.get("upserts", [])]
@@ -64,12 +88,15 @@ class Membership:
         self.background.spawn(self.apply(upserts, deletions))
 
     async def apply(self, upserts: list[DirectoryItem], deletions: dict[str, list[str]]) -> None:
-        """Apply a change to this gateway's snapshot (idempotent) and resync touched users."""
-        d = self.directory
-        users = touched_users(d, upserts, deletions)
-        d.put(*upserts)
-        remove(d, deletions)
-        users |= touched_users(d, upserts, {})
+        """Apply a change to this gateway's snapshot (idempotent) and resync touched users. A
+        large change is computed on a copy in a worker thread, then swapped in at once: a
+        100,000-line import must not hold the event loop (and every live connection)."""
+        async with self._lock:
+            if is_large(upserts, deletions):
+                users, changed = await asyncio.to_thread(applied, self.directory.copy(), upserts, deletions)
+                self.directory.replace_with(changed)
+            else:
+                users, _ = applied(self.directory, upserts, deletions)
         for user_id in users:
             for session, conn in self.gateway.sessions_of(user_id):
                 await self.resync(session, conn)
@@ -93,8 +120,11 @@ class Membership:
                 delay = min(delay * 2, 60.0)
 
     async def reload(self) -> None:
-        """Replace the whole snapshot from the store (after an offline import) and resync all."""
-        self.directory.replace_with(await self.store.load_directory())
+        """Replace the whole snapshot from the store (after an offline import or a large change
+        on another gateway) and resync all."""
+        fresh = await self.store.load_directory()
+        async with self._lock:
+            self.directory.replace_with(fresh)
         for session, conn in self.gateway.ready_sessions():
             await self.resync(session, conn)
 
