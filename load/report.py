@@ -1,14 +1,12 @@
-"""The pure parts of the load generator: statistics, the delivery ledger, PNG charts and
-the report files (JSON and Markdown). No I/O except `write_report`.
+"""The pure parts of the load generator: statistics, the delivery ledger and the report files
+(JSON, Markdown, and the PNG charts that `load/charts.py` draws with matplotlib, the `bench`
+extra). No I/O except `write_report`.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-import struct
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,142 +143,6 @@ def profile_summary(raw: str, top: int = 15) -> dict[str, Any]:
     return {"samples": total, "own": best(own), "inclusive": best(inclusive)}
 
 
-# -- PNG line charts (no dependency: zlib + struct) --------------------------------------
-
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-COLOR_NAMES = ["blue", "orange", "green", "red", "purple", "brown"]
-
-# A 3x5 pixel font for tick labels: each glyph is 5 rows of 3 bits.
-_FONT = {
-    "0": (7, 5, 5, 5, 7), "1": (2, 6, 2, 2, 7), "2": (7, 1, 7, 4, 7), "3": (7, 1, 7, 1, 7),
-    "4": (5, 5, 7, 1, 1), "5": (7, 4, 7, 1, 7), "6": (7, 4, 7, 5, 7), "7": (7, 1, 1, 1, 1),
-    "8": (7, 5, 7, 5, 7), "9": (7, 5, 7, 1, 7), ".": (0, 0, 0, 0, 2), "-": (0, 0, 7, 0, 0),
-    "k": (4, 5, 6, 5, 5), "M": (5, 7, 7, 5, 5), " ": (0, 0, 0, 0, 0),
-}
-
-
-def png_bytes(width: int, height: int, rows: Sequence[bytes | bytearray]) -> bytes:
-    """An 8-bit RGB PNG from `height` rows of `3 * width` bytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
-
-    raw = b"".join(b"\x00" + bytes(row) for row in rows)
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
-
-
-class Canvas:
-    def __init__(self, width: int, height: int) -> None:
-        self.width, self.height = width, height
-        self.rows = [bytearray(b"\xff" * (3 * width)) for _ in range(height)]
-
-    def dot(self, x: int, y: int, color: tuple[int, int, int]) -> None:
-        if 0 <= x < self.width and 0 <= y < self.height:
-            self.rows[y][3 * x:3 * x + 3] = bytes(color)
-
-    def line(self, x0: int, y0: int, x1: int, y1: int, color: tuple[int, int, int], thick: int = 1) -> None:
-        dx, dy = abs(x1 - x0), -abs(y1 - y0)
-        sx, sy = (1 if x0 < x1 else -1), (1 if y0 < y1 else -1)
-        err = dx + dy
-        for _ in range(dx - dy + 1):  # Bresenham, bounded by the segment's length
-            for ox in range(thick):
-                for oy in range(thick):
-                    self.dot(x0 + ox, y0 + oy, color)
-            if x0 == x1 and y0 == y1:
-                break
-            e2 = 2 * err
-            if e2 >= dy:
-                err += dy
-                x0 += sx
-            if e2 <= dx:
-                err += dx
-                y0 += sy
-
-    def text(self, x: int, y: int, label: str, color: tuple[int, int, int] = (60, 60, 60)) -> None:
-        for i, char in enumerate(label):
-            glyph = _FONT.get(char, _FONT[" "])
-            for row, bits in enumerate(glyph):
-                for col in range(3):
-                    if bits & (4 >> col):
-                        for sx in range(2):
-                            for sy in range(2):
-                                self.dot(x + 8 * i + 2 * col + sx, y + 2 * row + sy, color)
-
-    def png(self) -> bytes:
-        return png_bytes(self.width, self.height, self.rows)
-
-
-def _tick(value: float) -> str:
-    if value >= 1e6:
-        return f"{value / 1e6:.3g}M"
-    if value >= 1e4:
-        return f"{value / 1e3:.3g}k"
-    return f"{value:.4g}"
-
-
-def line_chart(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], width: int = 640,
-               height: int = 360, log_y: bool = False, hline: float | None = None) -> bytes:
-    """A PNG line chart: each series (label, [(x, y), ...]) in its palette color, with axes and
-    numeric ticks (the labels and colors go in the caption; see `COLOR_NAMES`)."""
-    left, right, top, bottom = 70, 20, 20, 40
-    canvas = Canvas(width, height)
-    points = [(x, y) for _, pts in series for x, y in pts if math.isfinite(x) and math.isfinite(y)]
-    if log_y:
-        points = [(x, y) for x, y in points if y > 0]
-    xs = [x for x, _ in points] or [0.0, 1.0]
-    ys = [y for _, y in points] or [0.0, 1.0]
-    if hline is not None and (hline > 0 or not log_y):
-        ys.append(hline)
-    x_lo, x_hi = min(xs), max(xs)
-    if log_y:
-        y_lo, y_hi = math.log10(min(ys)), math.log10(max(ys))
-    else:
-        y_lo, y_hi = 0.0, max(ys)
-    if x_hi <= x_lo:
-        x_hi = x_lo + 1
-    if y_hi <= y_lo:
-        y_hi = y_lo + 1
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def px(x: float) -> int:
-        return left + round((x - x_lo) / (x_hi - x_lo) * plot_w)
-
-    def py(y: float) -> int:
-        value = math.log10(y) if log_y else y
-        return top + plot_h - round((value - y_lo) / (y_hi - y_lo) * plot_h)
-
-    grey, axis = (225, 225, 225), (90, 90, 90)
-    for i in range(5):
-        y_value = y_lo + (y_hi - y_lo) * i / 4
-        y_pix = top + plot_h - round(plot_h * i / 4)
-        canvas.line(left, y_pix, left + plot_w, y_pix, grey)
-        canvas.text(4, y_pix - 5, _tick(10 ** y_value if log_y else y_value))
-        x_value = x_lo + (x_hi - x_lo) * i / 4
-        x_pix = left + round(plot_w * i / 4)
-        canvas.line(x_pix, top, x_pix, top + plot_h, grey)
-        label = _tick(x_value)
-        canvas.text(min(x_pix - 10, width - 8 * len(label) - 2), top + plot_h + 10, label)
-    if hline is not None and (hline > 0 or not log_y):
-        for x_pix in range(left, left + plot_w, 8):
-            canvas.line(x_pix, py(hline), min(x_pix + 4, left + plot_w), py(hline), (200, 0, 0))
-    canvas.line(left, top, left, top + plot_h, axis)
-    canvas.line(left, top + plot_h, left + plot_w, top + plot_h, axis)
-    for index, (_, pts) in enumerate(series):
-        color = PALETTE[index % len(PALETTE)]
-        good = [(x, y) for x, y in pts if math.isfinite(x) and math.isfinite(y) and (y > 0 or not log_y)]
-        for (x0, y0), (x1, y1) in itertools.pairwise(good):
-            canvas.line(px(x0), py(y0), px(x1), py(y1), color, thick=2)
-        for x, y in good:
-            cx, cy = px(x), py(y)
-            for ox in range(-2, 3):
-                for oy in range(-2, 3):
-                    canvas.dot(cx + ox, cy + oy, color)
-    return canvas.png()
-
-
 # -- report ---------------------------------------------------------------------------
 
 
@@ -310,40 +172,43 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     return lines
 
 
-def _legend(names: Sequence[str]) -> str:
-    return ", ".join(f"{COLOR_NAMES[i % len(COLOR_NAMES)]}: {name}" for i, name in enumerate(names))
+CHARTS_MISSING = ("No charts: matplotlib is not installed; it is the `bench` extra "
+                  "(`pip install -e '.[bench]'`, as `make bench` does).")
 
 
 def charts(results: Mapping[str, Any]) -> dict[str, tuple[bytes, str]]:
-    """The PNG files of a run: name -> (png, caption)."""
+    """The PNG files of a run: name -> (png, caption). Needs matplotlib (`ImportError` otherwise)."""
+    from load.charts import line_chart
+
     out: dict[str, tuple[bytes, str]] = {}
     targets = results.get("targets", {})
     fan = [(name, t["scenarios"]["fanout"]["steps"]) for name, t in targets.items()
            if "fanout" in t.get("scenarios", {}) and t["scenarios"]["fanout"].get("steps")]
+    offered = "offered deliveries/s"
     if fan:
-        names = [name for name, _ in fan]
         p99 = [(name, [(s["offered_deliveries_per_s"], s["p99_ms"] or math.nan) for s in steps])
                for name, steps in fan]
-        out["fanout_latency_p99.png"] = (line_chart(p99, log_y=True, hline=GOAL_P99_MS),
-                                         "Class fan-out: p99 latency (ms, log scale) by offered deliveries/s; "
-                                         "dashed red: 100 ms. "
-                                         + _legend(names))
+        out["fanout_latency_p99.png"] = (
+            line_chart(p99, title="Class fan-out: p99 latency", xlabel=offered, ylabel="p99 latency (ms, log)",
+                       log_y=True, hline=GOAL_P99_MS, hline_label=f"goal: {GOAL_P99_MS:.0f} ms"),
+            "Class fan-out: p99 latency (ms, log scale) by offered deliveries/s; dashed red: 100 ms.")
         p50 = [(name, [(s["offered_deliveries_per_s"], s["p50_ms"] or math.nan) for s in steps])
                for name, steps in fan]
-        out["fanout_latency_p50.png"] = (line_chart(p50, log_y=True),
-                                         "Class fan-out: p50 latency (ms, log scale) by offered deliveries/s. "
-                                         + _legend(names))
+        out["fanout_latency_p50.png"] = (
+            line_chart(p50, title="Class fan-out: p50 latency", xlabel=offered, ylabel="p50 latency (ms, log)",
+                       log_y=True),
+            "Class fan-out: p50 latency (ms, log scale) by offered deliveries/s.")
         thr = [(name, [(s["offered_deliveries_per_s"], s["deliveries_per_s"]) for s in steps])
                for name, steps in fan]
-        out["fanout_throughput.png"] = (line_chart(thr),
-                                        "Class fan-out: delivered deliveries/s by offered deliveries/s. "
-                                        + _legend(names))
+        out["fanout_throughput.png"] = (
+            line_chart(thr, title="Class fan-out: throughput", xlabel=offered, ylabel="delivered deliveries/s"),
+            "Class fan-out: delivered deliveries/s by offered deliveries/s.")
     soak = [(name, t["scenarios"]["soak"]["samples"]) for name, t in targets.items()
             if t.get("scenarios", {}).get("soak", {}).get("samples")]
     if soak:
         rss = [(name, [(s["t_s"], s["rss_mib"]) for s in samples]) for name, samples in soak]
-        out["soak_rss.png"] = (line_chart(rss), "Soak: server RSS (MiB) over time (s). "
-                               + _legend([n for n, _ in soak]))
+        out["soak_rss.png"] = (line_chart(rss, title="Soak: server memory", xlabel="time (s)", ylabel="RSS (MiB)"),
+                               "Soak: server RSS (MiB) over time (s).")
     return out
 
 
@@ -475,7 +340,12 @@ def write_report(directory: Path, results: Mapping[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     images: dict[str, str] = {}
-    for name, (png, caption) in charts(results).items():
+    try:
+        drawn = charts(results)
+    except ImportError:
+        drawn = {}
+        results = {**results, "notes": [*results.get("notes", []), CHARTS_MISSING]}
+    for name, (png, caption) in drawn.items():
         (directory / name).write_bytes(png)
         images[name] = caption
     path = directory / "report.md"

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
+
+from realtime.metrics import CONTENT_TYPE
 
 Check = Callable[[], Awaitable[object]]
 
@@ -29,5 +31,5 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    render: Callable[[], str] = request.app.state.render_metrics
-    return PlainTextResponse(render(), media_type="text/plain; version=0.0.4")
+    render: Callable[[], bytes] = request.app.state.render_metrics
+    return Response(render(), media_type=CONTENT_TYPE)

@@ -132,9 +132,11 @@ class Runtime:
         if isinstance(self.presence, RedisPresence):
             await self.presence.close()
 
-    def render_metrics(self) -> str:
-        hub = self.hub
-        return self.metrics.render(hub.subscription_count(), len(hub.channels()), hub.reconnects)
+    def render_metrics(self) -> bytes:
+        """The Prometheus text of `/metrics`: this process's figures, or the sums over the
+        workers of `liaison serve --workers N` (realtime/metrics.py)."""
+        self.metrics.sample(self.hub)
+        return self.metrics.render()
 
 
 class FastWebSocketRoute:

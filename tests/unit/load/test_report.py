@@ -1,23 +1,31 @@
-"""The load generator's pure parts: percentiles, loss and duplicate counting, the PNG writer."""
+"""The load generator's pure parts: percentiles, loss and duplicate counting, the report and its
+charts (matplotlib, the `bench` extra: those tests skip, saying so, where it is absent)."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import struct
+import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
 from load.report import (
+    CHARTS_MISSING,
     DeliveryLedger,
     latency_summary,
-    line_chart,
     markdown,
     percentile,
-    png_bytes,
     profile_summary,
     ratio,
+    write_report,
 )
+
+needs_matplotlib = pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None,
+    reason="matplotlib is not installed: it is the `bench` extra (pip install -e '.[bench]')")
 
 
 def test_percentile_interpolates_between_ranks_of_unsorted_values() -> None:
@@ -63,37 +71,65 @@ def test_ledger_counts_every_loss_duplicate_and_stray() -> None:
     assert ledger.unique() == 0 and not ledger.seen
 
 
-def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height of a valid PNG: signature, chunks with good CRCs, IHDR first, IEND last."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    out, at = [], 8
+    kinds, at = [], 8
     while at < len(png):
         (length,) = struct.unpack(">I", png[at:at + 4])
         kind, data = png[at + 4:at + 8], png[at + 8:at + 8 + length]
         (crc,) = struct.unpack(">I", png[at + 8 + length:at + 12 + length])
         assert crc == zlib.crc32(kind + data) & 0xFFFFFFFF
-        out.append((kind, data))
+        if kind == b"IHDR":
+            size = struct.unpack(">II", data[:8])
+        kinds.append(kind)
         at += 12 + length
-    return out
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and b"IDAT" in kinds
+    return size
 
 
-def test_png_has_signature_ihdr_and_decodable_pixels() -> None:
-    rows = [bytes([255, 0, 0] * 3), bytes([0, 255, 0] * 3)]
-    chunks = _chunks(png_bytes(3, 2, rows))
-    assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
-    width, height, depth, color, *_ = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (width, height, depth, color) == (3, 2, 8, 2)
-    raw = zlib.decompress(chunks[1][1])
-    assert raw == b"\x00" + rows[0] + b"\x00" + rows[1]
+RESULTS = {
+    "targets": {
+        name: {"description": name, "scenarios": {
+            "fanout": {"connections": 800, "channels": 40, "step_seconds": 5, "steps": [
+                {"rate": 10 * k, "published": 50 * k, "offered_deliveries_per_s": 1000 * k,
+                 "deliveries_per_s": 1000 * k * factor, "p50_ms": 2.0 * k, "p99_ms": (20.0 * k) if k < 4 else None,
+                 "max_ms": 30.0 * k, "lost": 0, "duplicates": 0, "errors": 0, "server_cpu_pct": 50.0,
+                 "client_cpu_pct": 60.0, "sustained": k < 4} for k in range(1, 5)]},
+            "soak": {"samples": [{"t_s": t, "rss_mib": 50.0 + t / 10} for t in range(0, 60, 10)]}}}
+        for name, factor in (("liaison", 0.99), ("reference", 1.0))
+    },
+}
 
 
+@needs_matplotlib
 def test_line_chart_is_a_png_of_the_asked_size() -> None:
-    png = line_chart([("a", [(1.0, 10.0), (2.0, 100.0), (3.0, 1000.0)]), ("b", [(1.0, 5.0)])],
-                     width=320, height=200, log_y=True, hline=100.0)
-    chunks = _chunks(png)
-    width, height = struct.unpack(">II", chunks[0][1][:8])
-    assert (width, height) == (320, 200)
-    assert len(zlib.decompress(chunks[1][1])) == 200 * (1 + 3 * 320)
-    assert _chunks(line_chart([]))  # no data still draws the axes
+    from load.charts import line_chart
+
+    png = line_chart([("a", [(1.0, 10.0), (2.0, 100.0), (3.0, math.nan)]), ("b", [(1.0, 5.0), (2.0, 0.0)])],
+                     width=320, height=200, log_y=True, hline=100.0, hline_label="goal")
+    assert png_size(png) == (320, 200)
+    assert png_size(line_chart([])) == (800, 450)  # no data still draws the axes
+
+
+@needs_matplotlib
+def test_write_report_writes_each_chart_as_a_png(tmp_path: Path) -> None:
+    path = write_report(tmp_path, RESULTS)
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == ["fanout_latency_p50.png", "fanout_latency_p99.png", "fanout_throughput.png", "soak_rss.png"]
+    for name in pngs:
+        assert png_size((tmp_path / name).read_bytes()) == (800, 450)
+        assert f"]({name})" in path.read_text()
+    assert CHARTS_MISSING not in path.read_text()
+
+
+def test_without_matplotlib_the_report_says_why_it_has_no_charts(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "load.charts", None)  # `import load.charts` raises ImportError
+    text = write_report(tmp_path, RESULTS).read_text()
+    assert not list(tmp_path.glob("*.png"))
+    assert CHARTS_MISSING in text and "## Charts" not in text
+    assert (tmp_path / "report.json").exists()
 
 
 def test_profile_summary_ranks_own_and_inclusive_samples() -> None:
