@@ -94,6 +94,7 @@ _LIMIT_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_BAD_FRAMES": ("bad_frames", int),
     "LIAISON_RECOVERY_CAP": ("recovery_cap", int),
     "LIAISON_OUTBOX_BYTES": ("outbox_bytes", int),
+    "LIAISON_SOCKET_SNDBUF": ("socket_sndbuf", int),
     "LIAISON_USER_CONNECTIONS": ("user_connections", int),
     "LIAISON_USER_COMMANDS_PER_SECOND": ("user_commands_per_second", float),
     "LIAISON_USER_COMMAND_BURST": ("user_command_burst", int),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import structlog
 import uvicorn
 
 from auth import tokens
@@ -21,7 +23,7 @@ from realtime.process import preflight
 from realtime.process.app import foreign_schools
 from realtime.process.logs import configure_logging
 from realtime.process.workers import reuse_port_socket, supervise
-from realtime.ws.transport import DirectWebSocketProtocol
+from realtime.ws.transport import TransportLimits, protocols
 from school.importer import ImportPlan, ImportSummary, decode_csv, plan_import
 
 
@@ -40,11 +42,14 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
     from realtime.process.app import FastWebSocketRoute, create_app
 
     limits = settings.limits
+    transport = transport_limits(settings, raise_fd_limit())
+    http_protocol, ws_protocol = protocols(transport)
     return uvicorn.Config(
         FastWebSocketRoute(create_app(settings)),
         host=host,
         port=port,
-        ws=DirectWebSocketProtocol,
+        http=http_protocol,
+        ws=ws_protocol,
         ws_max_size=max(16 * limits.max_frame_bytes, 4 * 1024 * 1024),
         ws_ping_interval=settings.ping_interval,
         ws_ping_timeout=settings.ping_timeout,
@@ -54,7 +59,37 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        limit_concurrency=transport.max_connections + 1,  # uvicorn counts the refused one too: 503
     )
+
+
+FD_RESERVE = 256  # descriptors kept for the store, Redis, the listening socket and the logs
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (OSError, ValueError):
+            pass
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def transport_limits(settings: Settings, fd_limit: int) -> TransportLimits:
+    """The connection cap, lowered so that it stays well below the descriptor limit: three
+    quarters of the descriptors for served connections, the rest for refusing the others
+    cleanly; past that, connections are answered 503 unread, never an EMFILE."""
+    usable = max(fd_limit - FD_RESERVE, 16)
+    cap = min(settings.max_connections, usable * 3 // 4)
+    if cap < settings.max_connections:
+        structlog.get_logger("liaison.process").warning(
+            "max_connections_lowered", configured=settings.max_connections, cap=cap, fd_limit=fd_limit)
+    return TransportLimits(max_connections=cap, hard_connections=usable, header_timeout=settings.header_timeout,
+                           socket_sndbuf=settings.limits.socket_sndbuf)
 
 
 def _settings(demo: bool) -> Settings:

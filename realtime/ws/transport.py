@@ -1,23 +1,54 @@
-"""uvicorn's sans-I/O WebSocket protocol, with a direct write path for the fan-out.
+"""uvicorn's protocols as `liaison serve` runs them: deadlines for every peer, a connection cap,
+and a direct write path for the fan-out.
 
 Through ASGI, every frame to every recipient costs a coroutine step (`await send`)
 and, for text frames, one more UTF-8 encoding. The fan-out already holds each frame
-encoded once per codec, as bytes; this subclass lets the gateway write such a frame
-straight into the connection's transport, synchronously, and tells it how many
-bytes wait in the transport's buffer (the bound on a slow client). It announces
-itself to the application in `scope["extensions"]["liaison.direct"]`. Anything
-else — the handshake, receiving, the keepalive pings — is uvicorn's own code.
+encoded once per codec, as bytes; `DirectWebSocketProtocol` lets the gateway write such
+a frame straight into the connection's transport, synchronously, and tells it how many
+bytes wait in the transport's buffer (the bound on a slow client). It announces itself to
+the application in `scope["extensions"]["liaison.direct"]`. The handshake, receiving and
+the keepalive pings are uvicorn's own code.
+
+What a peer could otherwise hold forever is bounded here (docs/protocol.md, "Limits"):
+the head of an HTTP request, including the WebSocket upgrade (`header_timeout`, from the
+first byte expected, however slowly the head trickles in); the opening and closing
+WebSocket handshakes; the kernel's send buffer of a WebSocket (`socket_sndbuf`); and the
+number of connections (`max_connections`: over it, HTTP gets uvicorn's 503 and WebSockets
+a close 1013; past `hard_connections`, a connection is answered 503 without being read).
+
+These classes use uvicorn's private attributes (`conn`, `transport`, `connections`, `queue`,
+`writable`, `close_sent`, `close_timer`, `close_timeout`, `disconnected`, `read_paused`,
+`handshake_complete`, `loop`, `scope`): pyproject.toml pins the uvicorn range they were
+read against and tested with (tests/unit/realtime/ws/test_transport.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass
 from typing import Any
 
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+
+from realtime.ws.codec import negotiate
 
 DIRECT_EXTENSION = "liaison.direct"
-CLOSE_GRACE = 10.0  # seconds a client has to answer our close frame
+TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded; the client retries later
+REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+           b"content-length: 19\r\nconnection: close\r\n\r\nService Unavailable")
+
+
+@dataclass(frozen=True, slots=True)
+class TransportLimits:
+    max_connections: int = 15_000  # served; beyond: 503 (HTTP) or close 1013 (WebSocket)
+    hard_connections: int = 20_000  # beyond: 503 at once, the request unread (fits RLIMIT_NOFILE)
+    header_timeout: float = 10.0  # seconds for a request's head, and for the WebSocket handshake
+    socket_sndbuf: int = 64 * 1024  # SO_SNDBUF of an upgraded WebSocket (Linux reserves twice this)
 
 
 class LightQueue:
@@ -77,28 +108,127 @@ class LightFlag:
             await waiter
 
 
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline on the request head: a client that sends
+    nothing, half a request line, or headers one byte at a time is closed after
+    `header_timeout`. Idle keep-alive connections are uvicorn's (`timeout_keep_alive`)."""
+
+    transport_limits = TransportLimits()
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.transport_limits.hard_connections:
+            self.transport.write(REFUSED)
+            self.transport.close()
+            return
+        self._head_timer = self.loop.call_later(self.transport_limits.header_timeout, self._head_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.conn.their_state is not h11.IDLE:
+            self._stop_head_timer()  # a whole head arrived (or the connection is upgraded)
+        elif self._head_timer is None and self.conn.trailing_data[0] and not self.transport.is_closing():
+            # part of the next request's head, after a response: its deadline starts now and is
+            # not moved by later bytes
+            self._head_timer = self.loop.call_later(self.transport_limits.header_timeout, self._head_timeout)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
+    transport_limits = TransportLimits()
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = LightQueue()  # type: ignore[assignment]
         writable = LightFlag()
         writable.set()
         self.writable = writable  # type: ignore[assignment]
+        self._handshake_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._handshake_timer = self.loop.call_later(self.transport_limits.header_timeout, self._handshake_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_handshake_timer()
+        super().connection_lost(exc)
 
     def handle_connect(self, event: Any) -> None:
+        if len(self.connections) > self.transport_limits.max_connections:
+            self._refuse(event)
+            return
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:  # set once the handshake is accepted (status 101)
             scope["extensions"][DIRECT_EXTENSION] = self
+            self._limit_send_buffer()
+
+    def _limit_send_buffer(self) -> None:
+        """Without it, Linux grows a socket's send buffer up to `net.ipv4.tcp_wmem` (4 MiB): that
+        much more than the outbox bound a client that stopped reading would hold."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.transport_limits.socket_sndbuf)
+
+    def _refuse(self, event: Any) -> None:
+        """Over the connection cap: complete the handshake and close with 1013 at once, without
+        running the application. Browsers see the close code (not a failed handshake) because
+        the subprotocol they offered is answered."""
+        self.handshake_initiated = True
+        self.handshake_complete = True
+        self.close_sent = True
+        self._stop_handshake_timer()
+        self.logger.warning("WebSocket refused: over the connection cap")
+        response = self.conn.accept(event)
+        if response.status_code == 101:
+            offered = [p.strip() for h in event.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")]
+            codec = negotiate(offered)
+            if codec.name in offered:
+                response.headers["Sec-WebSocket-Protocol"] = codec.name
+        self.conn.send_response(response)
+        if response.status_code != 101:
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+            return
+        self.conn.send_close(TRY_AGAIN_LATER, "server busy, try again later")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self._arm_close_timer()
+
+    async def send(self, message: Any) -> None:
+        closing = message["type"] == "websocket.close" and self.close_timer is None
+        await super().send(message)
+        if self.handshake_complete:
+            self._stop_handshake_timer()
+        if closing and self.close_timer is not None:  # uvicorn's timer would only close() gracefully
+            self.close_timer.cancel()
+            self._arm_close_timer()
 
     def write_frame(self, frame: bytes, text: bool) -> bool:
         """Write one already-encoded frame now; False when the connection is closing."""
         if self.close_sent or self.disconnected or self.transport.is_closing():
             return False
-        if text:
-            self.conn.send_text(frame)
-        else:
-            self.conn.send_binary(frame)
+        try:
+            if text:
+                self.conn.send_text(frame)
+            else:
+                self.conn.send_binary(frame)
+        except InvalidState:  # the protocol is already closing (uvicorn's send(): ClientDisconnected)
+            return False
         self.transport.write(b"".join(self.conn.data_to_send()))
         return True
 
@@ -107,16 +237,53 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         return int(self.transport.get_write_buffer_size())
 
     def close_now(self, code: int, reason: str) -> None:
-        """Send a close frame now; the application's `receive()` then sees the disconnect."""
+        """Send a close frame now; the application's `receive()` then sees the disconnect.
+
+        uvicorn's own close path (`send()` of `websocket.close`), synchronously: reads resume so
+        that the client's answering close frame is seen, and the close timer ends the connection
+        if it never comes — by `abort()`, because a client that does not read (the slow one,
+        above all) would keep a gracefully closing transport, and its buffer, forever."""
         if self.close_sent or self.disconnected or self.transport.is_closing():
             return
+        try:
+            self.conn.send_close(code, reason)
+        except InvalidState:
+            return
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-        self.conn.send_close(code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
-        # a client that does not read (the slow one, above all) must not hold its buffer for long
-        self.loop.call_later(CLOSE_GRACE, self._abort_if_open)
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self._arm_close_timer()
 
-    def _abort_if_open(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.abort()
+    def _arm_close_timer(self) -> None:
+        self.close_timer = self.loop.call_later(self.close_timeout, self._close_timeout)
+
+    def _close_timeout(self) -> None:
+        self.close_timer = None
+        self.transport.abort()
+
+    def _stop_handshake_timer(self) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+
+    def _handshake_timeout(self) -> None:
+        """The opening handshake did not complete in `header_timeout`: answer 500 and close."""
+        self._handshake_timer = None
+        if not self.handshake_complete and not self.transport.is_closing():
+            self.send_500_response()
+            self.transport.close()
+
+
+def protocols(limits: TransportLimits) -> tuple[type[GuardedH11Protocol], type[DirectWebSocketProtocol]]:
+    """The two protocol classes for uvicorn's `http=` and `ws=`, bound to `limits`."""
+
+    class Http(GuardedH11Protocol):
+        transport_limits = limits
+
+    class WebSocket(DirectWebSocketProtocol):
+        transport_limits = limits
+
+    return Http, WebSocket

@@ -103,3 +103,30 @@ def test_secrets_hidden_in_reprs() -> None:
     assert SECRET not in repr(settings)
     assert api_key not in repr(settings)
     assert settings.jwt_secret.bytes() == SECRET.encode()
+
+
+def test_connection_limits_defaults_and_env() -> None:
+    defaults = load_settings({"LIAISON_JWT_SECRET": SECRET})
+    assert (defaults.max_connections, defaults.header_timeout, defaults.keep_alive_timeout) == (15_000, 10.0, 5)
+    assert defaults.limits.socket_sndbuf == 64 * 1024
+    settings = load_settings({
+        "LIAISON_JWT_SECRET": SECRET, "LIAISON_MAX_CONNECTIONS": "20", "LIAISON_HEADER_TIMEOUT": "1.5",
+        "LIAISON_KEEP_ALIVE_TIMEOUT": "2", "LIAISON_SOCKET_SNDBUF": "16384",
+    })
+    assert (settings.max_connections, settings.header_timeout, settings.keep_alive_timeout) == (20, 1.5, 2)
+    assert settings.limits.socket_sndbuf == 16384
+
+
+@pytest.mark.parametrize(
+    ("var", "raw"),
+    [
+        ("LIAISON_MAX_CONNECTIONS", "0"),
+        ("LIAISON_MAX_CONNECTIONS", "many"),
+        ("LIAISON_HEADER_TIMEOUT", "-1"),
+        ("LIAISON_KEEP_ALIVE_TIMEOUT", "0.5"),
+        ("LIAISON_SOCKET_SNDBUF", "0"),
+    ],
+)
+def test_bad_connection_limits_name_the_variable(var: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=var):
+        load_settings({"LIAISON_JWT_SECRET": SECRET, var: raw})
