@@ -16,6 +16,8 @@ from persistence.store import Store
 from realtime.ws.connection import Connection
 from realtime.ws.session import Session
 
+CLOCK_MARGIN_MS = 5 * 60 * 1000  # how far `updated_since` reaches back (clock skew, jumps)
+
 ChannelState = tuple[dict[str, Any], int]  # a channel's state in a reply, and its recovered seq
 
 
@@ -65,7 +67,12 @@ class Recovery:
         latest = await store.latest_seqs(plain) if plain else {}
         wanted = {c: since[c] for c in channels if c in since}
         recovered = await store.recover_many(wanted, cap) if wanted else {}
-        stale = await store.updates(wanted, updated_since) if wanted and updated_since is not None else {}
+        stale = {}
+        if wanted and updated_since is not None:
+            # edit times are gateways' wall clocks: reach back by a margin so that a clock behind
+            # (another gateway's, or this one after a backward jump) loses no update; a copy
+            # replaced twice is harmless, a missed one is not
+            stale = await store.updates(wanted, max(0, updated_since - CLOCK_MARGIN_MS))
         states: list[ChannelState] = []
         budget = self.reply_bytes  # shared by the channels of one reply
         for channel in channels:
