@@ -9,7 +9,7 @@ import { Store } from './store.js';
 import { ReadTracker } from './reads.js';
 import { Directory } from './people.js';
 import { navItems, makeView, fallbackProfile } from './routes.js';
-import { signInView } from './signin.js';
+import { signInView, tokenClaims, personName, confirmSignIn } from './signin.js';
 import { errorText } from './compose.js';
 
 const TOKEN_KEY = 'liaison.token';
@@ -19,27 +19,58 @@ const root = document.getElementById('app');
 let session = null;
 
 function boot() {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash); // a school portal may hand over a token
-  if (m) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-    sessionStorage.removeItem(SEQS_KEY);
-    history.replaceState(null, '', location.pathname);
-  }
+  const linked = takeLinkToken(location.hash);
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) session = new Session(token);
   else showSignIn();
+  if (linked !== null) offerLinkedSignIn(linked);
+}
+
+// A school portal may hand over a token in the address (`#token=…`). It is taken out of
+// the address at once (history, bookmarks, screenshots) and only offered: see signin.js.
+function takeLinkToken(hash, restore = '') {
+  const m = /(?:^#|&)token=([^&]*)/.exec(hash);
+  if (!m) return null;
+  history.replaceState(null, '', location.pathname + location.search + restore);
+  try { return decodeURIComponent(m[1]); } catch { return ''; }
+}
+
+// Registered before any session's own `hashchange` listener, so the session never sees it.
+addEventListener('hashchange', (ev) => {
+  const before = new URL(ev.oldURL).hash;
+  const linked = takeLinkToken(location.hash, /token=/.test(before) ? '' : before);
+  if (linked !== null) offerLinkedSignIn(linked);
+});
+
+async function offerLinkedSignIn(token) {
+  const claims = tokenClaims(token);
+  const expired = claims && typeof claims.exp === 'number' && claims.exp * 1000 < Date.now();
+  if (!claims || expired) {
+    const message = t(expired ? 'link.expired' : 'link.invalid');
+    if (session) session.notify(message);
+    else showSignIn(message);
+    return;
+  }
+  const currentToken = sessionStorage.getItem(TOKEN_KEY);
+  const current = currentToken ? tokenClaims(currentToken) : null;
+  if (session && current?.sub === claims.sub) return; // already this person: nothing changes
+  const [name, currentName] = await Promise.all([
+    personName(claims), session && current ? personName(current) : null]);
+  if (!(await confirmSignIn({ name, current: currentName }))) return;
+  if (sessionStorage.getItem(TOKEN_KEY) !== currentToken) return; // signed in otherwise meanwhile
+  startSession(token);
+}
+
+function startSession(token) {
+  session?.stop();
+  sessionStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.removeItem(SEQS_KEY);
+  history.replaceState(null, '', location.pathname);
+  session = new Session(token);
 }
 
 function showSignIn(message) {
-  signInView(root, {
-    message,
-    onToken(token) {
-      sessionStorage.setItem(TOKEN_KEY, token);
-      sessionStorage.removeItem(SEQS_KEY);
-      history.replaceState(null, '', location.pathname);
-      session = new Session(token);
-    },
-  });
+  signInView(root, { message, onToken: startSession });
 }
 
 function signOut(message) {

@@ -85,3 +85,64 @@ export function signInView(root, { onToken, message = '' }) {
 function initials(name) {
   return String(name).split(/\s+/).filter((w) => /^\p{L}/u.test(w)).slice(0, 2).map((w) => w[0].toUpperCase()).join('');
 }
+
+// ——— sign-in links ———
+// A school portal may hand over a token in the address (`/#token=…`). Anyone can build
+// such a link with their own token, so it never signs anyone in, and never replaces the
+// person signed in, without the person saying yes to "Se connecter en tant que X ?".
+
+// The claims of a token (not checked here: the server checks the signature), or null.
+export function tokenClaims(token) {
+  const parts = String(token || '').split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bin = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+    if (!claims || typeof claims !== 'object' || typeof claims.sub !== 'string' || !claims.sub) return null;
+    return claims;
+  } catch {
+    return null;
+  }
+}
+
+// A person's name: the token's `name` claim, else the demo school's list, else the id.
+export async function personName(claims) {
+  if (typeof claims.name === 'string' && claims.name.trim()) return claims.name.trim();
+  try {
+    const res = await fetch('/demo/people', { headers: { accept: 'application/json' } });
+    if (res.ok) {
+      const found = ((await res.json()).people || []).find((p) => p.id === claims.sub);
+      if (found?.name) return String(found.name);
+    }
+  } catch { /* no name: the id says who it is */ }
+  return claims.sub;
+}
+
+let openDialog = null;
+
+// Ask "Se connecter en tant que {name} ?" in a modal dialog; resolves true (yes) or false.
+export function confirmSignIn({ name, current = null }) {
+  openDialog?.close('no');
+  const titleId = 'link-title';
+  const yes = h('button', { type: 'button', class: 'btn btn-primary', value: 'yes' }, t('link.yes'));
+  const no = h('button', { type: 'button', class: 'btn', value: 'no' }, t(current ? 'link.stay' : 'link.cancel'));
+  const dialog = h('dialog', { class: 'card signin-link', 'aria-labelledby': titleId },
+    h('h2', { id: titleId }, t('link.title', { name })),
+    current ? h('p', { class: 'notice' }, t('link.current', { current, name })) : null,
+    h('p', {}, t('link.why')),
+    h('p', { class: 'actions' }, yes, ' ', no));
+  document.body.append(dialog);
+  openDialog = dialog;
+  return new Promise((resolve) => {
+    yes.addEventListener('click', () => dialog.close('yes'));
+    no.addEventListener('click', () => dialog.close('no'));
+    dialog.addEventListener('close', () => {
+      if (openDialog === dialog) openDialog = null;
+      dialog.remove();
+      resolve(dialog.returnValue === 'yes');
+    });
+    dialog.showModal();
+    no.focus(); // the safe answer first: Enter does not switch accounts
+  });
+}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser.liaison_browser import DESKTOP, Server, demo_server, launch_args, sign_in
+from tests.browser.liaison_browser import DESKTOP, Server, demo_server, launch_args, sign_in, watch_csp
 
 
 @pytest.fixture(scope="session")
@@ -27,15 +27,20 @@ def server(tmp_path: Path) -> Iterator[Server]:
 @pytest.fixture
 def person(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]:
     """person("t-martin") → a page signed in as that demo user, in its own browser
-    context (its own sessionStorage: like a separate phone or tab)."""
+    context (its own sessionStorage: like a separate phone or tab). The client must run
+    under the server's Content-Security-Policy: any violation fails the test."""
     contexts = []
+    violations: list[list[str]] = []  # one live list per context
 
     def open_as(user: str, viewport: dict = DESKTOP) -> Page:
         context = browser.new_context(viewport=viewport, locale="fr-FR", timezone_id="Europe/Paris")
         context.set_default_timeout(10_000)
         contexts.append(context)
+        violations.append(watch_csp(context))
         return sign_in(context, server.url, user)
 
     yield open_as
     for context in contexts:
         context.close()
+    found = [v for seen in violations for v in seen]
+    assert not found, f"Content-Security-Policy violations: {found}"

@@ -105,6 +105,29 @@ def demo_server(workdir: Path, port: int | None = None, timeout: float = 30.0) -
         server.stop()
 
 
+# Every violation of the page's Content-Security-Policy, as the page itself sees it (the
+# `securitypolicyviolation` event), is written to the console; Chromium's own "Refused to …"
+# reports are console messages too. `watch_csp` collects both for a context.
+_REPORT_CSP = """
+document.addEventListener('securitypolicyviolation', (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || 'inline'} at ${where}`);
+});
+"""
+
+
+def is_csp_violation(text: str) -> bool:
+    return text.startswith("CSP violation") or "Content Security Policy" in text
+
+
+def watch_csp(context) -> list[str]:
+    """The CSP violations of every page of `context`, as they are reported (a live list)."""
+    violations: list[str] = []
+    context.add_init_script(_REPORT_CSP)
+    context.on("console", lambda msg: violations.append(msg.text) if is_csp_violation(msg.text) else None)
+    return violations
+
+
 def sign_in(context, base_url: str, user: str):
     """A new page (tab) of `context` signed in as `user` through the demo sign-in page."""
     from playwright.sync_api import expect
