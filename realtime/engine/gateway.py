@@ -3,6 +3,12 @@
 It knows nothing of the school: the handlers it runs are given to it (`use`, called
 once by the app factory with the table of `realtime.handlers`). Each command's
 exception is mapped to an error reply in one place (`realtime.ws.close.error_reply`).
+
+Per-user limits (`channels.limits.UserLimits`, shared by every gateway process) are
+counted here: each command of a connected user against the user's own rate over all
+their connections, and their open connections, released at close and refreshed while
+open (`keep_counted`). A connection closed with 4429 blocks its user at `connect` for
+`LIAISON_RATE_LIMIT_BLOCK` seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from channels.limits import Limiter, MemoryLimiter, Rate, UserLimits, Verdict
 from realtime.config import Limits
 from realtime.metrics import Metrics
 from realtime.ws.close import CloseCode, error_reply
@@ -24,7 +31,7 @@ from realtime.ws.codec import Codec
 from realtime.ws.connection import Connection
 from realtime.ws.frames import Command
 from realtime.ws.session import Session, State
-from school.errors import BadRequest, Conflict, LiaisonError
+from school.errors import BadRequest, Conflict, LiaisonError, RateLimited
 from school.text import check_value
 
 log = structlog.get_logger("liaison.gateway")
@@ -41,10 +48,29 @@ class Replied:
 Handler = Callable[[Session, Connection, Command], Awaitable[dict[str, Any] | Replied]]
 
 
+def user_limits(limits: Limits, limiter: Limiter, hold_ttl: float = 20.0) -> UserLimits:
+    """The deployment's per-user limits from the settings (unset ones follow the per-connection rate)."""
+    per_second, burst = limits.commands_per_second, limits.command_burst
+    return UserLimits(
+        limiter,
+        connections=limits.user_connections,
+        commands=Rate(limits.user_commands_per_second or per_second, limits.user_command_burst or burst),
+        publishes=Rate(limits.publishes_per_second or per_second / 10,
+                       limits.publish_burst or max(1, burst * 3 // 20)),
+        http=Rate(limits.http_per_second, limits.http_burst),
+        api_key=Rate(limits.api_key_per_second, limits.api_key_burst),
+        block_seconds=limits.rate_limit_block,
+        hold_ttl=hold_ttl,
+    )
+
+
 class Gateway:
     def __init__(self, limits: Limits, metrics: Metrics, leave: Callable[[str, Connection], None],
-                 allowed_origins: tuple[str, ...] = (), instance_id: str | None = None) -> None:
+                 allowed_origins: tuple[str, ...] = (), instance_id: str | None = None,
+                 quotas: UserLimits | None = None) -> None:
         self.limits = limits
+        self.quotas = quotas or user_limits(limits, MemoryLimiter())
+        self._releases: set[asyncio.Task[None]] = set()
         self.metrics = metrics
         self.allowed_origins = allowed_origins
         self._leave = leave  # the hub's unsubscribe
@@ -76,6 +102,11 @@ class Gateway:
             self._leave(channel, conn)
         session.channels.clear()
         self.connections.pop(session.id, None)
+        if session.counted and session.user is not None:
+            session.counted = False
+            release = asyncio.get_running_loop().create_task(self.quotas.release(session.user.id, session.id))
+            self._releases.add(release)
+            release.add_done_callback(self._releases.discard)
         if session.user is not None:
             ids = self.by_user.get(session.user.id)
             if ids is not None:
@@ -90,6 +121,20 @@ class Gateway:
         assert session.user is not None
         session.state = State.READY
         self.by_user.setdefault(session.user.id, set()).add(session.id)
+
+    async def keep_counted(self, period: float) -> None:
+        """Refresh, every `period` seconds, the connection places this process's sessions hold,
+        so that they stay counted while open and expire soon after this process dies."""
+        while True:
+            holdings: dict[str, list[str]] = {}
+            for session, _ in list(self.connections.values()):
+                if session.counted and session.user is not None:
+                    holdings.setdefault(session.user.id, []).append(session.id)
+            try:
+                await self.quotas.refresh(holdings)
+            except Exception:
+                log.exception("limits_refresh_failed")
+            await asyncio.sleep(period)
 
     def sessions_of(self, user_id: str) -> list[tuple[Session, Connection]]:
         return [self.connections[s] for s in self.by_user.get(user_id, ()) if s in self.connections]
@@ -117,11 +162,19 @@ class Gateway:
         if intake.reply is not None:
             conn.send(codec.encode(intake.reply))
             self.metrics.error(intake.reply.get("error", {}).get("code", ""))
-        if intake.close is not None:
+        if intake.close is CloseCode.RATE_LIMITED:
+            await self._abusive(session, conn)
+        elif intake.close is not None:
             conn.close(intake.close, "")
         if intake.command is None:
             return
         command = intake.command
+        if session.state is State.READY and session.user is not None:
+            verdict = await self.quotas.command(session.user.id)
+            if not verdict.allowed:
+                await self._over_user_rate(session, conn, command, verdict)
+                return
+            session.user_refused = 0
         finish: Callable[[], None] | None = None
         close: CloseCode | None = None
         try:
@@ -143,6 +196,28 @@ class Gateway:
             finish()
         if close is not None:
             conn.close(close, str(reply["error"]["code"]))
+
+    async def _over_user_rate(self, session: Session, conn: Connection, command: Command,
+                              verdict: Verdict) -> None:
+        """A command over its user's rate: `rate_limited` with `retry_after`; a whole burst of
+        refusals in a row on this connection closes it with 4429."""
+        session.user_refused += 1
+        if session.user_refused > self.quotas.commands.burst:
+            await self._abusive(session, conn)
+            return
+        rate = self.quotas.commands.per_second
+        error = RateLimited(f"more than {rate:g} commands per second for one user, over all their "
+                            "connections", verdict.retry_after)
+        conn.send(session.codec.encode({"id": command.id, "error": error.body()}))
+        self.metrics.error(error.code.wire)
+
+    async def _abusive(self, session: Session, conn: Connection) -> None:
+        """Close with 4429 a connection that kept sending after `rate_limited`, and refuse its
+        user at `connect` until the block passes (on every gateway)."""
+        if session.user is not None:
+            await self.quotas.block(session.user.id)
+        log.info("rate_limit_close", conn=session.id, user=session.user.id if session.user else None)
+        conn.close(CloseCode.RATE_LIMITED, "rate_limited")
 
     async def dispatch(
         self, session: Session, conn: Connection, command: Command

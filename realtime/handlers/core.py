@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from auth import policy, tokens
+from channels.limits import UserLimits
 from persistence.store import Store
 from realtime.config import Settings
 from realtime.engine.gateway import Gateway, Replied
@@ -36,8 +37,10 @@ def user_of(session: Session) -> Person:
 
 class CoreHandlers:
     def __init__(self, settings: Settings, directory: Directory, store: Store, gateway: Gateway,
-                 recovery: Recovery, clock: Callable[[], float] = time.time) -> None:
+                 recovery: Recovery, clock: Callable[[], float] = time.time,
+                 limits: UserLimits | None = None) -> None:
         self.settings = settings
+        self.limits = limits or gateway.quotas
         self.directory = directory
         self.store = store
         self.gateway = gateway
@@ -52,6 +55,9 @@ class CoreHandlers:
         person = self.directory.person(user_id)
         if person is None:
             raise Unauthorized("this account is not (or no longer) known", fatal=True)
+        if not session.counted:  # blocked after a 4429, or at their connection limit: closed 4429
+            await self.limits.admit(person.id, session.id)
+            session.counted = True
         since = since_param(cmd.params, self.settings.limits.since_channels)
         updated_since = int_param(cmd.params, "updated_since", required=False)
         d = self.directory
@@ -110,7 +116,9 @@ class CoreHandlers:
 class MessageHandlers:
     """publish, history and read: thin over the services that the HTTP API shares."""
 
-    def __init__(self, publisher: Publisher, history: History, receipts: Receipts) -> None:
+    def __init__(self, publisher: Publisher, history: History, receipts: Receipts,
+                 limits: UserLimits | None = None) -> None:
+        self.limits = limits
         self.publisher = publisher
         self.history_service = history
         self.receipts = receipts
@@ -121,6 +129,8 @@ class MessageHandlers:
         kind = str(str_param(cmd.params, "kind", required=True, max_len=32))
         data = self.publisher.check(person, channel, kind, cmd.params.get("data"))
         key = str_param(cmd.params, "key", required=False, max_len=128)
+        if self.limits is not None:
+            await self.limits.publish(person.id)
         return published(await self.publisher.publish(person, channel, kind, data, key))
 
     async def history(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from realtime.http.admin import AdminApi
 from realtime.http.requests import (
+    count_request,
     json_object,
     path_channel,
     query_int,
@@ -67,6 +68,7 @@ async def publish_as_staff(request: Request) -> Response:
     kind = str(str_param(body, "kind", required=True, max_len=32))
     data = services.publisher.check(person, channel, kind, body.get("data"))
     key = str_param(body, "key", required=False, max_len=128)
+    await request.app.state.user_limits.publish(person.id)
     appended = await services.publisher.publish(person, channel, kind, data, key)
     log.info("published_via_api", channel=str(channel), seq=appended.message.seq, user=person.id,
              created=appended.created)
@@ -112,9 +114,11 @@ async def unknown_api_path(request: Request) -> Response:
 
 
 def by_method(handlers: dict[str, Endpoint]) -> Endpoint:
-    """One endpoint for a path's methods (Starlette then answers 405 with all of them in `Allow`)."""
+    """One endpoint for a path's methods (Starlette then answers 405 with all of them in `Allow`).
+    Every request is counted first (`count_request`: 429 with `Retry-After` over the rate)."""
 
     async def run(request: Request) -> Response:
+        await count_request(request)
         handler = handlers.get(request.method)
         if handler is None:  # HEAD of a GET route
             handler = handlers["GET"]

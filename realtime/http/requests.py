@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from auth import tokens
+from channels.limits import UserLimits
 from realtime.services import Services
 from realtime.ws.frames import MAX_ID, channel_param
 from school.channels import ChannelName
@@ -30,6 +31,30 @@ def bearer(request: Request) -> str | None:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     credentials = credentials.strip()
     return credentials if scheme.lower() == "bearer" and credentials else None
+
+
+async def count_request(request: Request) -> None:
+    """Count an API request against its subject's rate (`RateLimited`: 429 with `Retry-After`):
+    the API key when it carries the key, the user whose valid token it carries, or else its
+    client address (so guessing keys or tokens is limited too). Shared by every gateway."""
+    limits: UserLimits | None = getattr(request.app.state, "user_limits", None)
+    if limits is None:
+        return
+    settings = services_of(request).settings
+    given = bearer(request)
+    if given is not None:
+        key = settings.api_key
+        if key is not None and hmac.compare_digest(given.encode("latin-1"), key.bytes()):
+            await limits.request("key", api_key=True)
+            return
+        try:
+            user_id = tokens.verify(settings.jwt_secret.bytes(), given)
+        except tokens.TokenError:
+            pass
+        else:
+            await limits.request("user:" + user_id)
+            return
+    await limits.request("addr:" + (request.client.host if request.client else "unknown"))
 
 
 def require_api_key(request: Request) -> Services:

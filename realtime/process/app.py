@@ -23,7 +23,9 @@ from starlette.websockets import WebSocket
 from channels.broker import Broker
 from channels.factory import make_broker
 from channels.hub import Hub
+from channels.limits import Limiter, MemoryLimiter
 from channels.presence import LocalPresence, Presence
+from channels.redis_limits import RedisLimiter
 from channels.redis_presence import RedisPresence, presence_client
 from persistence.factory import open_store
 from persistence.store import Store
@@ -31,7 +33,7 @@ from realtime.config import Settings
 from realtime.engine.background import Background
 from realtime.engine.catchup import CatchUp
 from realtime.engine.events import Events
-from realtime.engine.gateway import Gateway
+from realtime.engine.gateway import Gateway, user_limits
 from realtime.engine.recovery import Recovery
 from realtime.handlers import command_table
 from realtime.handlers.core import CoreHandlers, MessageHandlers
@@ -88,7 +90,11 @@ class Runtime:
         self.presence: Presence = LocalPresence(self.hub)
         self.events = Events(broker)
         self.catch_up = CatchUp(store, self.hub)
-        self.gateway = Gateway(settings.limits, self.metrics, self.hub.unsubscribe, settings.allowed_origins)
+        self.limiter: Limiter = (RedisLimiter.from_url(settings.redis_url, settings.redis_prefix)
+                                 if settings.redis_url else MemoryLimiter())
+        self.user_limits = user_limits(settings.limits, self.limiter, hold_ttl=settings.presence_period * 4)
+        self.gateway = Gateway(settings.limits, self.metrics, self.hub.unsubscribe, settings.allowed_origins,
+                               quotas=self.user_limits)
         self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap, settings.limits.reply_bytes)
         self.publisher = Publisher(store, directory, self.events, content_limits(settings.limits),
                                    self.metrics, clock)
@@ -97,8 +103,8 @@ class Runtime:
         self.membership = Membership(store, directory, self.events, self.gateway, self.recovery,
                                      self.background)
         self.hub.control_handlers.append(self.membership.on_control)
-        core = CoreHandlers(settings, directory, store, self.gateway, self.recovery, clock)
-        messages = MessageHandlers(self.publisher, self.history, self.receipts)
+        core = CoreHandlers(settings, directory, store, self.gateway, self.recovery, clock, self.user_limits)
+        messages = MessageHandlers(self.publisher, self.history, self.receipts, self.user_limits)
         school = SchoolHandlers(directory, store, self.events, lambda: self.presence, self.membership,
                                 self.history, self.publisher, self.receipts, clock)
         self.gateway.use(command_table(core, messages, school))
@@ -115,6 +121,7 @@ class Runtime:
         settings = self.settings
         self.background.spawn(self.catch_up.run(settings.catch_up_period))
         self.background.spawn(self.membership.watch_store(settings.directory_poll))
+        self.background.spawn(self.gateway.keep_counted(settings.presence_period))
         if settings.redis_url:
             presence = RedisPresence(presence_client(settings.redis_url), self.hub, self.gateway.instance_id,
                                      prefix=settings.redis_prefix, period=settings.presence_period)
@@ -131,6 +138,7 @@ class Runtime:
         await self.broker.close()
         if isinstance(self.presence, RedisPresence):
             await self.presence.close()
+        await self.limiter.close()
 
     def render_metrics(self) -> bytes:
         """The Prometheus text of `/metrics`: this process's figures, or the sums over the
@@ -171,6 +179,7 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
             app.state.runtime = runtime
             app.state.gateway = runtime.gateway
             app.state.services = runtime.services
+            app.state.user_limits = runtime.user_limits
             app.state.readiness = {"store": the_store.ping, "broker": the_broker.ping}
             app.state.render_metrics = runtime.render_metrics
             await runtime.start()

@@ -17,7 +17,7 @@ from realtime.ws.codec import Codec, DecodeError
 from realtime.ws.frames import Command, parse_command
 from realtime.ws.ratelimit import TokenBucket
 from school.directory import Person
-from school.errors import ErrorCode, error_body
+from school.errors import ErrorCode, RateLimited, error_body
 
 BEFORE_CONNECT = frozenset({"connect", "ping"})
 
@@ -46,6 +46,8 @@ class Session:
     user: Person | None = None
     channels: set[str] = field(default_factory=set)
     bad_frames: int = 0
+    counted: bool = False  # holds one of its user's connection places (`channels.limits`)
+    user_refused: int = 0  # commands refused in a row by the user's own rate, all connections
     bucket: TokenBucket = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,7 +83,8 @@ class Session:
             command = parse_command(self.codec.decode(frame))
         except DecodeError:
             command = None
-        body = error_body(ErrorCode.RATE_LIMITED, message)
+        wait = max(0.0, 1.0 - self.bucket.tokens) / self.bucket.rate
+        body = RateLimited(message, wait).body()
         return Intake(reply={"id": command.id, "error": body} if command else {"error": body})
 
 

@@ -1,0 +1,225 @@
+"""Abuse limits that hold per user across gateway processes: the `Limiter` protocol, its
+in-process adapter, and `UserLimits`, the named limits the gateway and the HTTP API apply.
+
+A `Limiter` keeps three kinds of state, each under a key the caller names:
+
+- rates: a generic cell rate algorithm (GCRA, a token bucket kept as one number, the
+  "theoretical arrival time"): `burst` hits at once, then `per_second`;
+- holdings: who holds one of at most `limit` places (a user's open connections), each
+  holding with an expiry that its holder refreshes, so the places of a process that
+  died come free by themselves;
+- blocks: a key refused until a time (a user closed with 4429).
+
+`MemoryLimiter` is for the embedded default (one process); `channels.redis_limits`
+shares the same state between processes through Redis. Both take an injected clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from school.errors import RateLimited
+
+MICROS = 1_000_000
+SWEEP_EVERY = 10.0  # seconds between two sweeps of expired in-process state
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`burst` hits at once, refilled at `per_second`."""
+
+    per_second: float
+    burst: int
+
+    @property
+    def interval_us(self) -> int:
+        return max(1, round(MICROS / self.per_second))
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """`allowed`, or refused with `retry_after` seconds before the next try can pass."""
+
+    allowed: bool
+    retry_after: float = 0.0
+
+
+ALLOWED = Verdict(True)
+
+
+class Limiter(Protocol):
+    """Shared limit state. Contract (tests/contract/test_limits.py runs it on every adapter):
+
+    - `hit(key, rate)`: the first `rate.burst` hits of a fresh key pass; then one every
+      1/`per_second`. A refused hit is not counted, and says in `retry_after` when the next
+      would pass. Keys are independent.
+    - `acquire(key, holder, limit, ttl)`: allowed when `holder` already holds a place of
+      `key` or fewer than `limit` holders hold one; the holding expires `ttl` seconds later
+      unless `refresh`ed. Refused: `retry_after` is when the first holding would expire.
+    - `release(key, holder)` frees a place at once (nothing when not held).
+    - `refresh(holdings, ttl)`: for `{key: holders}`, each holding expires `ttl` from now
+      (re-made if it had gone, e.g. after a restart of the backend).
+    - `block(key, seconds)`; `blocked(key)` is the seconds left, 0.0 once it has passed.
+    - Backend failures do not raise: an adapter that cannot reach its backend allows (fails
+      open) and logs a warning; limits must never take the service down.
+    """
+
+    async def hit(self, key: str, rate: Rate) -> Verdict: ...
+
+    async def acquire(self, key: str, holder: str, limit: int, ttl: float) -> Verdict: ...
+
+    async def release(self, key: str, holder: str) -> None: ...
+
+    async def refresh(self, holdings: Mapping[str, Collection[str]], ttl: float) -> None: ...
+
+    async def block(self, key: str, seconds: float) -> None: ...
+
+    async def blocked(self, key: str) -> float: ...
+
+    async def close(self) -> None: ...
+
+
+def gcra(tat_us: int | None, now_us: int, rate: Rate) -> tuple[int | None, float]:
+    """One hit at `now_us` on a key whose theoretical arrival time is `tat_us`: the new one
+    (None when refused) and the seconds to wait (0.0 when allowed)."""
+    interval = rate.interval_us
+    tat = max(tat_us or now_us, now_us) + interval
+    allow_at = tat - interval * rate.burst
+    if allow_at > now_us:
+        return None, (allow_at - now_us) / MICROS
+    return tat, 0.0
+
+
+class MemoryLimiter:
+    """The in-process `Limiter`: exact for one gateway process. Expired entries are swept
+    every `SWEEP_EVERY` seconds, so its memory follows the keys in use, not all keys ever seen."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._rates: dict[str, int] = {}
+        self._holdings: dict[str, dict[str, int]] = {}
+        self._blocks: dict[str, int] = {}
+        self._next_sweep = 0
+
+    def _now(self) -> int:
+        now = round(self._clock() * MICROS)
+        if now >= self._next_sweep:
+            self._sweep(now)
+            self._next_sweep = now + round(SWEEP_EVERY * MICROS)
+        return now
+
+    def _sweep(self, now: int) -> None:
+        self._rates = {k: tat for k, tat in self._rates.items() if tat > now}
+        self._blocks = {k: until for k, until in self._blocks.items() if until > now}
+        for key in list(self._holdings):
+            self._live(key, now)
+
+    def _live(self, key: str, now: int) -> dict[str, int]:
+        held = {h: expiry for h, expiry in self._holdings.get(key, {}).items() if expiry > now}
+        if held:
+            self._holdings[key] = held
+        else:
+            self._holdings.pop(key, None)
+        return held
+
+    async def hit(self, key: str, rate: Rate) -> Verdict:
+        now = self._now()
+        tat, wait = gcra(self._rates.get(key), now, rate)
+        if tat is None:
+            return Verdict(False, wait)
+        self._rates[key] = tat
+        return ALLOWED
+
+    async def acquire(self, key: str, holder: str, limit: int, ttl: float) -> Verdict:
+        now = self._now()
+        held = self._live(key, now)
+        if holder not in held and len(held) >= limit:
+            return Verdict(False, (min(held.values()) - now) / MICROS)
+        self._holdings.setdefault(key, {})[holder] = now + round(ttl * MICROS)
+        return ALLOWED
+
+    async def release(self, key: str, holder: str) -> None:
+        held = self._holdings.get(key)
+        if held is not None:
+            held.pop(holder, None)
+            if not held:
+                del self._holdings[key]
+
+    async def refresh(self, holdings: Mapping[str, Collection[str]], ttl: float) -> None:
+        expiry = self._now() + round(ttl * MICROS)
+        for key, holders in holdings.items():
+            if holders:
+                self._holdings.setdefault(key, {}).update(dict.fromkeys(holders, expiry))
+
+    async def block(self, key: str, seconds: float) -> None:
+        self._blocks[key] = self._now() + round(seconds * MICROS)
+
+    async def blocked(self, key: str) -> float:
+        now = self._now()
+        return max(0.0, (self._blocks.get(key, now) - now) / MICROS)
+
+    async def close(self) -> None:
+        return None
+
+    def size(self) -> int:
+        """Entries kept (for the test that memory does not grow with dead keys)."""
+        return len(self._rates) + len(self._blocks) + sum(len(h) for h in self._holdings.values())
+
+
+@dataclass(frozen=True, slots=True)
+class UserLimits:
+    """The limits of one deployment, named, over a `Limiter` (keys: `conns:`, `cmd:`, `pub:`,
+    `block:`, `http:`). Refusals raise `RateLimited` with `retry_after`; `connect` refusals
+    are fatal (the transport closes with 4429)."""
+
+    limiter: Limiter
+    connections: int = 10
+    commands: Rate = Rate(100.0, 200)
+    publishes: Rate = Rate(10.0, 30)
+    http: Rate = Rate(20.0, 60)
+    api_key: Rate = Rate(100.0, 300)
+    block_seconds: float = 60.0
+    hold_ttl: float = 20.0
+
+    async def admit(self, user: str, holder: str) -> None:
+        """At `connect`: refused while the user is blocked, or over their connections."""
+        left = await self.limiter.blocked("block:" + user)
+        if left > 0:
+            raise RateLimited("too many commands earlier: wait before connecting again", left, fatal=True)
+        verdict = await self.command(user)  # a connect is a command of its user, and a costly one
+        if not verdict.allowed:
+            raise RateLimited(f"more than {self.commands.per_second:g} commands per second for one user",
+                              verdict.retry_after, fatal=True)
+        verdict = await self.limiter.acquire("conns:" + user, holder, self.connections, self.hold_ttl)
+        if not verdict.allowed:
+            raise RateLimited(f"at most {self.connections} connections per user: close one first",
+                              verdict.retry_after, fatal=True)
+
+    async def release(self, user: str, holder: str) -> None:
+        await self.limiter.release("conns:" + user, holder)
+
+    async def refresh(self, holdings: Mapping[str, Collection[str]]) -> None:
+        """Keep this process's connections counted: `{user: connection ids}`."""
+        await self.limiter.refresh({"conns:" + u: h for u, h in holdings.items()}, self.hold_ttl)
+
+    async def command(self, user: str) -> Verdict:
+        return await self.limiter.hit("cmd:" + user, self.commands)
+
+    async def publish(self, user: str) -> None:
+        verdict = await self.limiter.hit("pub:" + user, self.publishes)
+        if not verdict.allowed:
+            raise RateLimited(f"more than {self.publishes.per_second:g} messages per second",
+                              verdict.retry_after)
+
+    async def block(self, user: str) -> None:
+        await self.limiter.block("block:" + user, self.block_seconds)
+
+    async def request(self, subject: str, *, api_key: bool = False) -> None:
+        """An HTTP request by `subject` (the API key, a user, or a client address)."""
+        rate = self.api_key if api_key else self.http
+        verdict = await self.limiter.hit("http:" + subject, rate)
+        if not verdict.allowed:
+            raise RateLimited(f"more than {rate.per_second:g} requests per second", verdict.retry_after)

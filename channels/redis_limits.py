@@ -1,0 +1,180 @@
+"""The `Limiter` in Redis, shared by every gateway process of a deployment.
+
+Each operation is one Lua script on one key (so it also runs on a Redis Cluster), under
+`<prefix>limit:`:
+
+- `limit:<key>` (a string): a rate's theoretical arrival time in microseconds (GCRA, the
+  same arithmetic as `channels.limits.gcra`), expiring when the bucket is full again;
+- `limit:<key>` (a sorted set): holders scored by the microsecond their holding expires;
+  expired members are dropped before counting, so a gateway that died stops counting
+  `ttl` seconds after its last refresh;
+- `limit:<key>` (a string with an expiry): a block, its value the time it ends.
+
+The time is the caller's clock (injected), so all gateways must keep their clocks in sync
+(NTP): a second of skew moves a limit by a second. When Redis cannot be reached, every
+call allows (fails open) and one warning is logged per outage; Redis is tried again after
+`retry_period` seconds, so commands are not held up by a dead Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, TypeVar
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from channels.limits import ALLOWED, MICROS, Rate, Verdict
+
+log = structlog.get_logger("liaison.limits")
+
+T = TypeVar("T")
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+# KEYS[1]; ARGV: now_us, interval_us, burst -> 0 when allowed, else microseconds to wait
+HIT = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+if tat < now then tat = now end
+tat = tat + interval
+local allow_at = tat - interval * tonumber(ARGV[3])
+if allow_at > now then return allow_at - now end
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+return 0
+"""
+
+# KEYS[1]; ARGV: now_us, expiry_us, holder, limit, ttl_ms -> 0 when allowed, else us to wait
+ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(first[2]) - tonumber(ARGV[1]))
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 0
+"""
+
+# KEYS[1]; ARGV: now_us -> microseconds left, 0 when not blocked
+BLOCKED = """
+local left = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])
+if left > 0 then return left end
+return 0
+"""
+
+
+def limits_client(url: str, timeout: float) -> Redis | RedisCluster:
+    """A client without silent retries and with short timeouts: a limit check that cannot
+    reach Redis must fail fast (and open)."""
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                               "decode_responses": True}
+    scheme, rest = url.split("://", 1)
+    if scheme in CLUSTER_SCHEMES:
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **options)
+    return Redis.from_url(url, retry=Retry(NoBackoff(), 0), client_name="liaison-limits", **options)
+
+
+class RedisLimiter:
+    def __init__(self, client: Redis | RedisCluster, prefix: str = "liaison:",
+                 clock: Callable[[], float] = time.time, timeout: float = 0.5,
+                 retry_period: float = 2.0) -> None:
+        self._client = client
+        self._prefix = prefix + "limit:"
+        self._clock = clock
+        self._timeout = timeout
+        self._retry_period = retry_period
+        self._down_until: float | None = None  # set while Redis is unreachable
+        self._hit = client.register_script(HIT)
+        self._acquire = client.register_script(ACQUIRE)
+        self._blocked = client.register_script(BLOCKED)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "liaison:", **options: Any) -> RedisLimiter:
+        return cls(limits_client(url, options.pop("timeout", 0.5)), prefix, **options)
+
+    def _now_us(self) -> int:
+        return round(self._clock() * MICROS)
+
+    async def _guard(self, call: Callable[[], Awaitable[T]], fallback: T, what: str) -> T:
+        """Run `call` against Redis; on failure (or while Redis is known to be down) the
+        `fallback`, which allows."""
+        if self._down_until is not None and time.monotonic() < self._down_until:
+            return fallback
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await call()
+        except (RedisError, OSError, TimeoutError) as exc:
+            if self._down_until is None:
+                log.warning("limiter_unreachable", operation=what, error=type(exc).__name__,
+                            effect="limits not enforced (fail open) until Redis answers")
+            self._down_until = time.monotonic() + self._retry_period
+            return fallback
+        if self._down_until is not None:
+            log.info("limiter_reachable")
+            self._down_until = None
+        return result
+
+    async def hit(self, key: str, rate: Rate) -> Verdict:
+        async def call() -> Verdict:
+            wait = await self._hit(keys=[self._prefix + key],
+                                   args=[self._now_us(), rate.interval_us, rate.burst])
+            return Verdict(False, int(wait) / MICROS) if int(wait) > 0 else ALLOWED
+
+        return await self._guard(call, ALLOWED, "hit")
+
+    async def acquire(self, key: str, holder: str, limit: int, ttl: float) -> Verdict:
+        async def call() -> Verdict:
+            now = self._now_us()
+            wait = await self._acquire(keys=[self._prefix + key], args=[
+                now, now + round(ttl * MICROS), holder, limit, math.ceil(ttl * 1000)])
+            return Verdict(False, int(wait) / MICROS) if int(wait) > 0 else ALLOWED
+
+        return await self._guard(call, ALLOWED, "acquire")
+
+    async def release(self, key: str, holder: str) -> None:
+        async def call() -> None:
+            await self._client.zrem(self._prefix + key, holder)
+
+        await self._guard(call, None, "release")
+
+    async def refresh(self, holdings: Mapping[str, Collection[str]], ttl: float) -> None:
+        if not any(holdings.values()):
+            return
+
+        async def call() -> None:
+            now = self._now_us()
+            expiry = now + round(ttl * MICROS)
+            pipe = self._client.pipeline(transaction=False)
+            for key, holders in holdings.items():
+                if holders:
+                    pipe.zadd(self._prefix + key, dict.fromkeys(holders, expiry))
+                    pipe.zremrangebyscore(self._prefix + key, "-inf", now)
+                    pipe.pexpire(self._prefix + key, math.ceil(ttl * 1000))
+            await pipe.execute()
+
+        await self._guard(call, None, "refresh")
+
+    async def block(self, key: str, seconds: float) -> None:
+        async def call() -> None:
+            until = self._now_us() + round(seconds * MICROS)
+            await self._client.set(self._prefix + key, str(until), px=max(1, math.ceil(seconds * 1000)))
+
+        await self._guard(call, None, "block")
+
+    async def blocked(self, key: str) -> float:
+        async def call() -> float:
+            left = await self._blocked(keys=[self._prefix + key], args=[self._now_us()])
+            return int(left) / MICROS
+
+        return await self._guard(call, 0.0, "blocked")
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,214 @@
+"""The `Limiter` contract, run against every adapter: in-process and Redis (a real
+`redis-server` started by the tests). Time is a fake clock that the tests move; two
+limiters on one backend stand for two gateway processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from channels.limits import Limiter, MemoryLimiter, Rate, UserLimits
+from channels.redis_limits import RedisLimiter
+from school.errors import RateLimited
+from tests.support.redis_servers import RedisServer, redis_missing, start_redis
+
+
+@dataclass
+class Clock:
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Backend:
+    """Makes limiters that share one deployment's state, all on one clock."""
+
+    make: Callable[[], Limiter]
+    clock: Clock
+    made: list[Limiter] = field(default_factory=list)
+
+    def limiter(self) -> Limiter:
+        limiter = self.make()
+        self.made.append(limiter)
+        return limiter
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    reason = redis_missing()
+    if reason:
+        pytest.skip(reason)
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    clock = Clock()
+    if request.param == "memory":
+        shared = MemoryLimiter(clock)  # one process: every "gateway" is the same limiter
+        made = Backend(lambda: shared, clock)
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        prefix = f"t{uuid.uuid4().hex[:12]}:"
+        made = Backend(lambda: RedisLimiter.from_url(server.url, prefix, clock=clock), clock)
+    yield made
+    for limiter in made.made:
+        await limiter.close()
+
+
+async def hits(limiter: Limiter, key: str, rate: Rate, count: int) -> list[bool]:
+    return [(await limiter.hit(key, rate)).allowed for _ in range(count)]
+
+
+# -- rates -----------------------------------------------------------------------------
+
+
+async def test_a_burst_passes_then_hits_are_refused_with_retry_after(backend: Backend) -> None:
+    limiter = backend.limiter()
+    rate = Rate(2.0, 5)
+    assert await hits(limiter, "cmd:u1", rate, 5) == [True] * 5
+    refused = await limiter.hit("cmd:u1", rate)
+    assert not refused.allowed
+    assert refused.retry_after == pytest.approx(0.5, abs=0.01)
+
+
+async def test_the_rate_refills_with_time_and_refusals_are_not_counted(backend: Backend) -> None:
+    limiter = backend.limiter()
+    rate = Rate(2.0, 3)
+    await hits(limiter, "k", rate, 3)
+    assert await hits(limiter, "k", rate, 10) == [False] * 10  # refused hits cost nothing
+    backend.clock.advance(0.5)
+    assert await hits(limiter, "k", rate, 2) == [True, False]
+    backend.clock.advance(10)
+    assert await hits(limiter, "k", rate, 4) == [True, True, True, False]
+
+
+async def test_a_rate_is_shared_by_two_gateways(backend: Backend) -> None:
+    first, second = backend.limiter(), backend.limiter()
+    rate = Rate(1.0, 4)
+    assert await hits(first, "cmd:u", rate, 2) == [True, True]
+    assert await hits(second, "cmd:u", rate, 2) == [True, True]
+    assert not (await first.hit("cmd:u", rate)).allowed
+    assert not (await second.hit("cmd:u", rate)).allowed
+
+
+async def test_keys_are_independent(backend: Backend) -> None:
+    limiter = backend.limiter()
+    rate = Rate(1.0, 1)
+    assert (await limiter.hit("cmd:a", rate)).allowed
+    assert (await limiter.hit("cmd:b", rate)).allowed
+    assert not (await limiter.hit("cmd:a", rate)).allowed
+
+
+# -- holdings --------------------------------------------------------------------------
+
+
+async def test_places_are_counted_across_gateways_and_released(backend: Backend) -> None:
+    first, second = backend.limiter(), backend.limiter()
+    for i in range(2):
+        assert (await first.acquire("conns:u", f"a{i}", 4, 20)).allowed
+        assert (await second.acquire("conns:u", f"b{i}", 4, 20)).allowed
+    refused = await second.acquire("conns:u", "b2", 4, 20)
+    assert not refused.allowed
+    assert 0 < refused.retry_after <= 20
+    assert (await first.acquire("conns:u", "a0", 4, 20)).allowed  # a holder already holds one
+    await first.release("conns:u", "a1")
+    assert (await second.acquire("conns:u", "b2", 4, 20)).allowed
+    assert not (await first.acquire("conns:u", "a3", 4, 20)).allowed
+    assert (await first.acquire("conns:other", "x", 4, 20)).allowed
+
+
+async def test_holdings_of_a_dead_gateway_expire_and_refreshed_ones_stay(backend: Backend) -> None:
+    alive, dead = backend.limiter(), backend.limiter()
+    assert (await alive.acquire("conns:u", "alive", 2, 20)).allowed
+    assert (await dead.acquire("conns:u", "dead", 2, 20)).allowed
+    assert not (await alive.acquire("conns:u", "new", 2, 20)).allowed
+    for _ in range(3):
+        backend.clock.advance(10)
+        await alive.refresh({"conns:u": ["alive"]}, 20)
+    assert (await alive.acquire("conns:u", "new", 2, 20)).allowed  # "dead" expired
+    assert not (await alive.acquire("conns:u", "third", 2, 20)).allowed  # "alive" did not
+
+
+async def test_refresh_remakes_a_holding_that_was_lost(backend: Backend) -> None:
+    limiter = backend.limiter()
+    await limiter.refresh({"conns:u": ["a", "b"]}, 20)
+    assert not (await limiter.acquire("conns:u", "c", 2, 20)).allowed
+    await limiter.release("conns:u", "never-held")  # no error
+
+
+# -- blocks ----------------------------------------------------------------------------
+
+
+async def test_a_block_lasts_its_window_on_every_gateway(backend: Backend) -> None:
+    first, second = backend.limiter(), backend.limiter()
+    assert await second.blocked("block:u") == 0.0
+    await first.block("block:u", 30)
+    assert await second.blocked("block:u") == pytest.approx(30, abs=0.01)
+    backend.clock.advance(29)
+    assert await second.blocked("block:u") == pytest.approx(1, abs=0.01)
+    assert await second.blocked("block:other") == 0.0
+    backend.clock.advance(1.5)
+    assert await first.blocked("block:u") == 0.0
+
+
+# -- user limits over any adapter ------------------------------------------------------
+
+
+async def test_user_limits_refuse_connect_while_blocked_and_over_the_count(backend: Backend) -> None:
+    limits = UserLimits(backend.limiter(), connections=2, block_seconds=5, hold_ttl=20)
+    await limits.admit("p-1", "c1")
+    await limits.admit("p-1", "c2")
+    with pytest.raises(RateLimited) as over:
+        await limits.admit("p-1", "c3")
+    assert over.value.fatal and over.value.extra["retry_after"] >= 1
+    await limits.release("p-1", "c1")
+    await limits.block("p-1")
+    with pytest.raises(RateLimited) as blocked:
+        await limits.admit("p-1", "c3")
+    assert blocked.value.fatal and blocked.value.extra["retry_after"] == 5
+    backend.clock.advance(5)
+    await limits.admit("p-1", "c3")
+
+
+# -- Redis only: failing open ----------------------------------------------------------
+
+
+async def test_redis_limiter_fails_open_with_one_warning_and_recovers(tmp_path: Path) -> None:
+    if redis_missing():
+        pytest.skip(redis_missing() or "")
+    server = start_redis(tmp_path / "redis")
+    clock = Clock()
+    limiter = RedisLimiter.from_url(server.url, f"t{uuid.uuid4().hex[:8]}:", clock=clock, retry_period=0.0)
+    rate = Rate(1.0, 1)
+    try:
+        assert (await limiter.hit("k", rate)).allowed
+        assert not (await limiter.hit("k", rate)).allowed
+        server.stop()
+        with capture_logs() as logs:
+            assert (await limiter.hit("k", rate)).allowed
+            assert (await limiter.acquire("conns:u", "x", 1, 20)).allowed
+            assert (await limiter.acquire("conns:u", "y", 1, 20)).allowed
+            assert await limiter.blocked("block:u") == 0.0
+            await limiter.block("block:u", 10)
+            await limiter.release("conns:u", "x")
+            await limiter.refresh({"conns:u": ["x"]}, 20)
+        warnings = [e for e in logs if e["event"] == "limiter_unreachable"]
+        assert len(warnings) == 1 and warnings[0]["log_level"] == "warning"
+        server.start()  # empty again: the key starts a fresh burst, and limits hold again
+        assert await hits(limiter, "k", rate, 2) == [True, False]
+    finally:
+        await limiter.close()
+        server.stop()
