@@ -15,8 +15,8 @@ from importlib import resources
 
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -42,6 +42,7 @@ from realtime.http.api import api_routes
 from realtime.http.demo import demo_people, demo_token
 from realtime.http.errors import EXCEPTION_HANDLERS
 from realtime.http.probes import healthz, metrics, readyz
+from realtime.http.security import ClientFiles, SecurityHeaders
 from realtime.metrics import Metrics
 from realtime.services import Services
 from realtime.services.history import History
@@ -129,6 +130,7 @@ class Runtime:
             self.background.spawn(presence.run())
         await self.broker.start(self.hub)
         self.background.spawn(self.events.run())
+        self.background.spawn(self.metrics.sample_every(self.hub))
 
     async def close(self) -> None:
         with contextlib.suppress(TimeoutError):  # hand what is queued to the broker, briefly
@@ -201,6 +203,7 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
         Route("/demo/people", demo_people),
         Route("/demo/token", demo_token, methods=["POST"]),
         *api_routes(),
-        Mount("/", app=StaticFiles(directory=web_dir, html=True), name="web"),
+        Mount("/", app=ClientFiles(directory=web_dir, html=True), name="web"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,
+                     middleware=[Middleware(SecurityHeaders)])
