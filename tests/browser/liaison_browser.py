@@ -74,6 +74,8 @@ def demo_server(workdir: Path, port: int | None = None, timeout: float = 30.0) -
     port = port or free_port()
     env = dict(os.environ)
     env["LIAISON_STORE_URL"] = f"sqlite:///{workdir / 'liaison.db'}"
+    # some tests seed dozens of posts at once: faster than the per-user publish limit of a person
+    env["LIAISON_PUBLISHES_PER_SECOND"] = env["LIAISON_PUBLISH_BURST"] = "1000"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     log = workdir / "server.log"
     with log.open("ab") as out:
