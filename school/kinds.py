@@ -161,8 +161,9 @@ def _post(data: JSONDict, limits: ContentLimits) -> JSONDict:
 
 
 def _event(data: JSONDict, limits: ContentLimits) -> JSONDict:
-    _only(data, {"title", "starts_at", "ends_at", "place", "text"})
+    _only(data, {"title", "starts_at", "ends_at", "place", "text", "attachments"})
     title = _text(data, "title", limits.max_title, required=True, clean=clean_name)
+    attachments = _attachments(data, limits)
     starts_at = _timestamp(data, "starts_at", required=True)
     ends_at = _timestamp(data, "ends_at", required=False)
     if starts_at and ends_at and _comparable(ends_at) < _comparable(starts_at):
@@ -170,7 +171,8 @@ def _event(data: JSONDict, limits: ContentLimits) -> JSONDict:
     place = _text(data, "place", limits.max_title, required=False, clean=clean_name)
     text = _text(data, "text", limits.max_text, required=False, empty_ok=True)
     return _with_optional(
-        {"title": title, "starts_at": starts_at}, ends_at=ends_at, place=place, text=text
+        {"title": title, "starts_at": starts_at}, ends_at=ends_at, place=place, text=text,
+        attachments=attachments,
     )
 
 
@@ -180,8 +182,9 @@ def _comparable(stamp: str) -> datetime:
 
 
 def _homework(data: JSONDict, limits: ContentLimits) -> JSONDict:
-    _only(data, {"text", "due"})
-    text = _text(data, "text", limits.max_text, required=True)
+    _only(data, {"text", "due", "attachments"})
+    attachments = _attachments(data, limits)
+    text = _text(data, "text", limits.max_text, required=True, empty_ok=bool(attachments))
     due = data.get("due")
     if not isinstance(due, str) or not _ISO_DATE.fullmatch(due):
         raise KindError("data.due must be an ISO date YYYY-MM-DD")
@@ -189,7 +192,7 @@ def _homework(data: JSONDict, limits: ContentLimits) -> JSONDict:
         date.fromisoformat(due)
     except ValueError as exc:
         raise KindError("data.due must be an ISO date YYYY-MM-DD") from exc
-    return {"text": text, "due": due}
+    return _with_optional({"text": text, "due": due}, attachments=attachments)
 
 
 def _chat(data: JSONDict, limits: ContentLimits) -> JSONDict:

@@ -143,7 +143,7 @@ def test_valid_data_is_normalised(kind: str, data: dict[str, Any], expected: dic
         ("post", {"text": "x", "urgent": True}, False),
         ("chat", {"text": "x", "title": "t"}, False),
         ("homework", {"text": "x", "due": "2026-09-15", "place": "ici"}, False),
-        ("event", {"title": "t", "starts_at": "2026-09-14T08:30", "attachments": []}, False),
+        ("event", {"title": "t", "starts_at": "2026-09-14T08:30", "urgent": True}, False),
     ],
     ids=lambda v: repr(v)[:40],
 )
@@ -383,3 +383,19 @@ def test_whatever_validate_accepts_both_codecs_can_carry() -> None:
         both_codecs(normalised)
         assert validate(kind, normalised, ContentLimits()) == normalised  # normalising is idempotent
     assert accepted > 1000 and refused > 1000
+
+
+PHOTO = {"name": "sortie.jpg", "url": "https://example.org/sortie.jpg", "type": "image/jpeg", "size": 1200}
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("homework", {"text": "Lire la fiche", "due": "2026-09-15", "attachments": [PHOTO]}),
+        ("homework", {"text": "", "due": "2026-09-15", "attachments": [PHOTO]}),
+        ("event", {"title": "Sortie", "starts_at": "2026-09-14T08:30", "attachments": [PHOTO]}),
+    ],
+)
+def test_homework_and_events_take_attachments_like_posts(kind: str, data: dict[str, Any]) -> None:
+    """Protocol v1.1: `homework` and `event` accept `attachments` like `post`."""
+    assert validate(kind, data, LIMITS)["attachments"] == [PHOTO]
