@@ -6,13 +6,18 @@ connection per process, whatever the number of channels. Redis channel names are
 `prefix + CONTROL_CHANNEL`, which every broker subscribes to from the start.
 Events are MessagePack maps (`Event.to_wire()`).
 
-`Subscriptions` owns the receiving side. A background supervisor task runs one
-*session* at a time: connect, subscribe to the control channel and every wanted
-channel, wait until the server confirmed them all, then read. Any error ends the
-session: the connections are closed, the supervisor backs off (exponentially,
-capped, with jitter) and starts a new session; once the new one is confirmed, the
-sink's `on_reconnect()` is called once. A connection that stays silent through a
-whole keepalive period after a PING counts as lost too.
+`Subscriptions` owns the receiving side. It runs one *session* per server (one for
+a Redis server, one per master of a cluster), each under its own supervisor task:
+connect, subscribe to what that server carries (the control channel, if it owns it,
+and the wanted channels it owns), wait until the server confirmed them all, then read.
+Any error ends that server's session only: its connection is closed, its supervisor
+backs off (redis-py's `EqualJitterBackoff`) and starts a new one, while the other
+servers' sessions keep delivering. A failed session, or a subscription the server
+dropped (its slot moved), also asks for the server map to be read again: servers that
+appeared get a session, servers that left lose theirs, and channels whose owner
+changed are subscribed on the new owner. Once every server is back with every
+subscription confirmed, the sink's `on_reconnect()` is called once. A connection that
+stays silent through a whole keepalive period after a PING counts as lost too.
 
 `subscribe()` returns once Redis confirmed the subscription, so an event published
 after it returns is delivered; while Redis is unreachable it only records the
@@ -108,9 +113,12 @@ def link_client(url: str, timeout: float, host: str | None = None,
 
 def publisher_client(url: str, timeout: float, host: str | None = None,
                      port: int | None = None) -> Redis:
-    """A pooled client for PUBLISH, PING: retries twice, quickly, as a pooled connection
-    may be stale after a restart."""
-    retry = Retry(ExponentialBackoff(cap=timeout / 8, base=0.01), 2)
+    """A pooled client for PUBLISH, PING: retries twice, quickly, after a lost connection
+    only, as a pooled connection may be stale after a restart. Never after a timeout: the
+    server may have run the command, and a second PUBLISH would deliver the event twice
+    (message events would still be dropped by `seq` in the hub; the others would not)."""
+    retry = Retry(ExponentialBackoff(cap=timeout / 8, base=0.01), 2,
+                  supported_errors=(RedisConnectionError,))
     return _client(url, timeout, host, port, retry, "liaison-publish")
 
 
@@ -136,8 +144,11 @@ class Topology(Protocol):
 
     sharded: bool
 
-    async def servers(self) -> dict[str, Redis]:
-        """Fresh clients, one per server to hold a pub/sub connection to, by name."""
+    async def refresh(self) -> list[str]:
+        """Read the map again; the names of the servers to hold a pub/sub connection to."""
+
+    def client(self, server: str) -> Redis:
+        """A fresh client for one pub/sub connection to the server named `server`."""
 
     def owner(self, channel: str) -> str:
         """The name of the server that carries the Redis channel `channel`."""
@@ -152,8 +163,11 @@ class _Standalone:
         self._url = url
         self._timeout = timeout
 
-    async def servers(self) -> dict[str, Redis]:
-        return {"redis": link_client(self._url, self._timeout)}
+    async def refresh(self) -> list[str]:
+        return ["redis"]
+
+    def client(self, server: str) -> Redis:
+        return link_client(self._url, self._timeout)
 
     def owner(self, channel: str) -> str:
         return "redis"
@@ -273,8 +287,24 @@ class _ResyncNeeded(Exception):
     """The subscriptions must be rebuilt (topology changed, or a reply never came)."""
 
 
+class _Shard:
+    """One server's session state: its pub/sub connection and what was sent on it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.link: _Link | None = None
+        self.live = False  # link open and this session's subscriptions sent
+        self.established = False  # this session confirmed every subscription
+        self.subscribed: set[str] = set()  # Redis channels subscribed in this session
+        self.confirmations = _Confirmations()
+        self.unsubscribing: Counter[str] = Counter()
+        self.resync = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+
 class Subscriptions:
-    """The receiving side of a Redis broker: wanted channels, sessions, reconnects."""
+    """The receiving side of a Redis broker: wanted channels, one session per server,
+    reconnects, and (for a cluster) the slot map that says which server owns what."""
 
     def __init__(self, topology: Topology, *, prefix: str, timeout: float, keepalive: float,
                  max_backoff: float) -> None:
@@ -283,14 +313,12 @@ class Subscriptions:
         self._control = prefix + CONTROL_CHANNEL
         self._timeout = timeout
         self._keepalive = keepalive
-        self._backoff = Backoff(min(0.05, max_backoff), max_backoff)
+        self._initial_backoff = min(0.05, max_backoff)
+        self._max_backoff = max_backoff
         self._wanted: set[str] = set()
-        self._links: dict[str, _Link] = {}
-        self._live = False  # links open and the current subscriptions sent
-        self._established = False  # the current session confirmed every subscription
-        self._confirmations = _Confirmations()
-        self._unsubscribing: Counter[str] = Counter()
-        self._resync = asyncio.Event()
+        self._shards: dict[str, _Shard] = {}
+        self._refresh = asyncio.Event()  # the server map must be read again
+        self._degraded = False  # something was lost since the last on_reconnect
         self._sink: BrokerSink | None = None
         self._started: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -300,15 +328,16 @@ class Subscriptions:
 
     @property
     def connected(self) -> bool:
-        """True while connected to Redis with every subscription confirmed."""
-        return self._live and self._established
+        """True while connected to every server with every subscription confirmed."""
+        return (bool(self._shards) and not self._degraded and not self._refresh.is_set()
+                and all(shard.live and shard.established for shard in self._shards.values()))
 
     async def start(self, sink: BrokerSink) -> None:
         """Connect and subscribe to the control channel; `BrokerUnavailable` if Redis is down."""
         self._sink = sink
         self._started = started = asyncio.get_running_loop().create_future()
         self._task = task = asyncio.create_task(self._supervise(), name="liaison-redis-pubsub")
-        task.add_done_callback(self._on_supervisor_done)
+        task.add_done_callback(self._on_task_done)
         try:
             await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
             if not started.done():
@@ -322,12 +351,17 @@ class Subscriptions:
         self._closing = True
         task, self._task = self._task, None
         try:
-            while task is not None and not task.done():
-                task.cancel()
-                await asyncio.wait({task}, timeout=self._timeout)
+            await self._cancel(task)
+            for shard in list(self._shards.values()):
+                await self._stop_shard(shard)
         finally:
-            await self._teardown()
             await self._topology.close()
+
+    async def _cancel(self, task: asyncio.Task[None] | None) -> None:
+        """Cancel until it ended (a cancellation may be swallowed: see the module doc)."""
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=self._timeout)
 
     # -- subscriptions ----------------------------------------------------------------
 
@@ -335,65 +369,168 @@ class Subscriptions:
         if channel.startswith(CONTROL_PREFIX):
             return  # control events are always received
         name = self._prefix + channel
+        shard = self._shard_for(name)
         if channel in self._wanted:
-            future = self._confirmations.pending(name)
+            future = shard.confirmations.pending(name) if shard is not None else None
         else:
             self._wanted.add(channel)
-            future = await self._send_subscribe(name)
-        if future is not None:
-            await self._confirmed(future)
+            future = await self._send_subscribe(shard, name)
+        if future is not None and shard is not None:
+            await self._confirmed(shard, future)
 
     async def unsubscribe(self, channel: str) -> None:
         if channel not in self._wanted:
             return
         self._wanted.discard(channel)
         name = self._prefix + channel
-        link = self._link_for(name) if self._live else None
-        if link is None:
+        shard = self._shard_for(name)
+        if shard is None or not shard.live or shard.link is None or name not in shard.subscribed:
             return
-        self._unsubscribing[name] += 1
+        shard.subscribed.discard(name)
+        shard.unsubscribing[name] += 1
         try:
-            await link.unsubscribe(name)
+            await shard.link.unsubscribe(name)
         except Exception as exc:
-            self._request_resync("unsubscribe_failed", exc)
+            self._fail(shard, "unsubscribe_failed", exc)
 
-    async def _send_subscribe(self, name: str) -> asyncio.Future[None] | None:
-        link = self._link_for(name) if self._live else None
-        if link is None:
-            return None  # recorded; the next session subscribes it
-        future = self._confirmations.expect(name)
+    async def _send_subscribe(self, shard: _Shard | None, name: str) -> asyncio.Future[None] | None:
+        if shard is None or not shard.live or shard.link is None:
+            return None  # recorded; that server's next session subscribes it
+        future = shard.confirmations.expect(name)
+        shard.subscribed.add(name)
         try:
-            await link.subscribe([name])
+            await shard.link.subscribe([name])
         except Exception as exc:
-            self._request_resync("subscribe_failed", exc)
+            self._fail(shard, "subscribe_failed", exc)
             return None
         return future
 
-    async def _confirmed(self, future: asyncio.Future[None]) -> None:
+    async def _confirmed(self, shard: _Shard, future: asyncio.Future[None]) -> None:
         done, _ = await asyncio.wait({future}, timeout=self._timeout)
         if not done:
-            self._request_resync("subscribe_unconfirmed")
+            self._fail(shard, "subscribe_unconfirmed")
 
-    def _link_for(self, name: str) -> _Link | None:
+    def _shard_for(self, name: str) -> _Shard | None:
         try:
-            link = self._links.get(self._topology.owner(name))
+            shard = self._shards.get(self._topology.owner(name))
         except Exception as exc:
-            self._request_resync("no_owner", exc)
+            self._request_refresh("no_owner", exc)
             return None
-        if link is None:
-            self._request_resync("owner_not_connected")
-        return link
+        if shard is None:
+            self._request_refresh("owner_not_connected")
+        return shard
 
-    def _request_resync(self, reason: str, exc: BaseException | None = None) -> None:
-        log.warning("redis_pubsub_resync", reason=reason, error=describe(exc) if exc else None)
-        self._resync.set()
+    def _fail(self, shard: _Shard, reason: str, exc: BaseException | None = None) -> None:
+        """End that server's session (only that one): it reconnects and resubscribes."""
+        log.warning("redis_pubsub_resync", server=shard.name, reason=reason,
+                    error=describe(exc) if exc else None)
+        shard.resync.set()
 
-    # -- sessions -------------------------------------------------------------------
+    def _request_refresh(self, reason: str, exc: BaseException | None = None) -> None:
+        if not self._refresh.is_set():
+            log.info("redis_pubsub_refresh", reason=reason, error=describe(exc) if exc else None)
+        self._degraded = self._degraded or self._established_once()
+        self._refresh.set()
+
+    def _established_once(self) -> bool:
+        return self._started is not None and self._started.done()
+
+    # -- the server map -------------------------------------------------------------
 
     async def _supervise(self) -> None:
+        """Read the server map, run one session per server; read the map again whenever
+        a session fails or a subscription is dropped (failover, resharding), and move the
+        subscriptions whose owner changed."""
+        try:
+            servers = await self._topology.refresh()
+        except Exception as exc:
+            if self._started is not None and not self._started.done():
+                self._started.set_exception(BrokerUnavailable(describe(exc)))
+            return
+        for name in servers:
+            self._start_shard(name)
+        backoff = Backoff(self._initial_backoff, self._max_backoff)
         while not self._closing:
+            await self._refresh.wait()
             try:
-                await self._session()
+                await self._rebalance()
+            except Exception as exc:
+                delay = backoff.next_delay()
+                log.warning("redis_pubsub_refresh_failed", error=describe(exc),
+                            retry_in=round(delay, 3))
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+
+    async def _rebalance(self) -> None:
+        # cleared first: a request made while the map is being read gets a read of its own
+        self._refresh.clear()
+        try:
+            servers = set(await self._topology.refresh())
+        except BaseException:
+            self._refresh.set()
+            raise
+        for name in servers - set(self._shards):
+            self._start_shard(name)
+        for name in set(self._shards) - servers:
+            await self._stop_shard(self._shards[name])
+        moved: list[tuple[_Shard, asyncio.Future[None]]] = []
+        for name in self._names():
+            shard = self._shards.get(self._topology.owner(name))
+            if shard is not None and shard.live and name not in shard.subscribed:
+                future = await self._send_subscribe(shard, name)
+                if future is not None:
+                    moved.append((shard, future))
+        if moved:
+            self._degraded = True
+            log.info("redis_pubsub_moved", channels=len(moved))
+        for shard, future in moved:
+            await self._confirmed(shard, future)
+        self._check_recovered()
+
+    def _names(self) -> list[str]:
+        return [self._control, *(self._prefix + channel for channel in self._wanted)]
+
+    def _start_shard(self, name: str) -> None:
+        shard = self._shards[name] = _Shard(name)
+        shard.task = asyncio.create_task(self._run(shard), name=f"liaison-redis-pubsub-{name}")
+        shard.task.add_done_callback(self._on_task_done)
+        if self._established_once():
+            self._degraded = True  # a new owner (failover): its channels may have lost events
+
+    async def _stop_shard(self, shard: _Shard) -> None:
+        if self._shards.get(shard.name) is shard:
+            del self._shards[shard.name]
+        await self._cancel(shard.task)
+        await self._teardown(shard)
+
+    @staticmethod
+    def _on_task_done(task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.error("redis_pubsub_task_died", task=task.get_name(), error=describe(error))
+
+    def _check_recovered(self) -> None:
+        """Once every server is back and confirmed, tell the sink once (events may be lost)."""
+        if not self._shards or not all(s.established for s in self._shards.values()):
+            return
+        if self._started is not None and not self._started.done():
+            log.info("redis_pubsub_connected", servers=len(self._shards))
+            self._started.set_result(None)
+        elif self._degraded and not self._refresh.is_set():
+            self._degraded = False
+            log.info("redis_pubsub_reconnected", servers=len(self._shards),
+                     channels=len(self._wanted))
+            if self._sink is not None:
+                self._notify(self._sink.on_reconnect)
+
+    # -- sessions, one per server ------------------------------------------------------
+
+    async def _run(self, shard: _Shard) -> None:
+        backoff = Backoff(self._initial_backoff, self._max_backoff)
+        while not self._closing and self._shards.get(shard.name) is shard:
+            try:
+                await self._session(shard)
                 error = "the session ended"
             except Exception as exc:
                 if self._closing:
@@ -402,111 +539,90 @@ class Subscriptions:
                     self._started.set_exception(BrokerUnavailable(describe(exc)))
                     return
                 error = describe(exc)
-            if self._established:
-                self._backoff.reset()
-            delay = self._backoff.next_delay()
-            log.warning("redis_pubsub_lost" if self._established else "redis_pubsub_reconnect_failed",
-                        error=error, retry_in=round(delay, 3))
-            await self._teardown()
+            if shard.established:
+                backoff.reset()
+                self._degraded = True
+            delay = backoff.next_delay()
+            log.warning("redis_pubsub_lost" if shard.established else "redis_pubsub_reconnect_failed",
+                        server=shard.name, error=error, retry_in=round(delay, 3))
+            await self._teardown(shard)
+            self._request_refresh("session_lost")  # a failover may have moved its slots
             await asyncio.sleep(delay)
 
-    @staticmethod
-    def _on_supervisor_done(task: asyncio.Task[None]) -> None:
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            log.error("redis_pubsub_supervisor_died", error=describe(error))
-
-    async def _session(self) -> None:
-        """Connect, subscribe everything, read until something fails (it always raises).
-
-        The task group's body never ends by itself: with Python 3.11, a child that fails
-        after the body ended leaves the parent task marked as cancelling."""
-        self._established = False
-        self._resync.clear()
-        servers = await self._topology.servers()
-        self._links = {name: _Link(client, self._topology.sharded, self._keepalive)
-                       for name, client in servers.items()}
-        for link in self._links.values():
-            await link.open()
+    async def _session(self, shard: _Shard) -> None:
+        """Connect, subscribe what this server owns, read until something fails (it always
+        raises). The task group's body never ends by itself: with Python 3.11, a child that
+        fails after the body ended leaves the parent task marked as cancelling."""
+        shard.established = False
+        shard.resync.clear()
+        shard.link = link = _Link(self._topology.client(shard.name), self._topology.sharded,
+                                  self._keepalive)
+        await link.open()
         async with asyncio.TaskGroup() as tasks:
-            for link in self._links.values():
-                tasks.create_task(self._read(link))
-            await self._subscribe_all()
+            tasks.create_task(self._read(shard, link))
+            await self._subscribe_all(shard, link)
             if _cancelling():
                 raise asyncio.CancelledError  # swallowed by redis-py (see the module doc)
-            self._on_established()
-            await self._resync.wait()
+            shard.established = True
+            self._check_recovered()
+            await shard.resync.wait()
             raise _ResyncNeeded("subscriptions must be rebuilt")
 
-    async def _subscribe_all(self) -> None:
-        self._live = True  # from here on, subscribe() sends its own SUBSCRIBE
-        names = [self._control, *(self._prefix + channel for channel in self._wanted)]
-        futures = [self._confirmations.expect(name) for name in names]
-        by_link: dict[str, list[str]] = {}
-        for name in names:
-            by_link.setdefault(self._topology.owner(name), []).append(name)
-        for owner, group in by_link.items():
-            link = self._links.get(owner)
-            if link is None:
-                raise _ResyncNeeded(f"no connection to the owner of {len(group)} channels")
-            await link.subscribe(group)
-        _, unconfirmed = await asyncio.wait(futures, timeout=self._timeout)
+    async def _subscribe_all(self, shard: _Shard, link: _Link) -> None:
+        shard.live = True  # from here on, subscribe() sends its own SUBSCRIBE
+        names = [name for name in self._names() if self._topology.owner(name) == shard.name]
+        futures = [shard.confirmations.expect(name) for name in names]
+        shard.subscribed.update(names)
+        await link.subscribe(names)
+        _, unconfirmed = await asyncio.wait(futures, timeout=self._timeout) if futures else ((), ())
         if unconfirmed:
             raise TimeoutError(f"{len(unconfirmed)} subscriptions not confirmed")
 
-    def _on_established(self) -> None:
-        self._established = True
-        if self._started is not None and not self._started.done():
-            log.info("redis_pubsub_connected", servers=len(self._links))
-            self._started.set_result(None)
-        else:
-            log.info("redis_pubsub_reconnected", servers=len(self._links),
-                     channels=len(self._wanted))
-            if self._sink is not None:
-                self._notify(self._sink.on_reconnect)
-
-    async def _teardown(self) -> None:
-        self._live = False
-        self._confirmations.release_all()
-        self._unsubscribing.clear()
-        for link in self._links.values():
+    async def _teardown(self, shard: _Shard) -> None:
+        shard.live = shard.established = False
+        shard.confirmations.release_all()
+        shard.unsubscribing.clear()
+        shard.subscribed.clear()
+        link, shard.link = shard.link, None
+        if link is not None:
             try:
                 await link.close()
             except Exception as exc:
                 log.debug("redis_pubsub_close_failed", error=describe(exc))
-        self._links = {}
 
-    async def _read(self, link: _Link) -> None:
+    async def _read(self, shard: _Shard, link: _Link) -> None:
         while True:
             if _cancelling():
                 raise asyncio.CancelledError  # swallowed by redis-py (see the module doc)
             message = await link.receive()
             if message is not None:
-                self._on_message(message)
+                self._on_message(shard, message)
 
     # -- messages -------------------------------------------------------------------
 
-    def _on_message(self, message: dict[str, Any]) -> None:
+    def _on_message(self, shard: _Shard, message: dict[str, Any]) -> None:
         kind = message.get("type")
         raw_name = message.get("channel")
         name = raw_name.decode(errors="replace") if isinstance(raw_name, bytes) else str(raw_name)
         if kind in ("message", "smessage"):
             self._deliver(name, message.get("data"))
         elif kind in ("subscribe", "ssubscribe"):
-            self._confirmations.confirm(name)
+            shard.confirmations.confirm(name)
         elif kind in ("unsubscribe", "sunsubscribe"):
-            self._on_unsubscribed(name)
+            self._on_unsubscribed(shard, name)
 
-    def _on_unsubscribed(self, name: str) -> None:
-        if self._unsubscribing[name] > 0:
-            self._unsubscribing[name] -= 1
-            if not self._unsubscribing[name]:
-                del self._unsubscribing[name]
+    def _on_unsubscribed(self, shard: _Shard, name: str) -> None:
+        if shard.unsubscribing[name] > 0:
+            shard.unsubscribing[name] -= 1
+            if not shard.unsubscribing[name]:
+                del shard.unsubscribing[name]
             return
         wanted = name.startswith(self._prefix) and name[len(self._prefix):] in self._wanted
         if name == self._control or wanted:
-            # Redis drops shard subscriptions of a slot that moved to another node.
-            raise _ResyncNeeded("the server dropped a subscription")
+            # Redis drops shard subscriptions of a slot that moved to another node:
+            # read the map again and subscribe it on its new owner.
+            shard.subscribed.discard(name)
+            self._request_refresh("subscription_dropped")
 
     def _deliver(self, name: str, data: Any) -> None:
         control = name == self._control

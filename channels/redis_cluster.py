@@ -7,9 +7,13 @@ its slot; control events all travel on one fixed channel that every broker
 subscribes to (on the master that owns it).
 
 The receiving side is the engine of `channels.redis` (`Subscriptions`) with a
-cluster topology. Any lost connection, a MOVED reply or a subscription that Redis
-drops because its slot moved (resharding, failover) rebuilds every subscription
-from a freshly read slot map, then calls `on_reconnect()` once.
+cluster topology: one pub/sub session per master, so that a master that fails
+stops only the channels of its own slots. Its lost connection, a MOVED reply or a
+subscription that Redis drops because its slot moved (resharding, failover) makes
+the slot map be read again; the channels whose owner changed are subscribed on the
+new owner (a promoted replica gets a session of its own), and `on_reconnect()` is
+called once everything is confirmed again, so that the gateway fills gaps from the
+store.
 
 Routing uses the slot map from `CLUSTER SLOTS`, not redis-py's `RedisCluster`: its
 `initialize()` also fetches and parses `COMMAND`, which holds the event loop for
@@ -26,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import Redis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import ClusterError, MovedError, RedisClusterException, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from channels.broker import Event
 from channels.redis import (
@@ -42,7 +47,10 @@ from channels.redis import (
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 CLUSTER_UNREACHABLE: tuple[type[BaseException], ...] = (
     *UNREACHABLE, ClusterError, RedisClusterException, TryAgainError)
-STALE_MAP: tuple[type[BaseException], ...] = (*CLUSTER_UNREACHABLE, MovedError)
+# SPUBLISH is tried again after these only: the command was refused or never reached a
+# server. Not after a timeout, which may come after the server ran it (twice delivered).
+STALE_MAP: tuple[type[BaseException], ...] = (
+    MovedError, RedisConnectionError, ConnectionRefusedError, ClusterError, TryAgainError)
 Address = tuple[str, int]
 
 
@@ -117,10 +125,13 @@ class _ClusterTopology:
         self._timeout = timeout
         self._slots = SlotMap(url, timeout)
 
-    async def servers(self) -> dict[str, Redis]:
+    async def refresh(self) -> list[str]:
         await self._slots.refresh()
-        return {f"{host}:{port}": link_client(self._url, self._timeout, host, port)
-                for host, port in self._slots.masters}
+        return [f"{host}:{port}" for host, port in sorted(self._slots.masters)]
+
+    def client(self, server: str) -> Redis:
+        host, _, port = server.rpartition(":")
+        return link_client(self._url, self._timeout, host, int(port))
 
     def owner(self, channel: str) -> str:
         host, port = self._slots.owner(channel)
@@ -132,7 +143,8 @@ class _ClusterTopology:
 
 class _ShardPublisher:
     """SPUBLISH on the master that owns the channel; after a MOVED reply or a lost
-    connection, the slot map is read again and the command tried once more."""
+    connection, the slot map is read again and the command tried once more (never after a
+    timeout: events stay at most once)."""
 
     def __init__(self, url: str, timeout: float) -> None:
         self._url = url

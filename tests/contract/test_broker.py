@@ -25,6 +25,7 @@ from redis.asyncio.client import PubSub
 
 from channels.broker import CONTROL_PREFIX, Broker, BrokerUnavailable, Event
 from channels.factory import make_broker
+from channels.hub import Hub
 from channels.memory import MemoryBroker
 from channels.redis import RedisBroker, decode_event, encode_event
 from channels.redis_cluster import RedisClusterBroker
@@ -99,6 +100,15 @@ def fresh_cluster(tmp_path: Path) -> Iterator[RedisClusterServers]:
     """A cluster of the test's own, to stop and restart."""
     require_redis_server()
     cluster = start_cluster(tmp_path / "redis-cluster")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path: Path) -> Iterator[RedisClusterServers]:
+    """3 masters with a replica each and a short node timeout, of the test's own."""
+    require_redis_server()
+    cluster = start_cluster(tmp_path / "redis-cluster", replicas=1)
     yield cluster
     cluster.stop()
 
@@ -511,6 +521,91 @@ async def assert_all_received(publisher: Process, subscriber: Process,
         await publisher.broker.publish(message(channel, 100))
     await wait_for(lambda: all(len(subscriber.sink.of(c)) > had[c] for c in channels))
     assert all(subscriber.sink.seqs(channel)[-1] == 100 for channel in channels)
+
+
+# -- Redis Cluster: failover of one master ----------------------------------------------------
+
+
+class StoredRows:
+    """The store's side of gap filling for a `Hub`: the rows "stored" by the test."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+    def store(self, channel: str, seq: int) -> Event:
+        row = {"channel": channel, "seq": seq, "id": f"{channel}-{seq}"}
+        self.rows.setdefault(channel, []).append(row)
+        return Event(channel, "message", {"message": row}, seq)
+
+    async def range(self, channel: str, after: int, upto: int) -> list[dict[str, Any]]:
+        return [row for row in self.rows.get(channel, []) if after < row["seq"] <= upto]
+
+    async def latest(self, channel: str) -> int:
+        return max((row["seq"] for row in self.rows.get(channel, [])), default=0)
+
+
+class SeqRecorder:
+    """A hub subscriber that keeps the `seq` of every frame it is given, and when."""
+
+    def __init__(self) -> None:
+        self.codec = "json"
+        self.user_id: str | None = None
+        self.seqs: list[int | None] = []
+        self.at: list[float] = []
+
+    def deliver(self, channel: str, seq: int | None, frame: bytes, size: int) -> None:
+        self.seqs.append(seq)
+        self.at.append(time.monotonic())
+
+    def abort(self) -> None:
+        raise AssertionError("never aborted here")
+
+
+async def test_a_failed_master_stops_only_its_shard_and_recovers_by_gap_fill(
+        replicated_cluster: RedisClusterServers, start_process: StartProcess) -> None:
+    """A master is killed and its replica promoted (node timeout 1 s). Events of the two
+    healthy shards keep arriving, each within a fraction of the outage; the failed shard's
+    channel gets every message stored meanwhile from the store, once, in order."""
+    backend = cluster_backend(replicated_cluster)
+    publisher = await start_process(backend)
+    rows = StoredRows()
+    broker = backend.make()
+    hub = Hub(broker, {"json": lambda push: b"{}"}, rows.range, rows.latest, gap_delay=UNIT / 10)
+    await broker.start(hub)
+    try:
+        failed, *healthy = one_per_master(replicated_cluster, backend.prefix)
+        recorders = {channel: SeqRecorder() for channel in (failed, *healthy)}
+        for channel, recorder in recorders.items():
+            await hub.subscribe(channel, recorder)
+        await publisher.broker.ping()  # a running publisher: it knows every master, not only the seed
+        victim = replicated_cluster.owner(backend.prefix + failed)
+        failover = asyncio.create_task(asyncio.to_thread(replicated_cluster.kill_master, victim))
+
+        seq = 0
+        max_wait = 0.0
+        for _ in range(1000):  # bounded: the failover ends within UNIT * 6 (kill_master)
+            if failover.done() and seq >= 5:
+                break
+            seq += 1
+            for channel in healthy:
+                await publisher.broker.publish(rows.store(channel, seq))
+            with contextlib.suppress(BrokerUnavailable):  # its shard may be down
+                await publisher.broker.publish(rows.store(failed, seq))
+            started = time.monotonic()
+            await wait_for(lambda n=seq: all(recorders[c].seqs[-1:] == [n] for c in healthy), UNIT,
+                           f"event {seq} on the healthy shards")
+            max_wait = max(max_wait, time.monotonic() - started)
+        await failover
+        assert max_wait < UNIT / 10, f"the healthy shards stalled for {max_wait:.2f}s"
+        assert all(recorders[c].seqs == list(range(1, seq + 1)) for c in healthy)
+
+        await wait_for(lambda: recorders[failed].seqs[-1:] == [seq], UNIT * 2,
+                       "the failed shard's channel caught up")
+        assert recorders[failed].seqs == list(range(1, seq + 1))  # once each, in order
+        assert hub.reconnects >= 1
+    finally:
+        await hub.close()
+        await broker.close()
 
 
 # -- choosing the adapter -------------------------------------------------------------------

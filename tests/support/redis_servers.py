@@ -1,4 +1,5 @@
-"""Real `redis-server` processes for tests: standalone or a 3-master cluster, on free ports.
+"""Real `redis-server` processes for tests: standalone or a cluster (3 masters, with or
+without a replica each), on free ports.
 
 Every server runs from a temporary directory, without persistence (`--save ""`,
 `--appendonly no`), bound to 127.0.0.1, and is stopped by the test that started it.
@@ -25,6 +26,9 @@ REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 CLUSTER_BUS_OFFSET = 10000  # a cluster node also listens on port + 10000
 CLUSTER_NODE_TIMEOUT_MS = 3000
+# With replicas: a master is declared failed after this long, and a replica promoted soon
+# after, so that a failover test takes seconds.
+FAILOVER_NODE_TIMEOUT_MS = 1000
 
 
 def redis_missing() -> str | None:
@@ -151,9 +155,11 @@ def start_redis(workdir: Path) -> RedisServer:
 
 @dataclass
 class RedisClusterServers:
-    """Redis Cluster nodes, all masters (no replicas), slots spread evenly."""
+    """Redis Cluster nodes, slots spread evenly over the masters (and, with `replicas`,
+    as many replicas per master)."""
 
     nodes: list[RedisServer]
+    replicas: int = 0
 
     @property
     def url(self) -> str:
@@ -181,27 +187,66 @@ class RedisClusterServers:
     def wait_ok(self) -> None:
         wait_until(self._all_ok, UNIT * 4, "cluster_state:ok on every node")
 
+    def running(self) -> list[RedisServer]:
+        return [node for node in self.nodes if node.process is not None]
+
     def _all_ok(self) -> bool:
-        for node in self.nodes:
+        for node in self.running():
             try:
                 with node.client() as r:
                     info = r.execute_command("CLUSTER INFO")
+                    replication = r.info("replication")
             except (redis.ConnectionError, redis.TimeoutError):
                 return False
             if (info.get("cluster_state") != "ok"
                     or info.get("cluster_known_nodes") != str(len(self.nodes))
                     or info.get("cluster_slots_ok") != "16384"):
                 return False
+            if replication.get("role") == "slave" and replication.get("master_link_status") != "up":
+                return False
+        return True
+
+    def masters(self) -> list[RedisServer]:
+        """The nodes that own slots now, as a running node sees it."""
+        ports = {int(primary[1]) for _, _, primary, *_ in self._slots()}
+        return [node for node in self.nodes if node.port in ports]
+
+    def _slots(self) -> list[list[object]]:
+        error: Exception = LookupError("no running node")
+        for node in self.running():
+            try:
+                with node.client() as r:
+                    return list(r.execute_command("CLUSTER SLOTS"))
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                error = exc
+        raise error
+
+    def kill_master(self, master: RedisServer) -> None:
+        """Kill a master (SIGKILL: a crash) and return once a replica owns its slots and
+        the cluster is ok again: the failover."""
+        assert self.replicas, "a failover needs a cluster with replicas"
+        master.stop(kill=True)
+        wait_until(lambda: master not in self.masters() and self._slots_covered(), UNIT * 4,
+                   f"a replica of {master.port} promoted")
+        wait_until(self._live_ok, UNIT * 2, "cluster_state:ok on every running node")
+
+    def _slots_covered(self) -> bool:
+        return sum(int(last) - int(first) + 1  # type: ignore[call-overload]
+                   for first, last, *_ in self._slots()) == 16384
+
+    def _live_ok(self) -> bool:
+        for node in self.running():
+            with node.client() as r:
+                if r.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
+                    return False
         return True
 
     def owner(self, channel: str) -> RedisServer:
         """The node that owns the hash slot of `channel` (a full Redis channel name)."""
         slot = key_slot(channel.encode())
-        with self.nodes[0].client() as r:
-            ranges = r.execute_command("CLUSTER SLOTS")
-        for start, end, primary, *_ in ranges:
-            if start <= slot <= end:
-                port = int(primary[1])
+        for start, end, primary, *_ in self._slots():
+            if int(start) <= slot <= int(end):  # type: ignore[call-overload]
+                port = int(primary[1])  # type: ignore[index]
                 return next(node for node in self.nodes if node.port == port)
         raise LookupError(f"slot {slot} is not covered")
 
@@ -218,23 +263,27 @@ class RedisClusterServers:
         self.wait_ok()
 
 
-def _cluster_node(workdir: Path) -> RedisServer:
+def _cluster_node(workdir: Path, node_timeout_ms: int) -> RedisServer:
     port = free_port(cluster=True)
     return RedisServer(port, workdir, ("--cluster-enabled", "yes",
                                        "--cluster-config-file", str(workdir / f"nodes-{port}.conf"),
-                                       "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS)))
+                                       "--cluster-node-timeout", str(node_timeout_ms),
+                                       "--cluster-replica-validity-factor", "0"))
 
 
-def start_cluster(workdir: Path, masters: int = 3) -> RedisClusterServers:
-    """Start `masters` cluster-enabled servers on free ports and join them into one cluster."""
+def start_cluster(workdir: Path, masters: int = 3, replicas: int = 0) -> RedisClusterServers:
+    """Start cluster-enabled servers on free ports and join them into one cluster:
+    `masters` masters with `replicas` replicas each (then a short node timeout, so that
+    a failover takes about a second)."""
     assert REDIS_CLI is not None, redis_missing()
-    cluster = RedisClusterServers([])
+    timeout = FAILOVER_NODE_TIMEOUT_MS if replicas else CLUSTER_NODE_TIMEOUT_MS
+    cluster = RedisClusterServers([], replicas)
     try:
-        for _ in range(masters):
-            cluster.nodes.append(_start_on_a_free_port(lambda: _cluster_node(workdir)))
+        for _ in range(masters * (1 + replicas)):
+            cluster.nodes.append(_start_on_a_free_port(lambda: _cluster_node(workdir, timeout)))
         subprocess.run([REDIS_CLI, "--cluster", "create",
                         *(f"127.0.0.1:{node.port}" for node in cluster.nodes),
-                        "--cluster-replicas", "0", "--cluster-yes"],
+                        "--cluster-replicas", str(replicas), "--cluster-yes"],
                        check=True, capture_output=True, timeout=UNIT * 4)
         cluster.wait_ok()
     except BaseException:
