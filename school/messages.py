@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from school.text import check_value
+from school.wire import WireAuthor, WireMessage
 
-JSONDict = dict[str, Any]
+JSONDict = dict[str, Any]  # a message's `data` as the kinds build it (`school.wire.JSONObject` on the wire)
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,11 +17,11 @@ class Author:
     name: str
     role: str
 
-    def to_wire(self) -> JSONDict:
+    def to_wire(self) -> WireAuthor:
         return {"id": self.id, "name": self.name, "role": self.role}
 
     @classmethod
-    def from_wire(cls, raw: JSONDict) -> Author:
+    def from_wire(cls, raw: WireAuthor) -> Author:
         return cls(str(raw["id"]), str(raw["name"]), str(raw["role"]))
 
 
@@ -54,7 +55,7 @@ class Message:
     edited: int | None = None
     deleted: bool = False
 
-    def to_wire(self) -> JSONDict:
+    def to_wire(self) -> WireMessage:
         """The message as protocol v1 shows it; a deleted message shows no content."""
         return {
             "channel": self.channel,
@@ -69,7 +70,7 @@ class Message:
         }
 
     @classmethod
-    def from_wire(cls, raw: JSONDict) -> Message:
+    def from_wire(cls, raw: WireMessage) -> Message:
         return cls(
             channel=str(raw["channel"]),
             seq=int(raw["seq"]),

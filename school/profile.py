@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from school.channels import chat_channel
 from school.directory import Directory, Person, Role, SchoolClass, Student
+from school.wire import Named, ProfileReply
 
 
-def _named(d: Directory, ids: tuple[str, ...] | set[str]) -> list[dict[str, str]]:
+def _named(d: Directory, ids: tuple[str, ...] | set[str]) -> list[Named]:
     return [{"id": i, "name": d.people[i].name} for i in sorted(ids) if i in d.people]
 
 
@@ -26,7 +25,7 @@ def _visible(d: Directory, person: Person) -> tuple[list[SchoolClass], list[Stud
     return sorted(unique.values(), key=lambda c: c.name), sorted(students, key=lambda s: s.name)
 
 
-def profile_of(d: Directory, person: Person, reads: dict[str, int]) -> dict[str, Any]:
+def profile_of(d: Directory, person: Person, reads: dict[str, int]) -> ProfileReply:
     classes, students = _visible(d, person)
     schools = [d.schools[s] for s in sorted(d.schools_of(person.id)) if s in d.schools]
     chats = [d.chats[c] for c in sorted(d.chats_of(person.id))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from school.channels import ChannelName, ChannelType
 from school.directory import Directory, Person, Role
+from school.wire import ReadLists
 
 
 def family_groups(d: Directory, channel: ChannelName) -> dict[str, tuple[str, ...]]:
@@ -22,9 +23,9 @@ def family_groups(d: Directory, channel: ChannelName) -> dict[str, tuple[str, ..
     return {s.id: s.guardians for s in students if s.guardians}
 
 
-def by_class(d: Directory, school_id: str, read: set[str]) -> dict[str, dict[str, list[str]]]:
+def by_class(d: Directory, school_id: str, read: set[str]) -> dict[str, ReadLists]:
     """Per class of the school: its guardians who have and have not read."""
-    out: dict[str, dict[str, list[str]]] = {}
+    out: dict[str, ReadLists] = {}
     for klass in sorted((c for c in d.classes.values() if c.school_id == school_id), key=lambda c: c.id):
         guardians = sorted(d.guardians_of_class(klass.id))
         out[klass.id] = {"read": [g for g in guardians if g in read],

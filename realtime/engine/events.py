@@ -18,6 +18,7 @@ from redis.backoff import EqualJitterBackoff
 
 from channels.broker import Broker, BrokerUnavailable, Event
 from school.messages import Message
+from school.wire import MessageBody
 
 log = structlog.get_logger("liaison.events")
 
@@ -79,8 +80,12 @@ class Events:
 
 
 def message_event(message: Message) -> Event:
-    return Event(message.channel, "message", {"message": message.to_wire()}, message.seq)
+    """The `message` push of a new message (`school.wire.MessagePush` once the hub adds `push`)."""
+    body: MessageBody = {"message": message.to_wire()}
+    return Event(message.channel, "message", dict(body), message.seq)
 
 
 def update_event(message: Message) -> Event:
-    return Event(message.channel, "update", {"message": message.to_wire()})
+    """The `update` push of an edited or deleted message (`school.wire.UpdatePush`)."""
+    body: MessageBody = {"message": message.to_wire()}
+    return Event(message.channel, "update", dict(body))

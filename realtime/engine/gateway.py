@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -30,9 +29,10 @@ from realtime.ws.close import CloseCode, error_reply
 from realtime.ws.codec import Codec
 from realtime.ws.connection import Connection
 from realtime.ws.frames import Command
-from realtime.ws.session import Session, State
+from realtime.ws.session import Session, State, typed_error
 from school.errors import BadRequest, Conflict, LiaisonError, RateLimited
 from school.text import check_value
+from school.wire import ErrorReply, OkReply, ReplyBody
 
 log = structlog.get_logger("liaison.gateway")
 
@@ -41,11 +41,12 @@ log = structlog.get_logger("liaison.gateway")
 class Replied:
     """A reply body and what to do right after the reply is queued (flush recovery buffers)."""
 
-    body: dict[str, Any]
+    body: ReplyBody
     finish: Callable[[], None]
 
 
-Handler = Callable[[Session, Connection, Command], Awaitable[dict[str, Any] | Replied]]
+# a command's handler: the `ok` of its reply (`school.wire` types each op's), or raises a `LiaisonError`
+Handler = Callable[[Session, Connection, Command], Awaitable[ReplyBody | Replied]]
 
 
 def user_limits(limits: Limits, limiter: Limiter, hold_ttl: float = 20.0) -> UserLimits:
@@ -161,7 +162,7 @@ class Gateway:
         codec = session.codec
         if intake.reply is not None:
             conn.send(codec.encode(intake.reply))
-            self.metrics.error(intake.reply.get("error", {}).get("code", ""))
+            self.metrics.error(intake.reply["error"]["code"])  # an intake's reply is always an error
         if intake.close is CloseCode.RATE_LIMITED:
             await self._abusive(session, conn)
         elif intake.close is not None:
@@ -177,25 +178,28 @@ class Gateway:
             session.user_refused = 0
         finish: Callable[[], None] | None = None
         close: CloseCode | None = None
+        refused = ""
         try:
             result = await self.dispatch(session, conn, command)
             if isinstance(result, Replied):
                 finish = result.finish
                 result = result.body
-            reply: dict[str, Any] = {"id": command.id, "ok": result}
+            reply: OkReply | ErrorReply = {"id": command.id, "ok": result}
         except Exception as exc:
             if not isinstance(exc, LiaisonError):
                 log.exception("command_failed", conn=session.id, op=command.op)
-            error, close = error_reply(exc)
+            raw_error, close = error_reply(exc)
+            error = typed_error(raw_error)
             reply = {"id": command.id, "error": error}
-            self.metrics.error(error["code"])
-            log.info("command_refused", conn=session.id, op=command.op, code=error["code"],
+            refused = error["code"]
+            self.metrics.error(refused)
+            log.info("command_refused", conn=session.id, op=command.op, code=refused,
                      user=session.user.id if session.user else None)
         conn.send(codec.encode(reply))
         if finish is not None:
             finish()
         if close is not None:
-            conn.close(close, str(reply["error"]["code"]))
+            conn.close(close, str(refused))
 
     async def _over_user_rate(self, session: Session, conn: Connection, command: Command,
                               verdict: Verdict) -> None:
@@ -208,7 +212,8 @@ class Gateway:
         rate = self.quotas.commands.per_second
         error = RateLimited(f"more than {rate:g} commands per second for one user, over all their "
                             "connections", verdict.retry_after)
-        conn.send(session.codec.encode({"id": command.id, "error": error.body()}))
+        refusal: ErrorReply = {"id": command.id, "error": typed_error(error.body())}
+        conn.send(session.codec.encode(refusal))
         self.metrics.error(error.code.wire)
 
     async def _abusive(self, session: Session, conn: Connection) -> None:
@@ -221,7 +226,7 @@ class Gateway:
 
     async def dispatch(
         self, session: Session, conn: Connection, command: Command
-    ) -> dict[str, Any] | Replied:
+    ) -> ReplyBody | Replied:
         handler = self._handlers.get(command.op)
         if handler is None:
             raise BadRequest(f"unknown op {command.op[:32]!r}")

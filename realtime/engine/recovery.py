@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from channels.hub import Hub
 from persistence.store import Store
 from realtime.ws.connection import Connection
 from realtime.ws.session import Session
+from school.messages import Message
+from school.wire import ChannelState, WireMessage
 
 CLOCK_MARGIN_MS = 5 * 60 * 1000  # how far `updated_since` reaches back (clock skew, jumps)
 
-ChannelState = tuple[dict[str, Any], int]  # a channel's state in a reply, and its recovered seq
+Recovered = tuple[ChannelState, int]  # a channel's state in a reply, and its recovered seq
 
 
 class Recovery:
@@ -31,7 +32,7 @@ class Recovery:
     async def attach(
         self, session: Session, conn: Connection, channels: list[str], since: dict[str, int],
         updated_since: int | None = None,
-    ) -> list[ChannelState]:
+    ) -> list[Recovered]:
         """Subscribe `conn` to `channels` and read their states. On failure the connection is
         left as it was: not subscribed to any of `channels` it did not have."""
         fresh = [c for c in channels if c not in session.channels]
@@ -58,7 +59,7 @@ class Recovery:
 
     async def read_states(
         self, channels: list[str], since: dict[str, int], updated_since: int | None = None
-    ) -> list[ChannelState]:
+    ) -> list[Recovered]:
         """Each channel's state for a connect/subscribe reply. With `updated_since` (ms, the
         extension for clients that keep messages), a recovered channel also lists in `updates`
         its messages at or below `since` edited or deleted after that time."""
@@ -67,13 +68,13 @@ class Recovery:
         latest = await store.latest_seqs(plain) if plain else {}
         wanted = {c: since[c] for c in channels if c in since}
         recovered = await store.recover_many(wanted, cap) if wanted else {}
-        stale = {}
+        stale: dict[str, list[Message]] = {}
         if wanted and updated_since is not None:
             # edit times are gateways' wall clocks: reach back by a margin so that a clock behind
             # (another gateway's, or this one after a backward jump) loses no update; a copy
             # replaced twice is harmless, a missed one is not
             stale = await store.updates(wanted, max(0, updated_since - CLOCK_MARGIN_MS))
-        states: list[ChannelState] = []
+        states: list[Recovered] = []
         budget = self.reply_bytes  # shared by the channels of one reply
         for channel in channels:
             if channel not in since:
@@ -87,7 +88,7 @@ class Recovery:
             seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])
             wires, used = newest_within([m.to_wire() for m in rec.messages], budget)
             budget = max(0, budget - used)
-            state = {"channel": channel, "seq": seq, "messages": wires,
+            state: ChannelState = {"channel": channel, "seq": seq, "messages": wires,
                      "complete": rec.complete and len(wires) == len(rec.messages)}
             if updated_since is not None:
                 state["updates"] = [m.to_wire() for m in stale.get(channel, [])]
@@ -95,12 +96,12 @@ class Recovery:
         return states
 
 
-def wire_size(wire: dict[str, Any]) -> int:
+def wire_size(wire: WireMessage) -> int:
     """About the bytes a message takes in a reply (its JSON form; MessagePack is smaller)."""
     return len(json.dumps(wire, ensure_ascii=False, separators=(",", ":")))
 
 
-def newest_within(wires: list[dict[str, Any]], budget: int) -> tuple[list[dict[str, Any]], int]:
+def newest_within(wires: list[WireMessage], budget: int) -> tuple[list[WireMessage], int]:
     """The newest of `wires` (ascending by seq) whose sizes add up to at most `budget` bytes,
     and the bytes they take. The newest one is always kept, whatever its size (it is bounded
     by the content limits), so that a reply always makes progress."""
@@ -115,7 +116,7 @@ def newest_within(wires: list[dict[str, Any]], budget: int) -> tuple[list[dict[s
     return wires[len(wires) - kept:], used
 
 
-def finish_recovery(conn: Connection, states: list[ChannelState]) -> None:
+def finish_recovery(conn: Connection, states: list[Recovered]) -> None:
     """After the reply is queued: flush each channel's live buffer above its recovered seq."""
     for state, seq in states:
         conn.end_recovery(state["channel"], seq)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import structlog
 
@@ -26,6 +25,7 @@ from realtime.ws.session import Session
 from school.directory import Directory, Person
 from school.errors import Unauthorized
 from school.profile import profile_of
+from school.wire import ConnectReply, Empty, HistoryPage, ProfileReply, PublishReply
 
 log = structlog.get_logger("liaison.ops")
 
@@ -72,7 +72,7 @@ class CoreHandlers:
         self.gateway.mark_connected(session)
         self.end_at_expiry(conn, expires)  # no await from here to the reply: it is sent first
         log.info("connected", conn=session.id, user=user_id, channels=len(states))
-        body = {
+        body: ConnectReply = {
             "user": {"id": person.id, "name": person.name, "role": person.role.value},
             "session": session.id,
             "ping": self.settings.ping_interval,
@@ -98,16 +98,16 @@ class CoreHandlers:
         states = await self.recovery.attach(session, conn, [name], since, updated_since)
         return Replied(states[0][0], lambda: finish_recovery(conn, states))
 
-    async def unsubscribe(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def unsubscribe(self, session: Session, conn: Connection, cmd: Command) -> Empty:
         name = str(channel_param(cmd.params))
         if name in session.channels:
             self.recovery.detach(session, conn, name)
         return {}
 
-    async def ping(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def ping(self, session: Session, conn: Connection, cmd: Command) -> Empty:
         return {}
 
-    async def profile(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def profile(self, session: Session, conn: Connection, cmd: Command) -> ProfileReply:
         person = user_of(session)
         reads = await self.store.user_read_marks(person.id)
         return profile_of(self.directory, person, reads)
@@ -123,7 +123,7 @@ class MessageHandlers:
         self.history_service = history
         self.receipts = receipts
 
-    async def publish(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def publish(self, session: Session, conn: Connection, cmd: Command) -> PublishReply:
         person = user_of(session)
         channel = channel_param(cmd.params)
         kind = str(str_param(cmd.params, "kind", required=True, max_len=32))
@@ -133,13 +133,13 @@ class MessageHandlers:
             await self.limits.publish(person.id)
         return published(await self.publisher.publish(person, channel, kind, data, key))
 
-    async def history(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def history(self, session: Session, conn: Connection, cmd: Command) -> HistoryPage:
         channel = channel_param(cmd.params)
         before = int_param(cmd.params, "before", required=False, minimum=1)
         limit = int_param(cmd.params, "limit", required=False, minimum=-(2**53))
         return await self.history_service.page(user_of(session), channel, before, limit)
 
-    async def read(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def read(self, session: Session, conn: Connection, cmd: Command) -> Empty:
         person = user_of(session)
         channel = self.history_service.readable(person, channel_param(cmd.params))
         seq = int_param(cmd.params, "seq", required=True, minimum=1)

@@ -4,8 +4,7 @@ receipts, edit and delete."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from auth import policy
 from channels.broker import Event
@@ -24,6 +23,7 @@ from school.channels import ChannelName, ChannelType, chat_channel
 from school.directory import Chat, Directory, Person, Role, Student, chat_id_for
 from school.errors import Conflict, Forbidden, NotFound
 from school.messages import Message
+from school.wire import Empty, OpenChatReply, PresenceReply, ReceiptsReply, TypingBody
 
 TYPING_EVERY = 2.0  # seconds between two typing pushes of one user in one chat
 
@@ -45,7 +45,7 @@ class SchoolHandlers:
 
     # -- chats -----------------------------------------------------------------
 
-    async def open_chat(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def open_chat(self, session: Session, conn: Connection, cmd: Command) -> OpenChatReply:
         person = user_of(session)
         student_id = str_param(cmd.params, "student", required=True, max_len=128)
         d = self.directory
@@ -62,7 +62,7 @@ class SchoolHandlers:
         return {"channel": channel}
 
     @staticmethod
-    def _chat_staff(d: Directory, person: Person, student: Student, params: dict[str, Any]) -> str:
+    def _chat_staff(d: Directory, person: Person, student: Student, params: Mapping[str, object]) -> str:
         if person.role is Role.TEACHER:
             if not d.teaches(person.id, student.class_id):
                 raise Forbidden("you may open chats about students of your classes")
@@ -87,7 +87,7 @@ class SchoolHandlers:
             raise NotFound("your child's class has no teacher yet")
         return teachers[0]
 
-    async def typing(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def typing(self, session: Session, conn: Connection, cmd: Command) -> Empty:
         person = user_of(session)
         channel = channel_param(cmd.params)
         if channel.type is not ChannelType.CHAT:
@@ -100,11 +100,11 @@ class SchoolHandlers:
             self._typing[key] = now
             if len(self._typing) > 10_000:
                 self._typing = {k: t for k, t in self._typing.items() if now - t < TYPING_EVERY}
-            body = {"channel": str(channel), "user": person.id}
-            await self.events.publish(Event(str(channel), "typing", body, exclude=person.id))
+            body: TypingBody = {"channel": str(channel), "user": person.id}
+            await self.events.publish(Event(str(channel), "typing", dict(body), exclude=person.id))
         return {}
 
-    async def presence(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def presence(self, session: Session, conn: Connection, cmd: Command) -> PresenceReply:
         person = user_of(session)
         channel = channel_param(cmd.params)
         if not policy.may_see_presence(self.directory, person.id, channel):
@@ -114,7 +114,7 @@ class SchoolHandlers:
 
     # -- receipts ---------------------------------------------------------------
 
-    async def _message(self, session: Session, params: dict[str, Any]) -> tuple[ChannelName, Message]:
+    async def _message(self, session: Session, params: Mapping[str, object]) -> tuple[ChannelName, Message]:
         channel = self.history.readable(user_of(session), channel_param(params))
         seq = int_param(params, "seq", required=True, minimum=1)
         assert seq is not None
@@ -123,14 +123,14 @@ class SchoolHandlers:
             raise NotFound(f"no message {seq} in {channel}")
         return channel, message
 
-    async def receipts(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def receipts(self, session: Session, conn: Connection, cmd: Command) -> ReceiptsReply:
         person = user_of(session)
         channel, message = await self._message(session, cmd.params)
         return await self.receipts_service.receipts(person, channel, message)
 
     # -- moderation --------------------------------------------------------------
 
-    async def edit(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def edit(self, session: Session, conn: Connection, cmd: Command) -> Empty:
         channel, message = await self._moderated(session, cmd.params)
         if message.deleted:
             raise Conflict("this message was deleted")
@@ -141,7 +141,7 @@ class SchoolHandlers:
         await self.events.publish(update_event(edited))
         return {}
 
-    async def delete(self, session: Session, conn: Connection, cmd: Command) -> dict[str, Any]:
+    async def delete(self, session: Session, conn: Connection, cmd: Command) -> Empty:
         channel, message = await self._moderated(session, cmd.params)
         if message.deleted:
             return {}
@@ -150,7 +150,7 @@ class SchoolHandlers:
             await self.events.publish(update_event(deleted))
         return {}
 
-    async def _moderated(self, session: Session, params: dict[str, Any]) -> tuple[ChannelName, Message]:
+    async def _moderated(self, session: Session, params: Mapping[str, object]) -> tuple[ChannelName, Message]:
         person = user_of(session)
         channel, message = await self._message(session, params)
         if not policy.may_moderate(self.directory, person.id, channel, message.author.id):

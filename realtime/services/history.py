@@ -3,14 +3,13 @@ HTTP `GET /api/v1/channels/{channel}/messages`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from auth import policy
 from persistence.store import Store
 from realtime.engine.recovery import newest_within
 from school.channels import ChannelName
 from school.directory import Directory, Person
 from school.errors import BadRequest, Forbidden
+from school.wire import HistoryPage
 
 HISTORY_DEFAULT, HISTORY_MAX = 50, 200
 
@@ -32,7 +31,7 @@ class History:
         return channel
 
     async def page(self, person: Person, channel: ChannelName, before: int | None,
-                   limit: int | None) -> dict[str, Any]:
+                   limit: int | None) -> HistoryPage:
         """`{messages, more}`: up to `limit` messages below `before` (the newest without it),
         oldest first, within the reply byte budget (`more` is then true: the next page
         starts below the first message returned)."""

@@ -11,7 +11,6 @@ disconnected.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import structlog
 
@@ -27,6 +26,7 @@ from realtime.ws.connection import Connection
 from realtime.ws.session import Session, State
 from school.channels import parse_channel
 from school.directory import Directory, DirectoryItem, item_from_wire, item_to_wire, remove, touched_users
+from school.wire import SubscribedPush, UnsubscribedPush
 
 log = structlog.get_logger("liaison.membership")
 
@@ -65,7 +65,8 @@ class Membership:
         change (an import) is announced as "reload from the store" rather than item by item."""
         deletions = {k: list(v) for k, v in (deletions or {}).items() if v}
         await self.store.save_directory(upserts, deletions)
-        body: dict[str, Any] = {"origin": self.gateway.instance_id}
+        # {origin, reload} or {origin, upserts, deletions}: read back by `on_control`
+        body: dict[str, object] = {"origin": self.gateway.instance_id}
         if is_large(upserts, deletions):
             body["reload"] = True
         else:
@@ -140,7 +141,8 @@ class Membership:
             channel = parse_channel(name)
             if channel is None or not policy.may_read(d, person.id, channel):
                 self.recovery.detach(session, conn, name)
-                conn.send(session.codec.encode({"push": "unsubscribed", "channel": name}))
+                gone: UnsubscribedPush = {"push": "unsubscribed", "channel": name}
+                conn.send(session.codec.encode(gone))
         added = [c for c in d.home_channels(person.id) if c not in session.channels]
         await self.join(session, conn, added)
 
@@ -151,6 +153,6 @@ class Membership:
             return
         states = await self.recovery.attach(session, conn, channels, {})
         for state, seq in states:
-            push: dict[str, Any] = {"push": "subscribed", "channel": state["channel"], "seq": seq}
+            push: SubscribedPush = {"push": "subscribed", "channel": state["channel"], "seq": seq}
             conn.send(session.codec.encode(push))
             conn.end_recovery(state["channel"], seq)

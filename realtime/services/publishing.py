@@ -21,6 +21,7 @@ from school.directory import Directory, Person
 from school.errors import Forbidden
 from school.kinds import ContentLimits, validate
 from school.messages import Author, Draft, JSONDict
+from school.wire import PublishReply
 
 
 def author_of(person: Person) -> Author:
@@ -68,7 +69,7 @@ class Publisher:
         return appended
 
 
-def published(appended: Appended) -> dict[str, object]:
+def published(appended: Appended) -> PublishReply:
     """The `publish` result: `{seq, id, ts}`."""
     message = appended.message
     return {"seq": message.seq, "id": message.id, "ts": message.ts}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from auth import policy
 from channels.broker import Event
 from persistence.store import Store
@@ -13,6 +11,7 @@ from school.directory import Directory, Person
 from school.errors import Forbidden
 from school.messages import Message
 from school.receipts import by_class, family_groups, tells_author
+from school.wire import ReceiptBody, ReceiptsReply
 
 RECEIPT_WINDOW = 100  # receipts pushed for at most this many messages per read
 
@@ -41,17 +40,17 @@ class Receipts:
         for message in messages:
             if message.deleted or not tells_author(reader, self.directory.person(message.author.id), channel):
                 continue
-            body = {"channel": name, "seq": message.seq, "user": reader.id}
-            await self.events.publish(Event(user_channel(message.author.id), "receipt", body))
+            body: ReceiptBody = {"channel": name, "seq": message.seq, "user": reader.id}
+            await self.events.publish(Event(user_channel(message.author.id), "receipt", dict(body)))
 
     def report(self, person: Person, channel: ChannelName, message: Message,
-               marks: dict[str, int]) -> dict[str, Any]:
+               marks: dict[str, int]) -> ReceiptsReply:
         """The `receipts` answer for one message, from the guardians' read marks."""
         d = self.directory
         families = family_groups(d, channel)
         guardians = sorted({g for group in families.values() for g in group})
         read = [g for g in guardians if marks.get(g, 0) >= message.seq]
-        body: dict[str, Any] = {
+        body: ReceiptsReply = {
             "read": read,
             "unread": [g for g in guardians if marks.get(g, 0) < message.seq],
             "families": {"read": sum(1 for group in families.values() if set(group) & set(read)),
@@ -61,7 +60,7 @@ class Receipts:
             body["by_class"] = by_class(d, channel.id, set(read))
         return body
 
-    async def receipts(self, person: Person, channel: ChannelName, message: Message) -> dict[str, Any]:
+    async def receipts(self, person: Person, channel: ChannelName, message: Message) -> ReceiptsReply:
         if not policy.may_see_receipts(self.directory, person.id, channel, message.author.id):
             raise Forbidden("receipts are for the author and the school's staff")
         guardians = sorted({g for group in family_groups(self.directory, channel).values() for g in group})

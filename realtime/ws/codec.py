@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import msgpack
 
@@ -21,13 +20,14 @@ class Codec:
     name: str
     binary: bool
 
-    def encode(self, obj: Any) -> bytes:
+    def encode(self, obj: object) -> bytes:
         """The frame's payload: MessagePack, or JSON as UTF-8 (sent as a text frame)."""
         if self.binary:
             return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
-    def decode(self, frame: bytes | str) -> Any:
+    def decode(self, frame: bytes | str) -> object:
+        """The decoded document, untrusted: checked by whoever reads it (`frames.parse_command`)."""
         try:
             if self.binary:
                 if isinstance(frame, str):

@@ -1,9 +1,12 @@
-"""Turning decoded frames into commands, and reading their parameters. No I/O."""
+"""Turning decoded frames into commands, and reading their parameters. No I/O.
+
+A command's `params` is what the peer sent, decoded: untrusted, so it stays a mapping of
+`object`s and each parameter is checked where it is read (the `*_param` readers)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from school.channels import ChannelName, parse_channel
 from school.errors import BadRequest, TooLarge
@@ -13,7 +16,7 @@ from school.errors import BadRequest, TooLarge
 class Command:
     id: int
     op: str
-    params: dict[str, Any]
+    params: dict[str, object]  # the whole frame, `id` and `op` included
 
 
 MAX_ID = 2**53 - 1  # exact in JavaScript numbers
@@ -37,7 +40,7 @@ def bad(message: str) -> BadRequest:
     return BadRequest(message)
 
 
-def channel_param(params: dict[str, Any], name: str = "channel") -> ChannelName:
+def channel_param(params: Mapping[str, object], name: str = "channel") -> ChannelName:
     raw = params.get(name)
     if raw is None:
         raise bad(f"{name} is required")
@@ -47,7 +50,7 @@ def channel_param(params: dict[str, Any], name: str = "channel") -> ChannelName:
     return channel
 
 
-def int_param(params: dict[str, Any], name: str, *, required: bool, minimum: int = 0) -> int | None:
+def int_param(params: Mapping[str, object], name: str, *, required: bool, minimum: int = 0) -> int | None:
     raw = params.get(name)
     if raw is None:
         if required:
@@ -60,7 +63,7 @@ def int_param(params: dict[str, Any], name: str, *, required: bool, minimum: int
     return raw
 
 
-def str_param(params: dict[str, Any], name: str, *, required: bool, max_len: int = 200) -> str | None:
+def str_param(params: Mapping[str, object], name: str, *, required: bool, max_len: int = 200) -> str | None:
     raw = params.get(name)
     if raw is None:
         if required:
@@ -71,7 +74,7 @@ def str_param(params: dict[str, Any], name: str, *, required: bool, max_len: int
     return raw
 
 
-def since_param(params: dict[str, Any], max_channels: int) -> dict[str, int]:
+def since_param(params: Mapping[str, object], max_channels: int) -> dict[str, int]:
     raw = params.get("since")
     if raw is None:
         return {}

@@ -7,9 +7,10 @@ rate limited, or a command not allowed in the current state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, auto
-from typing import Any
+from typing import cast
 
 from realtime.config import Limits
 from realtime.ws.close import CloseCode
@@ -18,6 +19,7 @@ from realtime.ws.frames import Command, parse_command
 from realtime.ws.ratelimit import TokenBucket
 from school.directory import Person
 from school.errors import ErrorCode, RateLimited, error_body
+from school.wire import ErrorBody, ErrorReply
 
 BEFORE_CONNECT = frozenset({"connect", "ping"})
 
@@ -33,7 +35,7 @@ class Intake:
     """What to do with one received frame: run `command`, or send `reply` and maybe `close`."""
 
     command: Command | None = None
-    reply: dict[str, Any] | None = None
+    reply: ErrorReply | None = None
     close: CloseCode | None = None
 
 
@@ -56,7 +58,7 @@ class Session:
     def receive(self, frame: bytes | str, now: float) -> Intake:
         if _size(frame, self.limits.max_frame_bytes) > self.limits.max_frame_bytes:
             message = f"frame larger than {self.limits.max_frame_bytes} bytes"
-            return Intake(reply={"error": error_body(ErrorCode.TOO_LARGE, message)},
+            return Intake(reply={"error": typed_error(error_body(ErrorCode.TOO_LARGE, message))},
                           close=CloseCode.TOO_LARGE)
         if not self.bucket.take(now):
             if self.bucket.abusive:
@@ -75,7 +77,7 @@ class Session:
     def _bad_frame(self, message: str) -> Intake:
         self.bad_frames += 1
         close = CloseCode.BAD_REQUEST if self.bad_frames >= self.limits.bad_frames else None
-        return Intake(reply={"error": error_body(ErrorCode.BAD_REQUEST, message)}, close=close)
+        return Intake(reply={"error": typed_error(error_body(ErrorCode.BAD_REQUEST, message))}, close=close)
 
     def _rate_limited(self, frame: bytes | str) -> Intake:
         message = f"more than {self.limits.commands_per_second:g} commands per second"
@@ -84,12 +86,18 @@ class Session:
         except DecodeError:
             command = None
         wait = max(0.0, 1.0 - self.bucket.tokens) / self.bucket.rate
-        body = RateLimited(message, wait).body()
+        body = typed_error(RateLimited(message, wait).body())
         return Intake(reply={"id": command.id, "error": body} if command else {"error": body})
 
 
 def _error(command_id: int, code: ErrorCode, message: str) -> Intake:
-    return Intake(reply={"id": command_id, "error": error_body(code, message)})
+    return Intake(reply={"id": command_id, "error": typed_error(error_body(code, message))})
+
+
+def typed_error(body: Mapping[str, object]) -> ErrorBody:
+    """An error body of `school.errors` (`LiaisonError.body`, `error_body`, built as plain
+    dicts there) as its wire type."""
+    return cast(ErrorBody, body)
 
 
 def _size(frame: bytes | str, limit: int) -> int:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from persistence.sqlite import SQLiteStore
 from realtime.engine.recovery import CLOCK_MARGIN_MS, Recovery, newest_within, wire_size
-from school.messages import Author, Draft
+from school.messages import Author, Draft, Message
+from school.wire import WireMessage
 
 T = 1_800_000_000_000  # ms
 
@@ -15,6 +16,11 @@ T = 1_800_000_000_000  # ms
 def draft(text: str, ts: int = T) -> Draft:
     return Draft("class:cp-a", str(uuid.uuid4()), ts, Author("t-martin", "Mme Martin", "teacher"), "post",
                  {"text": text})
+
+
+def wire(seq: int, text: str) -> WireMessage:
+    return Message("class:cp-a", seq, f"m-{seq}", T, Author("t-martin", "Mme Martin", "teacher"), "post",
+                   {"text": text}).to_wire()
 
 
 async def test_an_edit_stamped_by_a_clock_behind_is_still_an_update(tmp_path: Path) -> None:
@@ -35,7 +41,7 @@ async def test_an_edit_stamped_by_a_clock_behind_is_still_an_update(tmp_path: Pa
 
 
 def test_newest_within_keeps_the_newest_that_fit() -> None:
-    wires = [{"seq": n, "data": {"text": "x" * 100}} for n in range(1, 11)]
+    wires = [wire(n, "x" * 100) for n in range(1, 11)]
     three = sum(wire_size(w) for w in wires[-3:])
     kept, used = newest_within(wires, three + 1)
     assert [w["seq"] for w in kept] == [8, 9, 10] and used == three

@@ -11,6 +11,7 @@ from realtime.config import Limits
 from realtime.ws.close import CloseCode
 from realtime.ws.codec import JSON, MSGPACK, Codec
 from realtime.ws.session import Session, State
+from school.wire import ErrorReply
 
 LIMIT = 100
 
@@ -26,9 +27,9 @@ def cmd(cid: int, op: str = "ping", **params: Any) -> str:
     return json.dumps({"id": cid, "op": op, **params}, ensure_ascii=False)
 
 
-def error_code(reply: dict[str, Any] | None) -> str:
+def error_code(reply: ErrorReply | None) -> str:
     assert reply is not None
-    return str(reply["error"]["code"])
+    return reply["error"]["code"]
 
 
 # -- well-formed commands and the connect gate -----------------------------------
