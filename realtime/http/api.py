@@ -14,13 +14,15 @@ addresses or message texts.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Receive, Scope, Send
 
 from realtime.http.admin import AdminApi
 from realtime.http.requests import (
@@ -110,21 +112,45 @@ async def openapi_document(request: Request) -> Response:
 
 
 async def unknown_api_path(request: Request) -> Response:
+    await count_request(request)
     raise NotFound(f"there is no API route {request.url.path!r}: see /openapi.json")
 
 
+def allowed(methods: Collection[str]) -> str:
+    """The `Allow` header of a route's methods (HEAD with GET), in a stable order."""
+    names = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    return ", ".join(sorted(names))
+
+
 def by_method(handlers: dict[str, Endpoint]) -> Endpoint:
-    """One endpoint for a path's methods (Starlette then answers 405 with all of them in `Allow`).
-    Every request is counted first (`count_request`: 429 with `Retry-After` over the rate)."""
+    """One endpoint for a path's methods. Every request is counted first (`count_request`: 429
+    with `Retry-After` over the rate); a method the path does not take answers 405 with `Allow`."""
+    allow = allowed(handlers)
 
     async def run(request: Request) -> Response:
         await count_request(request)
-        handler = handlers.get(request.method)
-        if handler is None:  # HEAD of a GET route
-            handler = handlers["GET"]
+        method = "GET" if request.method == "HEAD" else request.method
+        handler = handlers.get(method)
+        if handler is None:
+            raise HTTPException(405, f"{request.method} is not allowed on {request.url.path}: use {allow}",
+                                headers={"Allow": allow})
         return await handler(request)
 
     return run
+
+
+class ApiRoute(Route):
+    """A route that owns its path: a request for the path with any method reaches its endpoint
+    (`by_method`, which answers 405 with this route's `Allow`). Starlette's own `Route` leaves a
+    path matched with another method to the routes after it, which here are the /api/ catch-all
+    (a 404) and the static files (`Allow: GET, HEAD`)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        return (Match.FULL if match is Match.PARTIAL else match), child_scope
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def api_routes() -> list[Route]:
@@ -143,8 +169,7 @@ def api_routes() -> list[Route]:
         "/api/v1/me/unread": {"GET": unread_counts},
         "/openapi.json": {"GET": openapi_document},
     }
-    routes = [Route(path, by_method(handlers), methods=list(handlers)) for path, handlers in paths.items()]
-    routes.append(Route("/api/{rest:path}", unknown_api_path,
-                        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
+    routes: list[Route] = [ApiRoute(path, by_method(handlers), methods=list(handlers))
+                           for path, handlers in paths.items()]
+    routes.append(ApiRoute("/api/{rest:path}", unknown_api_path))  # any method: ApiRoute passes every one on
     return routes
-

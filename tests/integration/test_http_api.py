@@ -167,6 +167,49 @@ def test_openapi_is_served(api: Api) -> None:
     assert reply.body == json.loads(OPENAPI.read_text())
 
 
+# -- the API owns its paths: 405 with the route's own Allow, a JSON 404 ---------------------------
+
+ALLOW = {
+    f"{ADMIN}/schools/ecole-jaures": {"GET", "HEAD", "PUT"},
+    f"{ADMIN}/schools/ecole-jaures/import": {"POST"},
+    f"{ADMIN}/people/p-adam": {"PUT", "DELETE"},
+    f"{ADMIN}/classes/cp-a": {"PUT", "DELETE"},
+    f"{ADMIN}/students/s-adam": {"PUT", "DELETE"},
+    "/api/v1/channels/class:cp-a/messages": {"GET", "HEAD", "POST"},
+    "/api/v1/me/unread": {"GET", "HEAD"},
+    "/openapi.json": {"GET", "HEAD"},
+}
+METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS")
+
+
+def test_a_method_a_route_does_not_take_answers_405_with_its_own_allow(api: Api) -> None:
+    for path, allow in ALLOW.items():
+        for method in METHODS:
+            if method in allow:
+                continue
+            reply = api.call(method, path, {})
+            assert reply.status == 405, (method, path, reply)
+            assert set(reply.headers["allow"].split(", ")) == allow, (method, path, reply.headers)
+            assert reply.body["error"]["code"] == "method_not_allowed"
+            assert f"use {reply.headers['allow']}" in reply.body["error"]["message"]
+    before = api.school()
+    assert api.call("PATCH", f"{ADMIN}/people/p-adam", {"name": "X"}).status == 405  # and changed nothing
+    assert api.call("POST", f"{ADMIN}/schools/ecole-jaures", {"name": "X", "year": "2026-2027"}).status == 405
+    assert api.school() == before
+
+
+def test_an_unknown_api_path_is_a_json_404(api: Api) -> None:
+    for method, path in (("GET", "/api/v1/nope"), ("POST", "/api/v1/admin/schools"),
+                         ("DELETE", "/api/v2/me/unread"), ("GET", "/api/v1/admin/people/p-adam/extra"),
+                         ("PATCH", "/api/")):
+        reply = api.call(method, path, {})
+        assert reply.status == 404, (method, path, reply)
+        assert reply.headers["content-type"] == "application/json"
+        assert reply.code == "not_found", (method, path, reply)
+        assert "/openapi.json" in reply.body["error"]["message"]
+        assert "allow" not in {name.lower() for name in reply.headers}
+
+
 # -- authentication ------------------------------------------------------------------
 
 
