@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from tests.browser.liaison_browser import DESKTOP, Server, demo_server, launch_args, sign_in, watch_csp
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     # Debian's Chromium: Playwright's own browser download cannot work here.
     return {**browser_type_launch_args, **launch_args()}
 
@@ -29,10 +30,10 @@ def person(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]:
     """person("t-martin") → a page signed in as that demo user, in its own browser
     context (its own sessionStorage: like a separate phone or tab). The client must run
     under the server's Content-Security-Policy: any violation fails the test."""
-    contexts = []
+    contexts: list[BrowserContext] = []
     violations: list[list[str]] = []  # one live list per context
 
-    def open_as(user: str, viewport: dict = DESKTOP) -> Page:
+    def open_as(user: str, viewport: ViewportSize = DESKTOP) -> Page:
         context = browser.new_context(viewport=viewport, locale="fr-FR", timezone_id="Europe/Paris")
         context.set_default_timeout(10_000)
         contexts.append(context)

@@ -15,6 +15,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:  # playwright is imported where it is used (the server helpers run without it)
+    from playwright.sync_api import BrowserContext, Page, ViewportSize
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
@@ -26,11 +30,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PHONE = {"width": 375, "height": 812}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 
-def launch_args() -> dict[str, object]:
+class LaunchArgs(TypedDict):
+    """Arguments of Playwright's `BrowserType.launch` for Debian's Chromium."""
+
+    executable_path: str
+    headless: bool
+    args: list[str]
+
+
+def launch_args() -> LaunchArgs:
     if not Path(CHROMIUM).exists():
         raise RuntimeError(
             f"Chromium not found at {CHROMIUM}: install it with "
@@ -122,7 +134,7 @@ def is_csp_violation(text: str) -> bool:
     return text.startswith("CSP violation") or "Content Security Policy" in text
 
 
-def watch_csp(context) -> list[str]:
+def watch_csp(context: BrowserContext) -> list[str]:
     """The CSP violations of every page of `context`, as they are reported (a live list)."""
     violations: list[str] = []
     context.add_init_script(_REPORT_CSP)
@@ -130,7 +142,7 @@ def watch_csp(context) -> list[str]:
     return violations
 
 
-def sign_in(context, base_url: str, user: str):
+def sign_in(context: BrowserContext, base_url: str, user: str) -> Page:
     """A new page (tab) of `context` signed in as `user` through the demo sign-in page."""
     from playwright.sync_api import expect
 
@@ -157,15 +169,16 @@ class ProtocolClient:
 
     def __init__(self, base_url: str, user: str) -> None:
         from websockets.sync.client import connect
+        from websockets.typing import Subprotocol
 
         self._stack = ExitStack()
         self.ws = self._stack.enter_context(
-            connect(base_url.replace("http", "ws", 1) + "/ws", subprotocols=["liaison.v1.json"])
+            connect(base_url.replace("http", "ws", 1) + "/ws", subprotocols=[Subprotocol("liaison.v1.json")])
         )
         self.next_id = 1
         self.call("connect", token=demo_token(base_url, user))
 
-    def call(self, op: str, **params: object) -> dict:
+    def call(self, op: str, **params: object) -> dict[str, Any]:
         """Send a command and return its `ok` (pushes in between are ignored)."""
         frame_id = self.next_id
         self.next_id += 1
@@ -177,7 +190,7 @@ class ProtocolClient:
                     raise RuntimeError(f"{op}: {frame['error']}")
                 return dict(frame["ok"])
 
-    def publish(self, channel: str, kind: str, **data: object) -> dict:
+    def publish(self, channel: str, kind: str, **data: object) -> dict[str, Any]:
         self.key = getattr(self, "key", 0) + 1
         return self.call("publish", channel=channel, kind=kind, data=data, key=f"seed-{self.key}")
 

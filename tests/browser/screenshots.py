@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, ViewportSize, expect, sync_playwright
 
 from tests.browser.liaison_browser import (
     DESKTOP,
@@ -120,7 +120,7 @@ def main() -> None:
         browser = pw.chromium.launch(**launch_args())
         for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
 
-            def context(viewport: dict = viewport):
+            def context(viewport: ViewportSize = viewport) -> BrowserContext:
                 ctx = browser.new_context(
                     viewport=viewport, locale="fr-FR", timezone_id="Europe/Paris", device_scale_factor=1
                 )

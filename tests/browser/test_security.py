@@ -26,7 +26,8 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 def stored_token(page: Page) -> str | None:
-    return page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')")
+    token: str | None = page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')")
+    return token
 
 
 # -- Content-Security-Policy ---------------------------------------------------------------------

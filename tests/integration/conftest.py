@@ -40,7 +40,7 @@ async def clients(server: GatewayProcess, binary: bool) -> AsyncIterator[Callabl
         client = await Client.open(server.ws, binary=binary)
         opened.append(client)
         if user is not None:
-            client.connected = await client.ok("connect", token=token(user), **connect)  # type: ignore[attr-defined]
+            client.connected = await client.ok("connect", token=token(user), **connect)
         return client
 
     yield make

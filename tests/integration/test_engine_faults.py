@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 async def connected(url: str, user: str, binary: bool = False, **params: object) -> Client:
     client = await Client.open(url, binary=binary)
-    client.connected = await client.ok("connect", token=token(user), **params)  # type: ignore[attr-defined]
+    client.connected = await client.ok("connect", token=token(user), **params)
     return client
 
 
@@ -107,7 +107,7 @@ async def test_recovery_replies_are_bounded_in_bytes(tmp_path: Path):
         for n in range(40):
             await teacher.ok("publish", channel="class:cp-a", kind="post", data={"text": f"{n:03d}" + "x" * 5000})
         parent = await connected(gateway.ws, "p-durand", since={"class:cp-a": 0})
-        state = next(c for c in parent.connected["channels"] if c["channel"] == "class:cp-a")  # type: ignore[attr-defined]
+        state = next(c for c in parent.connected["channels"] if c["channel"] == "class:cp-a")
         assert state["complete"] is False and state["seq"] == 40
         seqs = [m["seq"] for m in state["messages"]]
         assert seqs == list(range(41 - len(seqs), 41)) and 5 <= len(seqs) <= 12  # the newest, ~60 kB
@@ -137,7 +137,7 @@ async def test_values_one_codec_cannot_carry_are_refused_at_publish(tmp_path: Pa
             assert reply["error"]["code"] == "bad_request"
         assert (await teacher.ok("ping")) == {}  # the sender's connection is still open
         parent = await connected(gateway.ws, "p-durand", binary=True, since={"class:cp-a": 0})
-        state = next(c for c in parent.connected["channels"] if c["channel"] == "class:cp-a")  # type: ignore[attr-defined]
+        state = next(c for c in parent.connected["channels"] if c["channel"] == "class:cp-a")
         assert state["messages"] == []  # nothing was stored
         await teacher.close()
         await parent.close()

@@ -178,7 +178,7 @@ class SlowReader:
         for _ in range(1000):
             for event in self._read_events():
                 if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                    reply: dict[str, Any] = json.loads(event.data)
+                    reply: dict[str, Any] = json.loads(bytes(event.data))
                     if reply.get("id") == obj["id"]:
                         return reply
         raise AssertionError("no reply")
@@ -196,6 +196,8 @@ class SlowReader:
             total += len(data)
             self.proto.receive_data(data)
             for event in self.proto.events_received():
+                if not isinstance(event, Frame):
+                    continue
                 if event.opcode is Opcode.TEXT:
                     self.received += len(event.data)
                 elif event.opcode is Opcode.CLOSE:

@@ -52,7 +52,7 @@ def read_text(url: str) -> str:
 
 async def connect(gateway: GatewayProcess, user: str, **params: object) -> Client:
     client = await Client.open(gateway.ws)
-    client.connected = await client.ok("connect", token=token(user), **params)  # type: ignore[attr-defined]
+    client.connected = await client.ok("connect", token=token(user), **params)
     return client
 
 

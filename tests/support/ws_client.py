@@ -24,6 +24,7 @@ class Client:
         self.pushes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.idless: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.reader = asyncio.create_task(self._read())
+        self.connected: dict[str, Any] = {}  # the `connect` reply, kept by the helpers that connect
 
     @classmethod
     async def open(cls, url: str, binary: bool = False, **kwargs: Any) -> Client:

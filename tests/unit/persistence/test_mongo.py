@@ -65,9 +65,9 @@ UNAVAILABLE: dict[str, BaseException] = {
     "UnknownTransactionCommitResult": labelled("UnknownTransactionCommitResult", 50),
     "label without a code": PyMongoError("x", error_labels=["RetryableWriteError"]),
     "SRV lookup timed out": from_dns(
-        dns.resolver.LifetimeTimeout(timeout=2.0, errors=[])  # type: ignore[no-untyped-call]
+        dns.resolver.LifetimeTimeout(timeout=2.0, errors=[])
     ),
-    "SRV lookup, no name servers": from_dns(dns.resolver.NoNameservers()),  # type: ignore[no-untyped-call]
+    "SRV lookup, no name servers": from_dns(dns.resolver.NoNameservers()),
     "directory, not primary": BulkWriteError(
         {"writeErrors": [], "writeConcernErrors": [{"code": 10107, "errmsg": "not primary"}]}
     ),

@@ -12,35 +12,35 @@ def make_connection(limit: int = 1000) -> Connection:
     return Connection("c-1", "liaison.v1.json", outbox_limit=limit)
 
 
-async def drain(conn: Connection) -> list[bytes | str]:
+async def drain(conn: Connection) -> list[bytes]:
     return await asyncio.wait_for(conn.next_frames(), timeout=1.0)
 
 
 async def test_outbox_is_fifo() -> None:
     conn = make_connection()
-    for frame in ("a", b"b", "c"):
+    for frame in (b"a", b"b", b"c"):
         conn.send(frame)
     assert conn.outbox_bytes == 3
-    assert await drain(conn) == ["a", b"b", "c"]
+    assert await drain(conn) == [b"a", b"b", b"c"]
     assert conn.outbox_bytes == 0
 
 
 async def test_next_frames_waits_for_a_frame() -> None:
     conn = make_connection()
-    asyncio.get_running_loop().call_soon(conn.send, "late")
-    assert await drain(conn) == ["late"]
+    asyncio.get_running_loop().call_soon(conn.send, b"late")
+    assert await drain(conn) == [b"late"]
 
 
 async def test_overflow_closes_slow_consumer_and_drops_queued_frames() -> None:
     conn = make_connection(limit=10)
-    conn.send("12345")
-    conn.send("67890")
+    conn.send(b"12345")
+    conn.send(b"67890")
     assert conn.close_code is None  # exactly at the limit is fine
-    conn.send("x")
+    conn.send(b"x")
     assert conn.close_code is CloseCode.SLOW_CONSUMER
     assert conn.outbox_bytes == 0
-    conn.send("after")
-    conn.deliver("class:cp-a", 1, "after", len("after"))
+    conn.send(b"after")
+    conn.deliver("class:cp-a", 1, b"after", len(b"after"))
     assert await drain(conn) == []
 
 
@@ -52,12 +52,12 @@ async def test_outbox_counts_text_frames_in_utf8_bytes() -> None:
 
 async def test_close_keeps_queued_frames_for_normal_codes() -> None:
     conn = make_connection()
-    conn.send("bye-1")
-    conn.send("bye-2")
+    conn.send(b"bye-1")
+    conn.send(b"bye-2")
     conn.close(CloseCode.GOING_AWAY, "shutting down")
-    conn.send("ignored")
+    conn.send(b"ignored")
     assert conn.close_code is CloseCode.GOING_AWAY
-    assert await drain(conn) == ["bye-1", "bye-2"]
+    assert await drain(conn) == [b"bye-1", b"bye-2"]
     assert await drain(conn) == []
 
 
@@ -78,58 +78,58 @@ async def test_recovery_buffers_and_sends_only_frames_above_the_recovered_seq() 
     conn = make_connection()
     conn.begin_recovery("class:cp-a")
     for seq in (4, 5, 6, 7):
-        conn.deliver("class:cp-a", seq, f"m{seq}", len(f"m{seq}"))
-    conn.deliver("class:cp-a", None, "typing", len("typing"))
-    conn.deliver("class:cm2-b", 1, "other", len("other"))  # another channel is not held back
-    assert await drain(conn) == ["other"]
+        conn.deliver("class:cp-a", seq, f"m{seq}".encode(), len(f"m{seq}"))
+    conn.deliver("class:cp-a", None, b"typing", len(b"typing"))
+    conn.deliver("class:cm2-b", 1, b"other", len(b"other"))  # another channel is not held back
+    assert await drain(conn) == [b"other"]
     conn.end_recovery("class:cp-a", 5)
-    assert await drain(conn) == ["m6", "m7", "typing"]
+    assert await drain(conn) == [b"m6", b"m7", b"typing"]
 
 
 async def test_after_recovery_duplicates_are_dropped_and_seqless_pushes_pass() -> None:
     conn = make_connection()
     conn.begin_recovery("class:cp-a")
     conn.end_recovery("class:cp-a", 7)
-    conn.deliver("class:cp-a", 7, "dup", len("dup"))
-    conn.deliver("class:cp-a", 3, "old", len("old"))
-    conn.deliver("class:cp-a", 8, "m8", len("m8"))
-    conn.deliver("class:cp-a", 8, "m8-again", len("m8-again"))
-    conn.deliver("class:cp-a", None, "update", len("update"))
-    conn.deliver("class:cp-a", None, "update", len("update"))
-    assert await drain(conn) == ["m8", "update", "update"]
+    conn.deliver("class:cp-a", 7, b"dup", len(b"dup"))
+    conn.deliver("class:cp-a", 3, b"old", len(b"old"))
+    conn.deliver("class:cp-a", 8, b"m8", len(b"m8"))
+    conn.deliver("class:cp-a", 8, b"m8-again", len(b"m8-again"))
+    conn.deliver("class:cp-a", None, b"update", len(b"update"))
+    conn.deliver("class:cp-a", None, b"update", len(b"update"))
+    assert await drain(conn) == [b"m8", b"update", b"update"]
 
 
 async def test_abort_recovery_drops_the_buffer() -> None:
     conn = make_connection()
     conn.begin_recovery("chat:x")
-    conn.deliver("chat:x", 1, "buffered", len("buffered"))
+    conn.deliver("chat:x", 1, b"buffered", len(b"buffered"))
     conn.abort_recovery("chat:x")
-    conn.deliver("chat:x", 2, "live", len("live"))
-    assert await drain(conn) == ["live"]
+    conn.deliver("chat:x", 2, b"live", len(b"live"))
+    assert await drain(conn) == [b"live"]
 
 
 async def test_forget_resets_the_channel_position() -> None:
     conn = make_connection()
-    conn.deliver("chat:x", 5, "m5", len("m5"))
+    conn.deliver("chat:x", 5, b"m5", len(b"m5"))
     conn.forget("chat:x")
-    conn.deliver("chat:x", 1, "m1", len("m1"))
-    assert await drain(conn) == ["m5", "m1"]
+    conn.deliver("chat:x", 1, b"m1", len(b"m1"))
+    assert await drain(conn) == [b"m5", b"m1"]
 
 
 async def test_forget_drops_a_recovery_in_progress() -> None:
     conn = make_connection()
     conn.begin_recovery("chat:x")
-    conn.deliver("chat:x", 3, "buffered", len("buffered"))
+    conn.deliver("chat:x", 3, b"buffered", len(b"buffered"))
     conn.forget("chat:x")
     conn.end_recovery("chat:x", 0)
-    conn.deliver("chat:x", 1, "live", len("live"))
-    assert await drain(conn) == ["live"]
+    conn.deliver("chat:x", 1, b"live", len(b"live"))
+    assert await drain(conn) == [b"live"]
 
 
 async def test_close_drops_recovery_buffers() -> None:
     conn = make_connection()
     conn.begin_recovery("chat:x")
-    conn.deliver("chat:x", 3, "buffered", len("buffered"))
+    conn.deliver("chat:x", 3, b"buffered", len(b"buffered"))
     conn.close(CloseCode.GOING_AWAY, "bye")
     conn.end_recovery("chat:x", 0)
     assert await drain(conn) == []

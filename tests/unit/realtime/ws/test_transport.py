@@ -158,7 +158,8 @@ async def opened(app: Any = echo_until_disconnect, **kwargs: Any) -> Peer:
 
 async def test_the_accepted_connection_offers_the_direct_writer_and_a_small_send_buffer() -> None:
     peer = await opened(limits=TransportLimits(socket_sndbuf=32768))
-    assert peer.server.scope["extensions"][DIRECT_EXTENSION] is peer.server
+    extension: object = peer.server.scope["extensions"][DIRECT_EXTENSION]
+    assert extension is peer.server
     assert peer.transport.sock.options == {(socket.SOL_SOCKET, socket.SO_SNDBUF): 32768}
     assert peer.server.write_frame(b'{"push":"x"}', text=True)
     [frame] = peer.events()
