@@ -1,4 +1,4 @@
-"""The policy table of protocol v1: who may read, publish, moderate, see receipts.
+"""The policy table of protocol v1.1: who may read, publish, moderate, see receipts.
 
 Pure functions over a `Directory` snapshot; the gateway asks before every operation.
 """
@@ -13,6 +13,7 @@ PUBLISHABLE_KINDS: dict[ChannelType, frozenset[str]] = {
     ChannelType.CLASS: frozenset({"post", "event", "homework"}),
     ChannelType.CHAT: frozenset({"chat"}),
     ChannelType.USER: frozenset(),
+    ChannelType.STAFF: frozenset({"post", "announcement"}),
 }
 
 
@@ -31,6 +32,8 @@ def may_read(d: Directory, user_id: str, channel: ChannelName) -> bool:
             return user_id in d.chat_members(channel.id)
         case ChannelType.USER:
             return channel.id == user_id and user_id in d.people
+        case ChannelType.STAFF:  # the staff room: never a guardian, whatever they ask
+            return d.is_staff_of(user_id, channel.id)
 
 
 def may_publish(d: Directory, user_id: str, channel: ChannelName, kind: str) -> bool:
@@ -48,10 +51,22 @@ def may_publish(d: Directory, user_id: str, channel: ChannelName, kind: str) -> 
             return user_id in d.chat_members(channel.id)
         case ChannelType.USER:
             return False
+        case ChannelType.STAFF:
+            if kind == "announcement":
+                return d.is_director(user_id, channel.id)
+            return d.is_staff_of(user_id, channel.id)
+
+
+def may_edit(d: Directory, user_id: str, channel: ChannelName, author_id: str) -> bool:
+    """May `user_id` edit a message of `author_id`? In a chat, only its author."""
+    if channel.type is ChannelType.CHAT:
+        return user_id == author_id and may_read(d, user_id, channel)
+    return may_moderate(d, user_id, channel, author_id)
 
 
 def may_moderate(d: Directory, user_id: str, channel: ChannelName, author_id: str) -> bool:
-    """May `user_id` edit or delete a message of `author_id` in `channel`?"""
+    """May `user_id` delete (or, outside chats, edit) a message of `author_id` in `channel`?
+    In a chat, the staff member of the chat may delete any message; a guardian their own."""
     if not may_read(d, user_id, channel):
         return False
     match channel.type:
@@ -65,9 +80,12 @@ def may_moderate(d: Directory, user_id: str, channel: ChannelName, author_id: st
         case ChannelType.SCHOOL:
             return user_id == author_id or d.is_director(user_id, channel.id)
         case ChannelType.CHAT:
-            return user_id == author_id
+            chat = d.chats.get(channel.id)
+            return user_id == author_id or (chat is not None and chat.staff_id == user_id)
         case ChannelType.USER:
             return False
+        case ChannelType.STAFF:
+            return user_id == author_id or d.is_director(user_id, channel.id)
 
 
 def may_see_receipts(d: Directory, user_id: str, channel: ChannelName, author_id: str) -> bool:
@@ -85,7 +103,13 @@ def may_see_presence(d: Directory, user_id: str, channel: ChannelName) -> bool:
     """Chat members for their chat; the school's staff for class and school channels."""
     if channel.type is ChannelType.CHAT:
         return user_id in d.chat_members(channel.id)
-    if channel.type in (ChannelType.CLASS, ChannelType.SCHOOL):
+    if channel.type in (ChannelType.CLASS, ChannelType.SCHOOL, ChannelType.STAFF):
         school = d.school_of_channel(channel)
         return school is not None and d.is_staff_of(user_id, school)
     return False
+
+
+def may_close_chat(d: Directory, user_id: str, channel: ChannelName) -> bool:
+    """A chat is closed (and reopened) by its staff member or a director of the school."""
+    chat = d.chats.get(channel.id) if channel.type is ChannelType.CHAT else None
+    return chat is not None and (chat.staff_id == user_id or d.is_director(user_id, chat.school_id))

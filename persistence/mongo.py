@@ -611,6 +611,8 @@ def _directory_doc(item: DirectoryItem) -> tuple[str, Doc]:
                 "school_id": item.school_id,
                 "student_id": item.student_id,
                 "staff_id": item.staff_id,
+                "guardian_id": item.guardian_id,
+                "closed": item.closed,
             }
             return "chats", {"_id": item.id, **fields}
     raise TypeError(f"not a directory entity: {item!r}")
@@ -655,7 +657,8 @@ def _student(d: Doc) -> Student:
 
 
 def _chat(d: Doc) -> Chat:
-    return Chat(d["_id"], d["school_id"], d["student_id"], d["staff_id"])
+    return Chat(d["_id"], d["school_id"], d["student_id"], d["staff_id"], d.get("guardian_id"),
+                bool(d.get("closed", False)))
 
 
 def _directory(docs: Mapping[str, list[Doc]]) -> Directory:

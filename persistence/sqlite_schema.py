@@ -28,7 +28,7 @@ from persistence.store import Appended, DirectoryItem, Recovery
 from school.directory import Chat, Directory, Person, Role, School, SchoolClass, Student
 from school.messages import Author, Draft, JSONDict, Message, published
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: chats.guardian_id and chats.closed (households, closed chats)
 # The write-ahead log file is cut back to this size after each checkpoint that empties it.
 JOURNAL_SIZE_LIMIT = 1 << 20
 # What the readiness probe writes: about one message with its data, in fresh pages.
@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS students (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS chats (
     id TEXT PRIMARY KEY, school_id TEXT NOT NULL, student_id TEXT NOT NULL,
-    staff_id TEXT NOT NULL
+    staff_id TEXT NOT NULL, guardian_id TEXT, closed INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
 
@@ -96,7 +96,7 @@ DIRECTORY_COLUMNS = {
     "people": "id, school_id, name, role, email, phone",
     "classes": "id, school_id, name, teachers",
     "students": "id, school_id, class_id, name, guardians",
-    "chats": "id, school_id, student_id, staff_id",
+    "chats": "id, school_id, student_id, staff_id, guardian_id, closed",
 }
 
 _SELECT = (
@@ -150,6 +150,9 @@ def create_schema(conn: sqlite3.Connection) -> None:
         for statement in _DDL.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        if version == 1:  # a file of the first version: its chats gain the household columns
+            for column in ("guardian_id TEXT", "closed INTEGER NOT NULL DEFAULT 0"):
+                conn.execute(f"ALTER TABLE chats ADD COLUMN {column}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -386,7 +389,8 @@ def directory_row(item: DirectoryItem) -> tuple[str, tuple[object, ...]]:
             guardians = json.dumps(item.guardians)
             return "students", (item.id, item.school_id, item.class_id, item.name, guardians)
         case Chat():
-            return "chats", (item.id, item.school_id, item.student_id, item.staff_id)
+            return "chats", (item.id, item.school_id, item.student_id, item.staff_id, item.guardian_id,
+                             int(item.closed))
     raise TypeError(f"not a directory entity: {item!r}")
 
 
@@ -446,5 +450,5 @@ def load_directory(conn: sqlite3.Connection) -> Directory:
         people={x.id: x for x in people},
         classes={x.id: x for x in classes},
         students={x.id: x for x in students},
-        chats={i: Chat(i, s, st, sf) for i, s, st, sf in rows["chats"]},
+        chats={i: Chat(i, s, st, sf, g, bool(c)) for i, s, st, sf, g, c in rows["chats"]},
     )

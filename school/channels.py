@@ -1,4 +1,5 @@
-"""Channel names: `school:<id>`, `class:<id>`, `chat:<id>`, `user:<id>`."""
+"""Channel names: `school:<id>`, `class:<id>`, `chat:<id>`, `user:<id>`, and `staff:<school id>`
+(the staff room, protocol v1.1)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ class ChannelType(StrEnum):
     CLASS = "class"
     CHAT = "chat"
     USER = "user"
+    STAFF = "staff"
 
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~-]{0,127}$")
@@ -58,3 +60,7 @@ def chat_channel(chat_id: str) -> str:
 
 def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
+
+
+def staff_channel(school_id: str) -> str:
+    return f"staff:{school_id}"

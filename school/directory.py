@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, cast
 
 from school.channels import (
     ChannelName,
@@ -18,8 +19,10 @@ from school.channels import (
     chat_channel,
     class_channel,
     school_channel,
+    staff_channel,
     user_channel,
 )
+from school.wire import WireItem
 
 
 class Role(StrEnum):
@@ -69,16 +72,23 @@ class Student:
 
 @dataclass(frozen=True, slots=True)
 class Chat:
-    """A conversation about one student between one staff member and the student's guardians."""
+    """A conversation about one student between one staff member and either all of the
+    student's guardians (the family chat, `guardian_id` None) or one of them (a household's
+    private chat: separated parents each talk to the school on their own). A closed chat
+    stays readable; nobody may write in it until it is opened again."""
 
     id: str
     school_id: str
     student_id: str
     staff_id: str
+    guardian_id: str | None = None
+    closed: bool = False
 
 
-def chat_id_for(student_id: str, staff_id: str) -> str:
-    return f"{student_id}~{staff_id}"
+def chat_id_for(student_id: str, staff_id: str, guardian_id: str | None = None) -> str:
+    """The family chat `student~staff`, a private one `student~staff~guardian` (`~` is not
+    allowed in entity ids, so these never collide)."""
+    return f"{student_id}~{staff_id}" if guardian_id is None else f"{student_id}~{staff_id}~{guardian_id}"
 
 
 @dataclass
@@ -189,10 +199,16 @@ class Directory:
             return set()
         student = self.students.get(chat.student_id)
         guardians = set(student.guardians) if student else set()
+        if chat.guardian_id is not None:  # a household's own chat: that guardian only, while one
+            guardians &= {chat.guardian_id}
         return {chat.staff_id} | guardians
 
     def chats_of(self, user_id: str) -> set[str]:
         return set(self._person_chats.get(user_id, set()))
+
+    def staff_of(self, school_id: str) -> set[str]:
+        """The school's directors and teachers."""
+        return {p.id for p in self.people.values() if p.role.is_staff and p.school_id == school_id}
 
     def is_director(self, user_id: str, school_id: str) -> bool:
         person = self.people.get(user_id)
@@ -219,6 +235,8 @@ class Directory:
             case ChannelType.USER:
                 person = self.people.get(channel.id)
                 return person.school_id if person else None
+            case ChannelType.STAFF:
+                return channel.id if channel.id in self.schools else None
 
     def home_channels(self, user_id: str) -> list[str]:
         """The channels a user belongs to, subscribed on `connect` (sorted, stable)."""
@@ -231,6 +249,8 @@ class Directory:
             names.update(class_channel(s.class_id) for s in self.children_of(user_id))
         elif person.role is Role.TEACHER:
             names.update(class_channel(c) for c in self.classes_taught_by(user_id))
+        if person.role.is_staff and person.school_id in self.schools:
+            names.add(staff_channel(person.school_id))
         names.update(chat_channel(c) for c in self.chats_of(user_id))
         return sorted(names)
 
@@ -256,6 +276,8 @@ class Directory:
                 return self.chat_members(channel.id)
             case ChannelType.USER:
                 return {channel.id} if channel.id in self.people else set()
+            case ChannelType.STAFF:
+                return self.staff_of(channel.id)
 
 
 
@@ -264,31 +286,35 @@ DELETION_KINDS = ("schools", "people", "classes", "students", "chats")
 _KIND_OF = {School: "schools", Person: "people", SchoolClass: "classes", Student: "students", Chat: "chats"}
 
 
-def item_to_wire(item: DirectoryItem) -> dict[str, object]:
-    """A directory entity as a plain dict (for the broker and the HTTP API)."""
+def item_to_wire(item: DirectoryItem) -> WireItem:
+    """A directory entity as a plain dict (for the broker and the HTTP API): its `type` and its
+    dataclass's fields, tuples as lists. `tests/unit/school/test_wire.py` holds the forms of
+    `school.wire` to the dataclasses."""
     raw: dict[str, object] = {"type": _KIND_OF[type(item)]}
     for name in item.__dataclass_fields__:
         value = getattr(item, name)
         raw[name] = list(value) if isinstance(value, tuple) else value
-    return raw
+    return cast(WireItem, raw)
 
 
-def item_from_wire(raw: dict[str, object]) -> DirectoryItem:
-    fields = {k: v for k, v in raw.items() if k != "type"}
+def item_from_wire(raw: WireItem) -> DirectoryItem:
+    """The entity of an `item_to_wire` form (another gateway's: the dataclass checks its
+    fields, an unknown or missing one is a `TypeError`; an unknown type a `ValueError`)."""
+    fields: dict[str, Any] = {k: v for k, v in raw.items() if k != "type"}
     match raw.get("type"):
         case "schools":
-            return School(**fields)  # type: ignore[arg-type]
+            return School(**fields)
         case "people":
             fields["role"] = Role(str(fields["role"]))
-            return Person(**fields)  # type: ignore[arg-type]
+            return Person(**fields)
         case "classes":
-            fields["teachers"] = tuple(fields.get("teachers") or ())  # type: ignore[arg-type]
-            return SchoolClass(**fields)  # type: ignore[arg-type]
+            fields["teachers"] = tuple(fields.get("teachers") or ())
+            return SchoolClass(**fields)
         case "students":
-            fields["guardians"] = tuple(fields.get("guardians") or ())  # type: ignore[arg-type]
-            return Student(**fields)  # type: ignore[arg-type]
+            fields["guardians"] = tuple(fields.get("guardians") or ())
+            return Student(**fields)
         case "chats":
-            return Chat(**fields)  # type: ignore[arg-type]
+            return Chat(**fields)
     raise ValueError(f"unknown directory item type {raw.get('type')!r}")
 
 

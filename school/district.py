@@ -21,7 +21,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 
-from school.channels import class_channel, school_channel, user_channel
+from school.channels import class_channel, school_channel, staff_channel, user_channel
 from school.directory import Person, Role, School, SchoolClass, Student
 
 DistrictItem = School | Person | SchoolClass | Student
@@ -179,10 +179,11 @@ def home_channels(user_id: str, classes: int) -> list[str]:
     """The channels a district user belongs to, as `Directory.home_channels` gives them."""
     if (found := _DIRECTOR.match(user_id)) is not None:
         s = int(found.group(1))
-        return sorted({user_channel(user_id), school_channel(school_id(s))})
+        return sorted({user_channel(user_id), school_channel(school_id(s)), staff_channel(school_id(s))})
     if (found := _TEACHER.match(user_id)) is not None:
         s, c = int(found.group(1)), int(found.group(2))
-        return sorted({user_channel(user_id), school_channel(school_id(s)), class_channel(class_id(s, c))})
+        return sorted({user_channel(user_id), school_channel(school_id(s)), class_channel(class_id(s, c)),
+                       staff_channel(school_id(s))})
     names = {user_channel(user_id)}
     for s, c, _ in _children(user_id, classes):
         names.update((school_channel(school_id(s)), class_channel(class_id(s, c))))

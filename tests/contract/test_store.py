@@ -350,6 +350,7 @@ def school_items() -> list[School | Person | SchoolClass | Student | Chat]:
         Student("s-lea", "ecole-jaures", "cp-a", "Léa", guardians=("p-lea-mere", "p-lea-pere")),
         Student("s-hugo", "ecole-jaures", "cp-a", "Hugo", guardians=("p-durand",)),
         Chat("s-lea~t-martin", "ecole-jaures", "s-lea", "t-martin"),
+        Chat("s-lea~t-martin~p-lea-pere", "ecole-jaures", "s-lea", "t-martin", "p-lea-pere", closed=True),
     ]
 
 
@@ -365,6 +366,9 @@ async def test_directory_round_trip(store: Store) -> None:
     expected.put(*items)
     assert loaded == expected
     assert loaded.chat_members("s-lea~t-martin") == {"t-martin", "p-lea-mere", "p-lea-pere"}
+    private = loaded.chats["s-lea~t-martin~p-lea-pere"]
+    assert (private.guardian_id, private.closed) == ("p-lea-pere", True)  # a household's chat, closed
+    assert loaded.chat_members(private.id) == {"t-martin", "p-lea-pere"}
     assert loaded.home_channels("p-durand") == ["class:cp-a", "school:ecole-jaures", "user:p-durand"]
 
 
@@ -372,7 +376,7 @@ async def test_save_directory_upserts_and_deletes_together(store: Store) -> None
     await store.save_directory(school_items())
     moved = Student("s-hugo", "ecole-jaures", "cp-a", "Hugo", guardians=("p-lea-mere",))
     await store.save_directory(
-        [moved], {"people": ["p-durand"], "chats": ["s-lea~t-martin"], "classes": []}
+        [moved], {"people": ["p-durand"], "chats": ["s-lea~t-martin", "s-lea~t-martin~p-lea-pere"], "classes": []}
     )
     loaded = await store.load_directory()
     assert "p-durand" not in loaded.people

@@ -105,7 +105,7 @@ def test_may_publish(channel: str, kind: str, user: str) -> None:
         # chat: the author only
         ("p-lea-mere", LEA_CHAT, "p-lea-mere", True),
         ("t-martin", LEA_CHAT, "t-martin", True),
-        ("t-martin", LEA_CHAT, "p-lea-mere", False),
+        ("t-martin", LEA_CHAT, "p-lea-mere", True),  # v1.1: the chat's staff member moderates
         ("p-lea-pere", LEA_CHAT, "p-lea-mere", False),
         ("d-bernard", LEA_CHAT, "t-martin", False),
         ("p-durand", LEA_CHAT, "p-durand", False),  # not a member

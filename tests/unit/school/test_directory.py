@@ -25,9 +25,9 @@ def directory() -> Directory:
 @pytest.mark.parametrize(
     ("user", "channels"),
     [
-        ("d-bernard", [SCHOOL, "user:d-bernard"]),
-        ("t-martin", ["class:cp-a", SCHOOL, "user:t-martin"]),
-        ("t-nguyen", ["class:cm2-b", SCHOOL, "user:t-nguyen"]),
+        ("d-bernard", [SCHOOL, "staff:ecole-jaures", "user:d-bernard"]),
+        ("t-martin", ["class:cp-a", SCHOOL, "staff:ecole-jaures", "user:t-martin"]),
+        ("t-nguyen", ["class:cm2-b", SCHOOL, "staff:ecole-jaures", "user:t-nguyen"]),
         ("p-lea-mere", ["class:cp-a", SCHOOL, "user:p-lea-mere"]),
         ("p-lea-pere", ["class:cp-a", SCHOOL, "user:p-lea-pere"]),
         ("p-durand", ["class:cm2-b", "class:cp-a", SCHOOL, "user:p-durand"]),

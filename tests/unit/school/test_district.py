@@ -198,8 +198,8 @@ def test_a_guardian_of_two_children_is_in_both_classes(directory: Directory) -> 
     for guardian in ("g-1-5-5-1", "g-1-5-5-2"):
         assert directory.home_channels(guardian) == home_channels(guardian, C)
         assert "class:sch-1-c6" in home_channels(guardian, C)
-    assert home_channels("t-2-3", C) == ["class:sch-2-c3", "school:sch-2", "user:t-2-3"]
-    assert home_channels("d-3", C) == ["school:sch-3", "user:d-3"]
+    assert home_channels("t-2-3", C) == ["class:sch-2-c3", "school:sch-2", "staff:sch-2", "user:t-2-3"]
+    assert home_channels("d-3", C) == ["school:sch-3", "staff:sch-3", "user:d-3"]
 
 
 def test_guardian_ids_parse_and_bad_ids_are_refused() -> None:
