@@ -113,7 +113,7 @@ class Runtime:
                                  self.receipts, self.membership)
 
     async def _fetch_range(self, channel: str, after: int, upto: int) -> list[dict[str, object]]:
-        return [m.to_wire() for m in await self.store.range(channel, after, upto)]
+        return [dict(m.to_wire()) for m in await self.store.range(channel, after, upto)]
 
     async def _latest_seq(self, channel: str) -> int:
         return (await self.store.latest_seqs([channel])).get(channel, 0)

@@ -342,11 +342,12 @@ async def test_a_frozen_redis_is_detected_by_the_keepalive(
         fresh_redis: RedisServer, start_process: StartProcess) -> None:
     backend = redis_backend(fresh_redis)
     publisher, subscriber = await start_process(backend), await start_process(backend)
-    assert isinstance(subscriber.broker, RedisBroker)
-    await subscriber.broker.subscribe("class:cp-a")
+    broker = subscriber.broker
+    assert isinstance(broker, RedisBroker)
+    await broker.subscribe("class:cp-a")
     fresh_redis.pause()
     try:
-        await wait_for(lambda: not subscriber.broker.connected, UNIT, "connection seen as lost")
+        await wait_for(lambda: not broker.connected, UNIT, "connection seen as lost")
     finally:
         fresh_redis.resume()
     await wait_for(lambda: subscriber.sink.reconnects)
@@ -359,9 +360,10 @@ async def test_subscribe_while_redis_is_down_takes_effect_once_it_is_back(
         fresh_redis: RedisServer, start_process: StartProcess) -> None:
     backend = redis_backend(fresh_redis)
     publisher, subscriber = await start_process(backend), await start_process(backend)
-    assert isinstance(subscriber.broker, RedisBroker)
+    broker = subscriber.broker
+    assert isinstance(broker, RedisBroker)
     await asyncio.to_thread(fresh_redis.stop)
-    await wait_for(lambda: not subscriber.broker.connected)
+    await wait_for(lambda: not broker.connected)
     started = time.monotonic()
     await subscriber.broker.subscribe("class:cp-a")
     assert time.monotonic() - started < BROKER_TIMEOUT
@@ -592,8 +594,10 @@ async def test_a_failed_master_stops_only_its_shard_and_recovers_by_gap_fill(
             with contextlib.suppress(BrokerUnavailable):  # its shard may be down
                 await publisher.broker.publish(rows.store(failed, seq))
             started = time.monotonic()
-            await wait_for(lambda n=seq: all(recorders[c].seqs[-1:] == [n] for c in healthy), UNIT,
-                           f"event {seq} on the healthy shards")
+            def arrived(n: int = seq) -> bool:
+                return all(recorders[c].seqs[-1:] == [n] for c in healthy)
+
+            await wait_for(arrived, UNIT, f"event {seq} on the healthy shards")
             max_wait = max(max_wait, time.monotonic() - started)
         await failover
         assert max_wait < UNIT / 10, f"the healthy shards stalled for {max_wait:.2f}s"

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import redis
 from redis.crc import key_slot
@@ -208,7 +209,7 @@ class RedisClusterServers:
 
     def masters(self) -> list[RedisServer]:
         """The nodes that own slots now, as a running node sees it."""
-        ports = {int(primary[1]) for _, _, primary, *_ in self._slots()}
+        ports = {int(cast(list[Any], primary)[1]) for _, _, primary, *_ in self._slots()}
         return [node for node in self.nodes if node.port in ports]
 
     def _slots(self) -> list[list[object]]:

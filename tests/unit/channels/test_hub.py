@@ -93,7 +93,7 @@ class Encoders(dict[str, Callable[[dict[str, Any]], Frame]]):
 
     def _json(self, push: dict[str, Any]) -> Frame:
         self.calls[JSON_CODEC] += 1
-        return json.dumps(push)
+        return json.dumps(push).encode()
 
     def _msgpack(self, push: dict[str, Any]) -> Frame:
         self.calls[MSGPACK_CODEC] += 1

@@ -18,7 +18,7 @@ class Clock:
         return self.now
 
 
-def run(coro):  # type: ignore[no-untyped-def]
+def run(coro):
     return asyncio.run(coro)
 
 
