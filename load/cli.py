@@ -559,10 +559,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run each target's fan-out on its own instead of interleaved with the others")
     _common(bench)
     bench.set_defaults(func=cmd_bench)
+    sub.add_parser("amplification", add_help=False,
+                   help="non-reading clients recovering large histories: the gateway's RSS (issue 10, item 1); "
+                        "`python -m load amplification --help`")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["amplification"]:  # its own options (load/amplification.py)
+        from load import amplification
+
+        return amplification.main(given[1:])
+    args = build_parser().parse_args(given)
     result: int = args.func(args)
     return result
