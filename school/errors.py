@@ -26,6 +26,7 @@ class ErrorCode(Enum):
     RATE_LIMITED = ("rate_limited", True)
     UNAVAILABLE = ("unavailable", True)
     INTERNAL = ("internal", True)
+    CLOSED = ("closed", False)  # v1.1: publishing in a closed chat
 
     def __init__(self, wire: str, retryable: bool) -> None:
         self.wire = wire
@@ -71,6 +72,12 @@ class NotFound(LiaisonError):
 
 class Conflict(LiaisonError):
     code = ErrorCode.CONFLICT
+
+
+class Closed(LiaisonError):
+    """The chat is closed: readable, not writable, until its staff member opens it again."""
+
+    code = ErrorCode.CLOSED
 
 
 class TooLarge(LiaisonError):

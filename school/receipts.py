@@ -14,10 +14,14 @@ def family_groups(d: Directory, channel: ChannelName) -> dict[str, tuple[str, ..
             students = d.students_of_class(channel.id)
         case ChannelType.SCHOOL:
             students = [s for s in d.students.values() if s.school_id == channel.id]
-        case ChannelType.CHAT:
+        case ChannelType.CHAT:  # one family: those of the student's guardians in the chat
             chat = d.chats.get(channel.id)
             student = d.students.get(chat.student_id) if chat else None
-            students = [student] if student else []
+            if chat is None or student is None:
+                return {}
+            members = d.chat_members(chat.id)
+            guardians = tuple(g for g in student.guardians if g in members)
+            return {student.id: guardians} if guardians else {}
         case _:
             students = []
     return {s.id: s.guardians for s in students if s.guardians}

@@ -84,22 +84,29 @@ class PresenceReply(TypedDict):
     users: list[str]
 
 
-class ReadCount(TypedDict):
-    read: int
-    total: int
-
-
 class ReadLists(TypedDict):
     read: list[str]
     unread: list[str]
 
 
+class FamilyReads(TypedDict):
+    """One family (a student's guardians who receive the channel) and who of it has read."""
+
+    student: str
+    read: list[str]
+    unread: list[str]
+
+
 class ReceiptsReply(TypedDict):
-    """Who among the guardians has read one message (`by_class` for a school announcement)."""
+    """Who among the guardians has read one message, per guardian and per family (protocol
+    v1.1: a family has seen it when one of its guardians has read it); `by_class` for a
+    school announcement."""
 
     read: list[str]
     unread: list[str]
-    families: ReadCount
+    families: list[FamilyReads]
+    families_read: int
+    families_total: int
     by_class: NotRequired[dict[str, ReadLists]]
 
 

@@ -97,8 +97,9 @@ class Recovery:
 
 
 def wire_size(wire: WireMessage) -> int:
-    """About the bytes a message takes in a reply (its JSON form; MessagePack is smaller)."""
-    return len(json.dumps(wire, ensure_ascii=False, separators=(",", ":")))
+    """The bytes a message takes in a reply (its JSON form in UTF-8; MessagePack is smaller):
+    bytes, not characters, so that a text of emoji is counted at its true size."""
+    return len(json.dumps(wire, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def newest_within(wires: list[WireMessage], budget: int) -> tuple[list[WireMessage], int]:

@@ -18,6 +18,7 @@ def command_table(core: CoreHandlers, messages: MessageHandlers, school: SchoolH
         "history": messages.history,
         "read": messages.read,
         "open_chat": school.open_chat,
+        "close_chat": school.close_chat,
         "typing": school.typing,
         "presence": school.presence,
         "receipts": school.receipts,

@@ -1,10 +1,11 @@
-"""Handlers of the school operations of protocol v1: open_chat, typing, presence,
-receipts, edit and delete."""
+"""Handlers of the school operations of protocol v1.1: open_chat, close_chat, typing,
+presence, receipts, edit and delete."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from auth import policy
 from channels.broker import Event
@@ -25,6 +26,7 @@ from school.errors import Conflict, Forbidden, NotFound
 from school.messages import Message
 from school.wire import Empty, OpenChatReply, PresenceReply, ReceiptsReply, TypingBody
 
+Allowed = Callable[[Directory, str, ChannelName, str], bool]  # policy.may_edit / may_moderate
 TYPING_EVERY = 2.0  # seconds between two typing pushes of one user in one chat
 
 
@@ -46,6 +48,9 @@ class SchoolHandlers:
     # -- chats -----------------------------------------------------------------
 
     async def open_chat(self, session: Session, conn: Connection, cmd: Command) -> OpenChatReply:
+        """Protocol v1.1: a guardian opens their own household's chat with the child's teacher;
+        a staff member the family chat, or a private one with one `guardian`. Reopens a closed
+        chat (its members get `subscribed` again)."""
         person = user_of(session)
         student_id = str_param(cmd.params, "student", required=True, max_len=128)
         d = self.directory
@@ -53,13 +58,51 @@ class SchoolHandlers:
         if student is None or student.school_id not in d.schools_of(person.id):
             raise NotFound(f"no student {student_id!r} in your school")
         staff_id = self._chat_staff(d, person, student, cmd.params)
-        chat_id = chat_id_for(student.id, staff_id)
+        guardian_id = self._chat_guardian(person, student, cmd.params)
+        chat_id = chat_id_for(student.id, staff_id, guardian_id)
         channel = chat_channel(chat_id)
-        if chat_id not in d.chats:
-            await self.membership.change([Chat(chat_id, student.school_id, student.id, staff_id)])
+        existing = d.chats.get(chat_id)
+        if existing is None:
+            await self.membership.change([Chat(chat_id, student.school_id, student.id, staff_id, guardian_id)])
+        elif existing.closed:
+            await self.membership.change([replace(existing, closed=False)])
+            latest = (await self.store.latest_seqs([channel])).get(channel, 0)
+            await self.events.publish(Event(channel, "subscribed", {"channel": channel, "seq": latest}))
         elif channel not in session.channels:
             await self.membership.join(session, conn, [channel])
         return {"channel": channel}
+
+    async def close_chat(self, session: Session, conn: Connection, cmd: Command) -> Empty:
+        """Protocol v1.1: the chat's staff member or a director closes it; members get a
+        `closed` push; it stays readable, and `open_chat` opens it again."""
+        person = user_of(session)
+        channel = channel_param(cmd.params)
+        d = self.directory
+        chat = d.chats.get(channel.id) if channel.type is ChannelType.CHAT else None
+        may_close = policy.may_close_chat(d, person.id, channel)
+        if chat is None or not (may_close or policy.may_read(d, person.id, channel)):
+            raise NotFound(f"no chat {channel} of yours")  # others do not learn that it exists
+        if not may_close:
+            raise Forbidden("a chat is closed by its staff member or the school's director")
+        if not chat.closed:
+            await self.membership.change([replace(chat, closed=True)])
+            await self.events.publish(Event(str(channel), "closed", {"channel": str(channel)}))
+        return {}
+
+    @staticmethod
+    def _chat_guardian(person: Person, student: Student, params: Mapping[str, object]) -> str | None:
+        """Whose household the chat is for: the guardian who opens it, or the `guardian` a
+        staff member names; None for the family chat (all of the student's guardians)."""
+        wanted = str_param(params, "guardian", required=False, max_len=128)
+        if person.role is Role.GUARDIAN:
+            if wanted is not None and wanted != person.id:
+                raise Forbidden("you may open your own conversations only")
+            return person.id
+        if wanted is None:
+            return None
+        if wanted not in student.guardians:
+            raise Forbidden(f"{wanted!r} is not a guardian of this student")
+        return wanted
 
     @staticmethod
     def _chat_staff(d: Directory, person: Person, student: Student, params: Mapping[str, object]) -> str:
@@ -131,7 +174,7 @@ class SchoolHandlers:
     # -- moderation --------------------------------------------------------------
 
     async def edit(self, session: Session, conn: Connection, cmd: Command) -> Empty:
-        channel, message = await self._moderated(session, cmd.params)
+        channel, message = await self._moderated(session, cmd.params, policy.may_edit)
         if message.deleted:
             raise Conflict("this message was deleted")
         data = self.publisher.revalidate(message.kind, cmd.params.get("data"))
@@ -142,7 +185,7 @@ class SchoolHandlers:
         return {}
 
     async def delete(self, session: Session, conn: Connection, cmd: Command) -> Empty:
-        channel, message = await self._moderated(session, cmd.params)
+        channel, message = await self._moderated(session, cmd.params, policy.may_moderate)
         if message.deleted:
             return {}
         deleted = await self.store.delete(str(channel), message.seq, int(self.clock() * 1000))
@@ -150,9 +193,11 @@ class SchoolHandlers:
             await self.events.publish(update_event(deleted))
         return {}
 
-    async def _moderated(self, session: Session, params: Mapping[str, object]) -> tuple[ChannelName, Message]:
+    async def _moderated(
+        self, session: Session, params: Mapping[str, object], allowed: Allowed
+    ) -> tuple[ChannelName, Message]:
         person = user_of(session)
         channel, message = await self._message(session, params)
-        if not policy.may_moderate(self.directory, person.id, channel, message.author.id):
+        if not allowed(self.directory, person.id, channel, message.author.id):
             raise Forbidden("you may not change this message")
         return channel, message

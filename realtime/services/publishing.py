@@ -16,9 +16,9 @@ from persistence.store import Appended, Store
 from realtime.config import Limits
 from realtime.engine.events import Events, message_event
 from realtime.metrics import Metrics
-from school.channels import ChannelName
+from school.channels import ChannelName, ChannelType
 from school.directory import Directory, Person
-from school.errors import Forbidden
+from school.errors import Closed, Forbidden
 from school.kinds import ContentLimits, validate
 from school.messages import Author, Draft, JSONDict
 from school.wire import PublishReply
@@ -48,6 +48,9 @@ class Publisher:
         `bad_request` / `too_large`."""
         if not policy.may_publish(self.directory, person.id, channel, kind):
             raise Forbidden(f"you may not publish {kind!r} in {channel}")
+        chat = self.directory.chats.get(channel.id) if channel.type is ChannelType.CHAT else None
+        if chat is not None and chat.closed:
+            raise Closed("this conversation is closed; the school can open it again")
         return validate(kind, data, self.content)
 
     def revalidate(self, kind: str, data: object) -> JSONDict:

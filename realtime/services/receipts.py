@@ -11,7 +11,7 @@ from school.directory import Directory, Person
 from school.errors import Forbidden
 from school.messages import Message
 from school.receipts import by_class, family_groups, tells_author
-from school.wire import ReceiptBody, ReceiptsReply
+from school.wire import FamilyReads, ReceiptBody, ReceiptsReply
 
 RECEIPT_WINDOW = 100  # receipts pushed for at most this many messages per read
 
@@ -49,15 +49,21 @@ class Receipts:
         d = self.directory
         families = family_groups(d, channel)
         guardians = sorted({g for group in families.values() for g in group})
-        read = [g for g in guardians if marks.get(g, 0) >= message.seq]
+        seen = {g for g in guardians if marks.get(g, 0) >= message.seq}
+        per_family: list[FamilyReads] = [
+            {"student": student, "read": sorted(g for g in group if g in seen),
+             "unread": sorted(g for g in group if g not in seen)}
+            for student, group in sorted(families.items())
+        ]
         body: ReceiptsReply = {
-            "read": read,
-            "unread": [g for g in guardians if marks.get(g, 0) < message.seq],
-            "families": {"read": sum(1 for group in families.values() if set(group) & set(read)),
-                         "total": len(families)},
+            "read": sorted(seen),
+            "unread": [g for g in guardians if g not in seen],
+            "families": per_family,
+            "families_read": sum(1 for family in per_family if family["read"]),
+            "families_total": len(per_family),
         }
         if channel.type is ChannelType.SCHOOL:
-            body["by_class"] = by_class(d, channel.id, set(read))
+            body["by_class"] = by_class(d, channel.id, seen)
         return body
 
     async def receipts(self, person: Person, channel: ChannelName, message: Message) -> ReceiptsReply:

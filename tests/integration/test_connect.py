@@ -25,10 +25,10 @@ async def test_parent_of_two_classes_and_director_home_channels(clients):
         "class:cp-a", "class:cm2-b", "school:ecole-jaures", "user:p-durand"}
     director = await clients("d-bernard")
     assert {c["channel"] for c in director.connected["channels"]} == {
-        "school:ecole-jaures", "user:d-bernard"}
+        "school:ecole-jaures", "staff:ecole-jaures", "user:d-bernard"}  # v1.1: the staff room
     teacher = await clients("t-nguyen")
     assert {c["channel"] for c in teacher.connected["channels"]} == {
-        "class:cm2-b", "school:ecole-jaures", "user:t-nguyen"}
+        "class:cm2-b", "school:ecole-jaures", "staff:ecole-jaures", "user:t-nguyen"}
 
 
 async def test_bad_token_is_unauthorized_and_closes_4401(clients):

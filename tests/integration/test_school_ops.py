@@ -42,7 +42,7 @@ async def test_open_chat_rules(clients):
     parent = await clients("p-adam")
     assert await parent.error("open_chat", student="s-lea") == "forbidden"  # not their child
     own = await parent.ok("open_chat", student="s-adam")  # the demo school allows it
-    assert own["channel"] == "chat:s-adam~t-nguyen"
+    assert own["channel"] == "chat:s-adam~t-nguyen~p-adam"  # v1.1: the household's own chat
 
 
 async def test_typing_reaches_others_only(clients):
@@ -72,13 +72,17 @@ async def test_receipts_read_by_one_family(clients):
     sent = await teacher.ok("publish", channel="class:cp-a", kind="post", data=POST)
     before = await teacher.ok("receipts", channel="class:cp-a", seq=sent["seq"])
     assert before["read"] == [] and before["unread"] == ["p-durand", "p-lea-mere", "p-lea-pere"]
-    assert before["families"] == {"read": 0, "total": 2}
+    assert (before["families_read"], before["families_total"]) == (0, 2)
     await mere.ok("read", channel="class:cp-a", seq=sent["seq"])
     assert await teacher.push("receipt") == {
         "push": "receipt", "channel": "class:cp-a", "seq": sent["seq"], "user": "p-lea-mere"}
     after = await teacher.ok("receipts", channel="class:cp-a", seq=sent["seq"])
     assert after["read"] == ["p-lea-mere"] and after["unread"] == ["p-durand", "p-lea-pere"]
-    assert after["families"] == {"read": 1, "total": 2}
+    assert (after["families_read"], after["families_total"]) == (1, 2)
+    assert after["families"] == [
+        {"student": "s-hugo", "read": [], "unread": ["p-durand"]},
+        {"student": "s-lea", "read": ["p-lea-mere"], "unread": ["p-lea-pere"]},
+    ]
     assert await mere.error("receipts", channel="class:cp-a", seq=sent["seq"]) == "forbidden"
     director = await clients("d-bernard")
     assert (await director.ok("receipts", channel="class:cp-a", seq=sent["seq"]))["read"] == ["p-lea-mere"]
@@ -125,12 +129,15 @@ async def test_edit_and_delete_keep_seq_and_push_updates(clients):
     assert state["messages"][0]["deleted"] is True and state["messages"][0]["data"] == {}
 
 
-async def test_chat_moderation_is_author_only(clients):
+async def test_chat_moderation_edits_by_authors_deletions_by_staff(clients):
     teacher, parent = await clients("t-martin"), await clients("p-durand")
     channel = (await teacher.ok("open_chat", student="s-hugo"))["channel"]
     sent = await parent.ok("publish", channel=channel, kind="chat", data={"text": "Merci"})
-    assert await teacher.error("delete", channel=channel, seq=sent["seq"]) == "forbidden"
+    assert await teacher.error("edit", channel=channel, seq=sent["seq"], data={"text": "x"}) == "forbidden"
     assert await parent.ok("edit", channel=channel, seq=sent["seq"], data={"text": "Merci beaucoup"}) == {}
+    mine = await teacher.ok("publish", channel=channel, kind="chat", data={"text": "Avec plaisir"})
+    assert await parent.error("delete", channel=channel, seq=mine["seq"]) == "forbidden"
+    assert await teacher.ok("delete", channel=channel, seq=sent["seq"]) == {}  # v1.1: staff moderate
 
 
 async def test_reconnect_with_updated_since_learns_of_edits_and_deletions(clients):
