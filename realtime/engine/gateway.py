@@ -30,8 +30,8 @@ from realtime.ws.codec import Codec
 from realtime.ws.connection import Connection
 from realtime.ws.frames import Command
 from realtime.ws.session import Session, State, typed_error
-from school.errors import BadRequest, Conflict, LiaisonError, RateLimited
-from school.text import check_value
+from school.errors import BadRequest, Conflict, ErrorCode, LiaisonError, RateLimited, error_body
+from school.text import check_value, encodable
 from school.wire import ErrorReply, OkReply, ReplyBody
 
 log = structlog.get_logger("liaison.gateway")
@@ -195,7 +195,7 @@ class Gateway:
             self.metrics.error(refused)
             log.info("command_refused", conn=session.id, op=command.op, code=refused,
                      user=session.user.id if session.user else None)
-        conn.send(codec.encode(reply))
+        conn.send(encode_reply(codec, reply, session.id, command.op))
         if finish is not None:
             finish()
         if close is not None:
@@ -234,3 +234,33 @@ class Gateway:
             raise Conflict("this connection is already connected")
         check_value(command.params, "params")  # nothing one codec cannot encode gets further
         return await handler(session, conn, command)
+
+
+ENCODING_ERRORS = (TypeError, ValueError, OverflowError, UnicodeError)
+
+
+def encode_reply(codec: Codec, reply: OkReply | ErrorReply, conn_id: str, op: str) -> bytes:
+    """The reply's frame. A message stored before values were checked at publish (one that a
+    codec cannot carry: an integer beyond 64 bits, a lone surrogate) must not close the
+    connection, nor every connection of that codec recovering it: such messages are sent
+    with `data: {}` and `unreadable: true`, and the rest of the reply as it is."""
+    try:
+        return codec.encode(reply)
+    except ENCODING_ERRORS as exc:
+        log.error("reply_not_encodable", conn=conn_id, op=op, codec=codec.name, error=type(exc).__name__)
+    try:
+        return codec.encode(scrubbed(reply))
+    except ENCODING_ERRORS:
+        return codec.encode({"id": reply.get("id"), "error": error_body(ErrorCode.INTERNAL, "internal error")})
+
+
+def scrubbed(value: object) -> object:
+    """A copy of `value` in which every message whose `data` a codec could not carry has
+    `data: {}` and `unreadable: true`."""
+    if isinstance(value, list):
+        return [scrubbed(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "seq" in value and "kind" in value and "data" in value and not encodable(value["data"]):
+        return {**{k: scrubbed(v) for k, v in value.items() if k != "data"}, "data": {}, "unreadable": True}
+    return {k: scrubbed(v) for k, v in value.items()}

@@ -4,6 +4,7 @@ each reproduced against a real `liaison serve`."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -163,5 +164,34 @@ async def test_a_guardian_never_gets_a_receipt_push_naming_another_guardian(tmp_
         assert mother.no_push_now()
         for client in (teacher, mother, father):
             await client.close()
+    finally:
+        gateway.stop()
+
+
+async def test_a_poison_message_stored_before_the_checks_never_closes_a_reader(tmp_path: Path):
+    """A message a codec cannot carry, stored by an older server (written here straight into
+    the SQLite file): MessagePack readers recovering it or reading its history are answered,
+    with the message's data withheld, instead of being closed with 1011 in a loop."""
+    gateway = start_gateway(tmp_path, env=FAST)
+    try:
+        teacher = await connected(gateway.ws, "t-martin")
+        await teacher.ok("publish", channel="class:cp-a", kind="post", data={"text": "avant"})
+        poison = '{"text": "photo", "attachments": [{"name": "a.jpg", "url": "https://e.org/a.jpg", ' \
+                 '"type": "image/jpeg", "size": 18446744073709551616}]}'
+        with sqlite3.connect(tmp_path / "liaison.db") as db:
+            db.execute("INSERT INTO messages (channel, seq, id, ts, author_id, author_name, author_role, kind, "
+                       "data, edited, deleted, key) VALUES ('class:cp-a', 2, 'poison', 1, 't-martin', "
+                       "'Mme Martin', 'teacher', 'post', ?, NULL, 0, NULL)", (poison,))
+        await teacher.ok("publish", channel="class:cp-a", kind="post", data={"text": "après"})
+        for _ in range(2):  # a reconnect goes the same way
+            parent = await connected(gateway.ws, "p-durand", binary=True, since={"class:cp-a": 0})
+            state = next(c for c in parent.connected["channels"] if c["channel"] == "class:cp-a")
+            assert [(m["seq"], m.get("unreadable", False)) for m in state["messages"]] == [
+                (1, False), (2, True), (3, False)]
+            page = await parent.ok("history", channel="class:cp-a")
+            assert [m["data"] for m in page["messages"]][1] == {}
+            assert await parent.ok("ping") == {}  # still open
+            await parent.close()
+        await teacher.close()
     finally:
         gateway.stop()
