@@ -16,7 +16,7 @@ from importlib import resources
 import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -42,6 +42,7 @@ from realtime.http.api import api_routes
 from realtime.http.demo import demo_people, demo_token
 from realtime.http.errors import EXCEPTION_HANDLERS
 from realtime.http.probes import healthz, metrics, readyz
+from realtime.http.routing import OwnedRoute
 from realtime.http.security import ClientFiles, SecurityHeaders
 from realtime.metrics import Metrics
 from realtime.services import Services
@@ -197,11 +198,11 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
     web_dir = str(resources.files("web"))
     routes = [
         WebSocketRoute("/ws", websocket_endpoint),
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/metrics", metrics),
-        Route("/demo/people", demo_people),
-        Route("/demo/token", demo_token, methods=["POST"]),
+        OwnedRoute("/healthz", healthz),
+        OwnedRoute("/readyz", readyz),
+        OwnedRoute("/metrics", metrics),
+        OwnedRoute("/demo/people", demo_people),
+        OwnedRoute("/demo/token", demo_token, methods=["POST"]),
         *api_routes(),
         Mount("/", app=ClientFiles(directory=web_dir, html=True), name="web"),
     ]

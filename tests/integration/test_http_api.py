@@ -507,3 +507,18 @@ async def test_unread_counts_move_after_a_read(api: Api, connect: Any) -> None:
     assert after["class:cp-a"] == {"latest": 3, "read": 2, "unread": 1}
     other = api.call("GET", "/api/v1/me/unread", user="p-lea-pere").body["channels"]
     assert other["class:cp-a"]["unread"] == 3  # read marks are per user
+
+
+def test_probes_and_demo_routes_answer_405_with_their_own_allow(server):
+    import urllib.error
+    import urllib.request
+
+    for method, path, allow in (("POST", "/healthz", "GET, HEAD"), ("DELETE", "/readyz", "GET, HEAD"),
+                                ("GET", "/demo/token", "POST")):
+        request = urllib.request.Request(server.http + path, method=method, data=b"" if method != "GET" else None)
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError(f"{method} {path} was accepted")
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 405, (method, path, refused.code)
+            assert refused.headers["Allow"] == allow
