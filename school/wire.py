@@ -236,7 +236,15 @@ class UnsubscribedPush(TypedDict):
     channel: str
 
 
-Push: TypeAlias = MessagePush | UpdatePush | TypingPush | ReceiptPush | SubscribedPush | UnsubscribedPush
+class ClosedPush(TypedDict):
+    """v1.1: the chat was closed (`publish` there answers `closed` until it is opened again)."""
+
+    push: Literal["closed"]
+    channel: str
+
+
+Push: TypeAlias = (MessagePush | UpdatePush | TypingPush | ReceiptPush | SubscribedPush | UnsubscribedPush
+                   | ClosedPush)
 
 
 # -- directory items (`school.directory.item_to_wire`) ------------------------------------
