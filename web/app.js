@@ -19,6 +19,7 @@ const root = document.getElementById('app');
 let session = null;
 
 function boot() {
+  registerServiceWorker();
   const linked = takeLinkToken(location.hash);
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) session = new Session(token);
@@ -73,11 +74,19 @@ function showSignIn(message) {
   signInView(root, { message, onToken: startSession });
 }
 
+// The app shell is kept by a service worker (sw.js), so that opening Liaison without a
+// network shows a French page rather than the browser's own error.
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator) || !isSecureContext) return;
+  navigator.serviceWorker.register('sw.js', { scope: './' }).catch(() => {});
+}
+
 function signOut(message) {
   session?.stop();
   session = null;
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(SEQS_KEY);
+  for (const key of Object.keys(sessionStorage)) if (key.startsWith('liaison.seen.')) sessionStorage.removeItem(key);
   history.replaceState(null, '', location.pathname);
   showSignIn(message);
 }
@@ -104,6 +113,7 @@ class Session {
     on('receipt', ({ channel, seq, user }) => this.st().applyReceipt(channel, seq, user));
     on('reset', ({ channel }) => this.st().forget(channel));
     on('subscribed', this.onSubscribed);
+    on('closed', ({ channel }) => this.st().setClosed(channel, true));
     on('unsubscribed', this.onUnsubscribed);
     on('unauthorized', () => signOut(t('signin.expired')));
     on('fatal', () => { this.banner.textContent = t('conn.forbidden'); });
@@ -146,7 +156,7 @@ class Session {
       h('header', { class: 'topbar' },
         h('div', { class: 'brand' }, icon('📒'), h('span', {}, t('app.name')), this.schoolName),
         h('div', { class: 'who' }, this.meName, this.meRole),
-        h('button', { type: 'button', class: 'btn btn-quiet switch', title: t('header.switch'), onclick: () => signOut() },
+        h('button', { type: 'button', class: 'btn btn-quiet switch', onclick: () => this.confirmSwitch() },
           icon('⇄'), h('span', { class: 'switch-label' }, t('header.switch')))),
       this.banner, this.urgentBar,
       h('nav', { class: 'tabs', 'aria-label': t('header.nav') }, this.navList),
@@ -166,6 +176,28 @@ class Session {
       setChildren(this.banner);
       if (was === 'reconnecting') this.notify(t('conn.back'));
     }
+  }
+
+  // "Changer d'utilisateur" signs out: ask first (the safe answer has the focus).
+  confirmSwitch() {
+    if (this.switchDialog?.open) return;
+    const titleId = 'switch-title';
+    const yes = h('button', { type: 'button', class: 'btn btn-danger' }, t('switch.yes'));
+    const no = h('button', { type: 'button', class: 'btn' }, t('switch.no'));
+    const dialog = h('dialog', { class: 'card signin-link switch-confirm', 'aria-labelledby': titleId },
+      h('h2', { id: titleId }, t('switch.title')),
+      h('p', {}, t('switch.body', { name: this.conn.user?.name ?? this.meName.textContent })),
+      h('p', { class: 'actions' }, yes, ' ', no));
+    this.switchDialog = dialog;
+    document.body.append(dialog);
+    yes.addEventListener('click', () => dialog.close('yes'));
+    no.addEventListener('click', () => dialog.close('no'));
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      if (dialog.returnValue === 'yes' && session === this) signOut();
+    });
+    dialog.showModal();
+    no.focus();
   }
 
   notify(text) {
@@ -198,6 +230,7 @@ class Session {
       const p = await this.conn.request('profile');
       this.dir = new Directory(p);
       for (const [ch, seq] of Object.entries(p.reads || {})) this.st().setRead(ch, seq);
+      for (const c of p.chats || []) if (typeof c.closed === 'boolean') this.st().setClosed(c.channel, c.closed);
     } catch (err) {
       if (!this.dir || !['disconnected', 'timeout'].includes(err.code)) this.dir = new Directory(fallbackProfile(this.conn.user, this.conn.channels()));
     }
@@ -214,6 +247,7 @@ class Session {
 
   async onSubscribed({ channel, seq }) {
     this.st().setLatest(channel, seq ?? 0);
+    this.st().setClosed(channel, false); // a closed chat opened again
     await this.loadProfile();
     this.ensureLoaded(channel);
     this.route(false);
@@ -250,22 +284,53 @@ class Session {
     if (st.receipt(channel, seq)) return;
     st.receipts.set(`${channel}#${seq}`, { loading: true });
     this.conn.request('receipts', { channel, seq })
-      .then((r) => st.setReceipt(channel, seq, { read: new Set(r.read || []), unread: new Set(r.unread || []) }))
+      .then((r) => st.setReceipt(channel, seq, {
+        read: new Set(r.read || []),
+        unread: new Set(r.unread || []),
+        // protocol v1.1: per family (a student's guardians); absent from a v1 server
+        families: Array.isArray(r.families)
+          ? r.families.map((f) => ({ student: f.student, read: new Set(f.read || []), unread: new Set(f.unread || []) }))
+          : null,
+        familiesRead: r.families_read,
+        familiesTotal: r.families_total,
+      }))
       // a server without the `receipts` operation: show nothing rather than an error
       .catch((err) => st.setReceipt(channel, seq, err.code === 'bad_request' ? { unsupported: true } : { error: true }));
   }
 
-  async openChat(studentId) {
-    const mine = this.dir.me.role === 'guardian' ? this.dir.chatAbout(studentId) : this.dir.chatAbout(studentId, this.dir.me.id);
+  // A guardian: their own household's chat with the child's teacher. Staff: the family
+  // chat, or with `guardian` a private chat with that parent.
+  async openChat(studentId, guardian = null) {
+    const mine = this.dir.me.role === 'guardian' ? this.dir.chatAbout(studentId) : this.dir.chatAbout(studentId, this.dir.me.id, guardian);
     if (mine) return this.go(`chat/${encodeURIComponent(mine.channel)}`);
     this.notify(t('chat.opening'));
     try {
-      const { channel } = await this.conn.request('open_chat', { student: studentId });
+      const { channel } = await this.conn.request('open_chat', guardian ? { student: studentId, guardian } : { student: studentId });
       if (this.conn.lastSeq(channel) === undefined) await this.conn.subscribe(channel).catch(() => {});
       this.st().setLatest(channel, this.conn.lastSeq(channel) ?? 0);
       await this.loadProfile();
       this.ensureLoaded(channel);
       this.go(`chat/${encodeURIComponent(channel)}`);
+    } catch (err) {
+      this.notify(errorText(err));
+    }
+  }
+
+  // Close a chat (its staff member or a director), or open it again.
+  async setChatClosed(channel, closed) {
+    try {
+      if (closed) {
+        await this.conn.request('close_chat', { channel });
+        this.st().setClosed(channel, true);
+        this.notify(t('chat.closedToast'));
+      } else {
+        const c = this.dir.chats.get(channel);
+        const params = { student: c.student };
+        if (c.guardian && this.dir.me.role !== 'guardian') params.guardian = c.guardian;
+        await this.conn.request('open_chat', params);
+        this.st().setClosed(channel, false);
+        this.notify(t('chat.reopenedToast'));
+      }
     } catch (err) {
       this.notify(errorText(err));
     }
@@ -346,11 +411,13 @@ class Session {
     }));
     document.title = total ? t('app.titleUnread', { count: total }) : t('app.title');
     const school = this.dir.schoolChannel();
-    const urgent = school ? st.unreadUrgent([school]) : [];
+    const staffRoom = this.dir.staffChannel();
+    const urgentIn = [school, staffRoom].filter((c) => c && st.channels.has(c));
+    const urgent = st.unreadUrgent(urgentIn);
     this.urgentBar.hidden = !urgent.length;
     if (urgent.length) {
       const m = urgent[0];
-      const target = items.find((i) => i.channels.includes(school));
+      const target = items.find((i) => i.channels.includes(m.channel));
       setChildren(this.urgentBar,
         h('p', {}, icon('⚠'), ' ', h('strong', {}, t('urgent.banner', { title: m.data.title || (m.data.text || '').slice(0, 80) }))),
         target ? h('a', { class: 'btn btn-small', href: `#/${target.route}`, onclick: () => this.scrollToMessage(m) }, t('urgent.read')) : null);

@@ -1,11 +1,11 @@
 // Chats between staff and a family: the list of conversations and one conversation
 // (oldest first, older ones load when scrolling up, typing indicator, edit/delete own).
 
-import { h, add, reconcile, icon, firstName } from './dom.js';
+import { h, add, reconcile, icon, firstName, linkify } from './dom.js';
 import { newKey } from './protocol.js';
 import { t, formatTs, formatFull, list } from './i18n.js';
 import { editForm, errorText } from './compose.js';
-import { actions } from './feed.js';
+import { actions, attachmentList } from './feed.js';
 
 const TYPING_EVERY_MS = 3000;
 
@@ -34,7 +34,7 @@ export function chatsView(ctx, channel) {
       const unread = store.unreadCount([c]);
       return {
         key: c,
-        version: [last?.seq, last?.edited, last?.deleted, unread, c === open, ctx.ui.clock, dir.chatTitle(c)].join('|'),
+        version: [last?.seq, last?.edited, last?.deleted, unread, c === open, ctx.ui.clock, dir.chatTitle(c), store.isClosed(c)].join('|'),
         render: () => chatItem(ctx, c, last, unread, c === open),
       };
     }));
@@ -52,7 +52,8 @@ function chatItem(ctx, c, last, unread, current) {
     h('a', { href: `#/chat/${encodeURIComponent(c)}`, class: unread ? 'chat-item unread' : 'chat-item', 'aria-current': current ? 'page' : null },
       h('span', { class: 'chat-item-title' }, dir.chatTitle(c)),
       unread ? h('span', { class: 'badge badge-count' }, String(unread), h('span', { class: 'sr-only' }, ' ', t('nav.unread', { count: unread }))) : null,
-      h('span', { class: 'chat-item-preview' }, preview),
+      h('span', { class: 'chat-item-preview' },
+        ctx.store.isClosed(c) ? h('span', { class: 'tag-closed' }, icon('🔒'), ' ', t('chat.closed'), ' · ') : null, preview),
       last ? h('time', { datetime: new Date(last.ts).toISOString() }, formatTs(last.ts)) : null));
 }
 
@@ -64,15 +65,37 @@ function conversation(ctx, channel) {
   const more = h('button', { type: 'button', class: 'btn sentinel', onclick: () => loadOlder() }, t('feed.loadOlder'));
   const typing = h('p', { class: 'typing' });
   const empty = h('p', { class: 'muted empty' }, t('chat.empty'));
-  const input = h('textarea', { id: 'chat-input', rows: 2, placeholder: t('chat.placeholder'), required: true });
+  const input = h('textarea', { id: 'chat-input', rows: 2, placeholder: t('chat.placeholder'), required: true, 'aria-describedby': 'chat-closed-note' });
   const status = h('p', { class: 'form-status error', role: 'status' });
+  const send = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('➤'), ' ', t('chat.send'));
+  const closedNote = h('p', { class: 'closed-note', id: 'chat-closed-note', role: 'status' });
   const form = h('form', { class: 'chat-form' },
-    h('label', { for: 'chat-input', class: 'sr-only' }, t('chat.label')), input,
-    h('button', { type: 'submit', class: 'btn btn-primary' }, icon('➤'), ' ', t('chat.send')), status);
+    closedNote,
+    h('label', { for: 'chat-input', class: 'sr-only' }, t('chat.label')), input, send, status);
+  // closing (staff of the chat, directors): an inline confirmation, then the composer locks
+  const closeBox = h('div', { class: 'convo-tools' });
+  let confirmingClose = false;
+  function renderTools() {
+    const closed = store.isClosed(channel);
+    if (!ctx.dir.mayCloseChat(channel)) return closeBox.replaceChildren();
+    if (closed) {
+      closeBox.replaceChildren(h('button', { type: 'button', class: 'btn btn-small', 'data-fk': 'reopen', onclick: () => ctx.setChatClosed(channel, false) },
+        icon('🔓'), ' ', t('chat.reopen')));
+    } else if (confirmingClose) {
+      const yes = h('button', { type: 'button', class: 'btn btn-small btn-danger', 'data-fk': 'close-yes', onclick: async () => { confirmingClose = false; await ctx.setChatClosed(channel, true); renderTools(); } }, t('chat.closeYes'));
+      closeBox.replaceChildren(h('div', { class: 'msg-actions confirm', role: 'group', 'aria-label': t('chat.close') },
+        h('span', {}, t('chat.closeConfirm')), yes,
+        h('button', { type: 'button', class: 'btn btn-small', onclick: () => { confirmingClose = false; renderTools(); closeBox.querySelector('button')?.focus(); } }, t('msg.cancel'))));
+      yes.focus();
+    } else {
+      closeBox.replaceChildren(h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'data-fk': 'close', onclick: () => { confirmingClose = true; renderTools(); } },
+        icon('🔒'), ' ', t('chat.close')));
+    }
+  }
   const el = h('section', { class: 'card conversation', 'aria-labelledby': 'convo-h' },
     h('header', { class: 'convo-head' },
       h('a', { href: '#/chats', class: 'back' }, icon('←'), ' ', t('chat.back')),
-      title, membersLine),
+      title, membersLine, closeBox),
     more, log, empty, typing, form);
 
   let pending = null; // {key, text}
@@ -101,7 +124,8 @@ function conversation(ctx, channel) {
       lastTyping = 0;
     } catch (err) {
       if (!input.value) input.value = text; // give the text back to retry
-      status.textContent = errorText(err);
+      if (err.code === 'closed') store.setClosed(channel, true);
+      else status.textContent = errorText(err);
     }
   });
 
@@ -123,8 +147,21 @@ function conversation(ctx, channel) {
   const io = new IntersectionObserver((es) => { if (es.some((e) => e.isIntersecting)) nearTop(); }, { rootMargin: '300px' });
 
   let lastSeen = null;
+  let wasClosed = null;
   function update() {
     const dir = ctx.dir;
+    const closed = store.isClosed(channel);
+    if (closed !== wasClosed) {
+      wasClosed = closed;
+      el.classList.toggle('closed', closed);
+      input.disabled = send.disabled = closed;
+      closedNote.hidden = !closed;
+      closedNote.replaceChildren(...(closed ? [icon('🔒'), ' ', h('strong', {}, t('chat.closed')), ' — ',
+        dir.mayCloseChat(channel) ? t('chat.closedStaff') : t('chat.closedParent')] : []));
+      if (closed) status.textContent = '';
+      confirmingClose = false;
+      renderTools();
+    }
     const members = dir.chatMembers(channel).map((id) => dir.name(id));
     title.textContent = dir.chatTitle(channel);
     log.setAttribute('aria-label', dir.chatTitle(channel));
@@ -136,7 +173,7 @@ function conversation(ctx, channel) {
       return {
         key,
         version: ctx.ui.editing === key ? `editing|${m.deleted}` // keep the edit form as typed
-          : [m.edited, m.deleted, store.isUnread(m), ctx.ui.confirming === key, ctx.ui.clock].join('|'),
+          : [m.edited, m.deleted, store.isUnread(m), ctx.ui.confirming === key, ctx.ui.clock, store.readByOthers(m), closed].join('|'),
         render: () => bubble(ctx, m, key),
       };
     }));
@@ -164,13 +201,15 @@ function conversation(ctx, channel) {
 function bubble(ctx, m, key) {
   const { dir, store, ui } = ctx;
   const mine = m.from?.id === dir.me.id;
+  const seenByOthers = mine && !m.deleted && store.readByOthers(m);
   const unread = store.isUnread(m);
   const el = h('article', { class: `bubble${mine ? ' mine' : ''}${unread ? ' unread' : ''}${m.deleted ? ' deleted' : ''}` });
   add(el, h('p', { class: 'meta' },
     h('span', { class: 'author' }, mine ? t('msg.you') : m.from?.name ?? ''), ' · ',
     h('time', { datetime: new Date(m.ts).toISOString(), title: formatFull(m.ts) }, formatTs(m.ts)),
     m.edited && !m.deleted ? h('span', { class: 'edited' }, ' · ', t('msg.edited')) : null,
-    unread ? h('span', { class: 'badge badge-new' }, t('msg.new')) : null));
+    unread ? h('span', { class: 'badge badge-new' }, t('msg.new')) : null,
+    seenByOthers ? h('span', { class: 'read-mark', title: t(dir.me.role === 'guardian' ? 'msg.readByStaffLong' : 'msg.readByFamily') }, icon('✔'), ' ', t('msg.readByStaff')) : null));
   if (m.deleted) {
     add(el, h('p', { class: 'text deleted' }, icon('🗑'), ' ', t('msg.deleted')));
     return el;
@@ -180,8 +219,11 @@ function bubble(ctx, m, key) {
     requestAnimationFrame(() => el.querySelector('textarea')?.focus());
     return el;
   }
-  add(el, h('p', { class: 'text' }, m.data?.text ?? ''));
-  if (mine) add(el, actions(ctx, m, key));
+  add(el, h('p', { class: 'text' }, linkify(m.data?.text ?? '')), attachmentList(m.data?.attachments));
+  const closed = store.isClosed(m.channel);
+  if (mine && !closed) add(el, actions(ctx, m, key));
+  // the chat's staff member may remove what a parent wrote (not change it)
+  else if (!mine && dir.chats.get(m.channel)?.staff?.id === dir.me.id) add(el, actions(ctx, m, key, { edit: false }));
   if (unread) ctx.reads.watch(el, m);
   return el;
 }

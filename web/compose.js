@@ -70,12 +70,14 @@ export function readData(form, kind, base = {}) {
 
 export function errorText(err) {
   const key = `error.${err?.code}`;
-  return ['forbidden', 'too_large', 'bad_request', 'rate_limited', 'not_found', 'timeout'].includes(err?.code)
+  return ['forbidden', 'too_large', 'bad_request', 'rate_limited', 'not_found', 'timeout', 'closed'].includes(err?.code)
     ? t(key) : t('error.generic');
 }
 
-// The composer of a feed: {channel, kinds: ['post','event','homework'] | ['announcement'], name}.
-export function composer(ctx, { channel, kinds, name }) {
+// The composer of a feed: {channel, kinds: ['post','event','homework'] | ['announcement'], name,
+// urgentAs}: with `urgentAs` (the staff room, for directors) a post may be marked urgent,
+// and is then sent as that kind (an announcement) with `urgent: true`.
+export function composer(ctx, { channel, kinds, name, urgentAs = null }) {
   const isAnn = kinds[0] === 'announcement';
   let kind = kinds[0];
   let pending = null; // {key, json}: an idempotency key kept while the same content is retried
@@ -84,7 +86,7 @@ export function composer(ctx, { channel, kinds, name }) {
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, isAnn ? t('compose.submitAnn') : t('compose.submit'));
   const urgentId = newId('urgent');
   const urgentHint = newId('urgent-hint');
-  const urgent = isAnn
+  const urgent = isAnn || urgentAs
     ? h('div', { class: 'field check urgent-check' },
       h('input', { type: 'checkbox', id: urgentId, name: 'urgent', 'aria-describedby': urgentHint }),
       h('label', { for: urgentId }, icon('⚠'), ' ', t('compose.urgent')),
@@ -108,13 +110,22 @@ export function composer(ctx, { channel, kinds, name }) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const data = readData(form, kind);
-    const json = JSON.stringify([kind, data]);
+    let sendKind = kind;
+    if (urgentAs) {
+      const flagged = data.urgent;
+      delete data.urgent;
+      if (flagged) {
+        sendKind = urgentAs;
+        data.urgent = true;
+      }
+    }
+    const json = JSON.stringify([sendKind, data]);
     if (!pending || pending.json !== json) pending = { key: newKey(), json };
     submit.disabled = true;
     status.className = 'form-status';
     status.textContent = ctx.conn.state === 'online' ? t('compose.sending') : t('compose.waiting');
     try {
-      await ctx.conn.request('publish', { channel, kind, data, key: pending.key });
+      await ctx.conn.request('publish', { channel, kind: sendKind, data, key: pending.key });
       pending = null;
       form.reset();
       fill();

@@ -107,3 +107,40 @@ export function todayPlus(days) {
   const d = new Date(Date.now() + days * 86_400_000);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
+
+// An http(s) address as an absolute URL, or null (javascript:, data:, … are refused).
+export function safeHref(url) {
+  try {
+    const u = new URL(String(url ?? ''), location.href);
+    return ['http:', 'https:'].includes(u.protocol) ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// A link that opens in a new tab without giving that page access to ours.
+export function externalLink(href, ...children) {
+  return h('a', { href, rel: 'noopener noreferrer', target: '_blank' }, ...children);
+}
+
+// A text with the web addresses typed in it made into links (DOM nodes only, never
+// HTML): "voir https://exemple.fr/page." → ["voir ", <a>https://exemple.fr/page</a>, "."].
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"]+|\bwww\.[^\s<>"]+/gi;
+export function linkify(text) {
+  const s = String(text ?? '');
+  const out = [];
+  let last = 0;
+  for (const m of s.matchAll(URL_IN_TEXT)) {
+    let url = m[0];
+    // trailing punctuation belongs to the sentence, not to the address
+    const trail = /[.,;:!?»)\]'’]+$/.exec(url);
+    if (trail && !(trail[0].startsWith(')') && url.includes('('))) url = url.slice(0, -trail[0].length);
+    const href = safeHref(url.startsWith('www.') ? `https://${url}` : url);
+    if (!href) continue;
+    if (m.index > last) out.push(s.slice(last, m.index));
+    out.push(externalLink(href, url));
+    last = m.index + url.length;
+  }
+  if (last < s.length) out.push(s.slice(last));
+  return out;
+}

@@ -2,7 +2,7 @@
 // message card shared with nothing else: kind, author, time, unread and urgent markers,
 // receipts for staff, edit and delete for the author.
 
-import { h, setChildren, add, reconcile, icon, newId } from './dom.js';
+import { h, setChildren, add, reconcile, icon, newId, linkify, safeHref, externalLink } from './dom.js';
 import { t, formatTs, formatFull, formatEvent, formatDay } from './i18n.js';
 import { composer, editForm, errorText } from './compose.js';
 import { receiptsBlock } from './people.js';
@@ -63,7 +63,8 @@ export function feedView(ctx, { title, subtitle, channels, compose, actions: top
 }
 
 function showReceipts(ctx, m) {
-  if (m.deleted || m.channel.startsWith('chat:') || ctx.dir.me.role === 'guardian') return false;
+  if (m.deleted || ctx.dir.me.role === 'guardian') return false;
+  if (!m.channel.startsWith('class:') && !m.channel.startsWith('school:')) return false; // families read those only
   return m.from?.id === ctx.dir.me.id || ctx.dir.me.role === 'director';
 }
 
@@ -71,7 +72,7 @@ function cardVersion(ctx, m, key) {
   // while its edit form is open, a card is not re-rendered (that would lose the typing)
   if (ctx.ui.editing === key) return `editing|${m.deleted}`;
   const r = showReceipts(ctx, m) ? ctx.store.receipt(m.channel, m.seq) : null;
-  const rv = r ? (r.read ? `${r.read.size}/${r.unread.size}/${[...r.unread].join()}` : JSON.stringify(r)) : '-';
+  const rv = r ? (r.read ? `${r.read.size}/${r.unread.size}/${[...r.unread].join()}/${r.familiesRead}` : JSON.stringify(r)) : '-';
   return [m.edited, m.deleted, ctx.store.isUnread(m), rv, ctx.ui.editing === key, ctx.ui.confirming === key,
     ctx.ui.expanded.has(key), ctx.ui.clock].join('|');
 }
@@ -115,12 +116,12 @@ export function messageCard(ctx, m, key) {
   }
   add(el, body(m, `${headId}-b`));
   if (showReceipts(ctx, m)) add(el, receiptsBlock(ctx, m, key));
-  if (mine || (dir.me.role === 'director' && !m.channel.startsWith('chat:'))) add(el, actions(ctx, m, key));
+  if (mine || (dir.me.role === 'director' && (m.channel.startsWith('class:') || m.channel.startsWith('school:') || m.channel.startsWith('staff:')))) add(el, actions(ctx, m, key));
   if (unread) ctx.reads.watch(el, m);
   return el;
 }
 
-function body(m, id) {
+export function body(m, id) {
   const d = m.data || {};
   const parts = [];
   if (m.kind === 'event') {
@@ -128,25 +129,31 @@ function body(m, id) {
       h('dt', {}, icon('🕑'), ' ', t('msg.event.when')), h('dd', {}, formatEvent(d.starts_at, d.ends_at)),
       d.place ? [h('dt', {}, icon('📍'), ' ', t('msg.event.where')), h('dd', {}, d.place)] : null));
   }
-  if (d.text) parts.push(h('p', { class: 'text' }, d.text));
-  if (Array.isArray(d.attachments) && d.attachments.length) {
-    parts.push(h('ul', { class: 'attachments', 'aria-label': t('msg.attachments') },
-      d.attachments.map((a) => h('li', {}, h('a', { href: safeUrl(a.url), rel: 'noopener', target: '_blank' }, icon('📎'), ' ', a.name || a.url)))));
-  }
+  if (d.text) parts.push(h('p', { class: 'text' }, linkify(d.text)));
+  parts.push(attachmentList(d.attachments));
   return h('div', { class: 'msg-body', id }, parts);
 }
 
-export function safeUrl(url) {
-  try {
-    const u = new URL(url, location.href);
-    return ['http:', 'https:'].includes(u.protocol) ? u.href : '#';
-  } catch {
-    return '#';
-  }
+// The files of a message (post, event, homework, announcement, chat): http(s) links only.
+export function attachmentList(attachments) {
+  if (!Array.isArray(attachments) || !attachments.length) return null;
+  return h('ul', { class: 'attachments', 'aria-label': t('msg.attachments') },
+    attachments.map((a) => {
+      const href = safeHref(a?.url);
+      const label = [icon('📎'), ' ', String(a?.name || a?.url || '')];
+      return h('li', {}, href
+        ? externalLink(href, ...label, h('span', { class: 'sr-only' }, ' ', t('msg.opensNew')))
+        : h('span', {}, ...label));
+    }));
 }
 
-// Edit / delete (with an inline confirmation instead of a modal).
-export function actions(ctx, m, key) {
+export function safeUrl(url) {
+  return safeHref(url) ?? '#';
+}
+
+// Edit / delete (with an inline confirmation instead of a modal); `edit: false` for a
+// message someone else wrote that I may only delete (a teacher in a chat with a family).
+export function actions(ctx, m, key, { edit = true } = {}) {
   const { ui } = ctx;
   const status = h('span', { class: 'form-status error', role: 'status' });
   if (ui.confirming === key) {
@@ -168,16 +175,23 @@ export function actions(ctx, m, key) {
       status);
   }
   return h('div', { class: 'msg-actions', role: 'group', 'aria-label': t('msg.actions') },
-    h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'data-fk': 'edit', onclick: () => { ui.editing = key; ui.confirming = null; ctx.refresh(); } }, icon('✎'), ' ', t('msg.edit')),
+    edit ? h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'data-fk': 'edit', onclick: () => { ui.editing = key; ui.confirming = null; ctx.refresh(); } }, icon('✎'), ' ', t('msg.edit')) : null,
     h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'data-fk': 'delete', onclick: () => { ui.confirming = key; ctx.refresh(); ctx.focusKey(key, 'confirm'); } }, icon('🗑'), ' ', t('msg.delete')));
 }
 
-// Side panel of a child's feed on wide screens: coming events and homework.
+// Coming events and homework of a child's feed: a side panel on wide screens and, on
+// phones (where there is no side), a foldable card at the top of the feed (`phone`).
 export function upcomingAside(ctx, channel) {
   const items = h('ul', { class: 'plain upcoming' });
   const none = h('p', { class: 'muted' }, t('upcoming.none'));
   const el = h('aside', { class: 'card aside wide-only', 'aria-labelledby': 'aside-upcoming' },
     h('h2', { id: 'aside-upcoming' }, t('upcoming.title')), items, none);
+  const phoneItems = h('ul', { class: 'plain upcoming' });
+  const phoneNone = h('p', { class: 'muted' }, t('upcoming.none'));
+  const count = h('span', { class: 'badge badge-count', hidden: true });
+  const phone = h('details', { class: 'card upcoming-phone narrow-only' },
+    h('summary', {}, icon('📅'), ' ', h('span', { class: 'summary-text' }, t('upcoming.title')), ' ', count),
+    phoneItems, phoneNone);
   let last = '';
   function update() {
     const today = new Date();
@@ -191,11 +205,16 @@ export function upcomingAside(ctx, channel) {
     const sig = list.map(({ m }) => `${m.seq}:${m.edited}`).join();
     if (sig === last) return;
     last = sig;
-    none.hidden = list.length > 0;
-    setChildren(items, list.map(({ m }) => h('li', {},
+    none.hidden = phoneNone.hidden = list.length > 0;
+    count.hidden = !list.length;
+    setChildren(count, String(list.length), h('span', { class: 'sr-only' }, ' ', t('upcoming.count', { count: list.length })));
+    const entries = () => list.map(({ m }) => h('li', {},
       m.kind === 'event'
         ? [h('strong', {}, icon('📅'), ' ', m.data.title), h('span', { class: 'muted' }, formatEvent(m.data.starts_at, m.data.ends_at))]
-        : [h('strong', {}, icon('📚'), ' ', t('msg.homework.due', { date: formatDay(m.data.due) })), h('span', { class: 'muted' }, m.data.text)])));
+        : [h('strong', {}, icon('📚'), ' ', t('msg.homework.due', { date: formatDay(m.data.due) })), h('span', { class: 'muted' }, linkify(m.data.text))],
+      attachmentList(m.data.attachments)));
+    setChildren(items, entries());
+    setChildren(phoneItems, entries());
   }
-  return { el, update };
+  return { el, update, phone };
 }

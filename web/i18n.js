@@ -34,6 +34,10 @@ export const fr = {
   'role.teacher': 'Enseignant·e',
   'role.guardian': 'Parent',
   'header.switch': 'Changer d’utilisateur',
+  'switch.title': 'Changer d’utilisateur ?',
+  'switch.body': 'Vous allez quitter la session de {name} sur cet appareil. Pour revenir, il faudra choisir à nouveau qui vous êtes.',
+  'switch.yes': 'Oui, changer d’utilisateur',
+  'switch.no': 'Non, rester connecté·e',
   'header.nav': 'Navigation principale',
 
   'conn.connecting': 'Connexion…',
@@ -46,6 +50,7 @@ export const fr = {
   'nav.messages': 'Messages',
   'nav.students': 'Élèves',
   'nav.school': 'Annonces',
+  'nav.staff': 'Salle des maîtres',
   'nav.unread': '{count} non lus',
 
   'urgent.banner': 'Annonce urgente non lue : {title}',
@@ -64,11 +69,14 @@ export const fr = {
   'feed.teachers': 'Enseignant·e : {names}',
   'feed.class': 'Classe {name}',
   'feed.school': 'Annonces de l’école',
+  'feed.staff': 'Salle des maîtres',
+  'feed.staffInfo': 'Entre l’équipe de l’école : les familles ne voient pas ces messages.',
   'feed.empty': 'Rien pour l’instant. Les nouvelles publications apparaîtront ici dès qu’elles seront envoyées.',
   'feed.loadingOlder': 'Chargement des messages plus anciens…',
   'feed.start': 'Début du fil',
   'feed.loadOlder': 'Afficher les messages plus anciens',
   'feed.writeToTeacher': 'Écrire à l’enseignant·e',
+  'feed.writeToTeacherOf': 'Écrire à l’enseignant·e de {student}',
   'feed.classInfo': '{students} · {families}',
   'feed.studentsCount': '{count} élève|{count} élèves',
   'feed.familiesCount': '{count} famille|{count} familles',
@@ -76,6 +84,8 @@ export const fr = {
 
   'upcoming.title': 'À venir',
   'upcoming.none': 'Aucun événement ni devoir à venir.',
+  'upcoming.show': 'À venir : devoirs et événements',
+  'upcoming.count': '{count} à venir|{count} à venir',
 
   'msg.new': 'Nouveau',
   'msg.edited': 'modifié',
@@ -90,6 +100,10 @@ export const fr = {
   'msg.actions': 'Actions sur le message',
   'msg.editTitle': 'Modifier le message',
   'msg.attachments': 'Pièces jointes',
+  'msg.opensNew': '(s’ouvre dans un nouvel onglet)',
+  'msg.readByStaff': 'Lu',
+  'msg.readByStaffLong': 'Lu par l’école',
+  'msg.readByFamily': 'Lu par la famille',
   'msg.event.when': 'Quand',
   'msg.event.where': 'Où',
   'msg.homework.due': 'Devoirs pour le {date}',
@@ -97,11 +111,18 @@ export const fr = {
   'receipts.seen': 'Vu par {read}/{total} familles',
   'receipts.seenAll': 'Vu par toutes les familles ({total}/{total})',
   'receipts.readAnn': 'Lu par {read}/{total} familles',
+  'receipts.family': 'Famille de {student}',
+  'receipts.familyNone': 'Famille de {student} : {names}',
+  'receipts.partial': 'Famille de {student} : vu par {read}, pas encore par {unread}',
+  'receipts.partialAnn': 'Famille de {student} : lu par {read}, pas encore par {unread}',
+  'receipts.partialTitle': 'Vu par un seul des parents',
+  'receipts.partialTitleAnn': 'Lu par un seul des parents',
   'receipts.loading': 'Lectures : chargement…',
   'receipts.who': 'Qui ne l’a pas vu ?',
   'receipts.whoAnn': 'Qui ne l’a pas lu ?',
   'receipts.hide': 'Masquer la liste',
   'receipts.notSeenTitle': 'Pas encore vu',
+  'receipts.notReadTitleFlat': 'Pas encore lu',
   'receipts.notReadTitle': 'Pas encore lu, par classe',
   'receipts.classLine': '{class} : {count} famille sans lecture|{class} : {count} familles sans lecture',
   'receipts.otherClass': 'Autres',
@@ -137,6 +158,7 @@ export const fr = {
   'error.rate_limited': 'Trop d’envois en peu de temps. Réessayez dans un instant.',
   'error.not_found': 'Ce message n’existe plus.',
   'error.generic': 'Une erreur est survenue. Réessayez.',
+  'error.closed': 'Cette conversation est fermée : vous ne pouvez plus y écrire.',
   'error.timeout': 'Le serveur ne répond pas. Réessayez.',
 
   'chat.list': 'Conversations',
@@ -145,7 +167,19 @@ export const fr = {
   'chat.pick': 'Choisissez une conversation.',
   'chat.back': 'Conversations',
   'chat.titleParent': '{staff} — à propos de {student}',
+  'chat.titleParentFamily': '{staff} — à propos de {student}, avec toute la famille',
   'chat.titleStaff': 'Famille de {student}',
+  'chat.titlePrivate': '{guardian} — à propos de {student}',
+  'chat.closed': 'Conversation fermée',
+  'chat.closedStaff': 'Personne ne peut plus y écrire ; les messages restent lisibles. Vous pouvez la rouvrir à tout moment.',
+  'chat.closedParent': 'L’école a fermé cette conversation : vous ne pouvez plus y écrire, mais vous pouvez relire les messages. Pour une nouvelle question, contactez l’école.',
+  'chat.close': 'Fermer la conversation',
+  'chat.closeConfirm': 'Fermer cette conversation ? Personne ne pourra plus y écrire jusqu’à ce que vous la rouvriez.',
+  'chat.closeYes': 'Oui, fermer',
+  'chat.reopen': 'Rouvrir la conversation',
+  'chat.closedToast': 'Conversation fermée.',
+  'chat.reopenedToast': 'Conversation rouverte.',
+  'chat.deleteOther': 'Supprimer ce message',
   'chat.members': 'Avec {names}',
   'chat.label': 'Votre message',
   'chat.placeholder': 'Écrire un message…',
@@ -164,6 +198,8 @@ export const fr = {
   'students.noGuardian': 'Aucun parent enregistré',
   'students.write': 'Écrire à la famille de {name}',
   'students.open': 'Voir la conversation avec la famille de {name}',
+  'students.writeOne': 'Écrire à {guardian} seulement',
+  'students.openOne': 'Conversation avec {guardian} seulement',
 
   'live.post': 'Nouvelle publication de {name} : {text}',
   'live.chat': 'Nouveau message de {name} : {text}',
@@ -203,7 +239,24 @@ export function t(key, params = {}) {
     const [one, other] = s.split('|');
     s = plural.select(Number(params.count ?? 0)) === 'one' ? one : other;
   }
+  s = s.replace(/\b([Dd]e) \{(\w+)\}/g, (m, w, k) => (k in params ? elide(w, params[k]) : m));
   return s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
+}
+
+// French elision: "de Hugo" → "d’Hugo", "de Inès" → "d’Inès", but "de Léa", "de Yanis".
+// Before a vowel, a mute h (first names with h are nearly all mute: Hugo, Hélène) or a
+// y sounding as a vowel (Yves, Yvonne).
+export function elide(word, name) {
+  const n = String(name ?? '').trim();
+  if (lang !== 'fr') return `${word} ${n}`;
+  const vowel = /^(?:[aeiouàâäéèêëîïôöùûüœæh]|y[^aeiouyàâäéèêëîïôöùûü])/i.test(n.normalize('NFC'));
+  return vowel ? `${word.slice(0, -1)}’${n}` : `${word} ${n}`;
+}
+
+// "1 décembre" → "1er décembre" (and "1 déc." → "1er déc.").
+const FIRST = /(^|[^\d])1 (?=(?:janv|févr|mars|avr|mai|juin|juil|août|sept|oct|nov|déc))/g;
+export function firstOfMonth(s) {
+  return lang === 'fr' ? s.replace(FIRST, (m, before) => `${before}1er `) : s;
 }
 
 // Lists: "Marie, Jean et Paul".
@@ -230,11 +283,11 @@ export function formatTs(ts, now = Date.now()) {
   if (sameDay(d, yesterday)) return t('time.yesterday', { time: formatClock(d) });
   const opts = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
   if (d.getFullYear() !== today.getFullYear()) opts.year = 'numeric';
-  return fmt(opts).format(d);
+  return firstOfMonth(fmt(opts).format(d));
 }
 
 export function formatFull(ts) {
-  return fmt({ dateStyle: 'full', timeStyle: 'short' }).format(new Date(ts));
+  return firstOfMonth(fmt({ dateStyle: 'full', timeStyle: 'short' }).format(new Date(ts)));
 }
 
 // "jeudi 4 décembre, 14:00 – 16:00"
@@ -243,11 +296,11 @@ export function formatEvent(startsAt, endsAt) {
   if (Number.isNaN(s.getTime())) return String(startsAt || '');
   const day = fmt({ weekday: 'long', day: 'numeric', month: 'long' });
   const start = day.format(s) + t('time.sep') + formatClock(s);
-  if (!endsAt) return start;
+  if (!endsAt) return firstOfMonth(start);
   const e = new Date(endsAt);
   if (Number.isNaN(e.getTime())) return start;
   const end = sameDay(s, e) ? formatClock(e) : day.format(e) + t('time.sep') + formatClock(e);
-  return t('time.range', { start, end });
+  return firstOfMonth(t('time.range', { start, end }));
 }
 
 // "jeudi 4 décembre" from "2025-12-04"
@@ -255,5 +308,5 @@ export function formatDay(isoDate) {
   const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(isoDate || '');
   if (!m) return String(isoDate || '');
   const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  return fmt({ weekday: 'long', day: 'numeric', month: 'long' }).format(d);
+  return firstOfMonth(fmt({ weekday: 'long', day: 'numeric', month: 'long' }).format(d));
 }

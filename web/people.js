@@ -11,7 +11,11 @@ export class Directory {
     this.school = this.schools[0] || null;
     this.classes = new Map((profile.classes || []).map((c) => [c.id, c]));
     this.students = new Map((profile.students || []).map((s) => [s.id, s]));
-    this.chats = new Map((profile.chats || []).map((c) => [c.channel, c]));
+    // a chat's household: the `guardian` of a private chat (channel chat:<student>~<staff>~<guardian>)
+    this.chats = new Map((profile.chats || []).map((c) => {
+      const parts = c.channel.slice(5).split('~');
+      return [c.channel, { ...c, guardian: c.guardian ?? (parts.length > 2 ? parts[2] : null) }];
+    }));
     this.reads = profile.reads || {};
     this.users = new Map([[this.me.id, this.me]]);
     this.childrenOf = new Map(); // guardian id → [student]
@@ -48,6 +52,11 @@ export class Directory {
     return this.school ? `school:${this.school.id}` : null;
   }
 
+  // The staff room (protocol v1.1): the school's directors and teachers only.
+  staffChannel() {
+    return this.school && this.me.role !== 'guardian' ? `staff:${this.school.id}` : null;
+  }
+
   classOf(channel) {
     return channel.startsWith('class:') ? this.classes.get(channel.slice(6)) : null;
   }
@@ -62,10 +71,13 @@ export class Directory {
     return ids;
   }
 
-  // The chat between me (staff) and the family of `studentId`, or the guardian's chat about it.
-  chatAbout(studentId, staffId = null) {
+  // A chat about `studentId`: for a guardian, their own household's chat (with the child's
+  // teacher); for staff, the family chat with `staffId` (guardian null) or the private chat
+  // with one `guardian`.
+  chatAbout(studentId, staffId = null, guardian = null) {
+    const household = this.me.role === 'guardian' ? this.me.id : guardian;
     for (const c of this.chats.values()) {
-      if (c.student === studentId && (!staffId || c.staff?.id === staffId)) return c;
+      if (c.student === studentId && (!staffId || c.staff?.id === staffId) && (c.guardian ?? null) === household) return c;
     }
     return null;
   }
@@ -74,7 +86,11 @@ export class Directory {
     const c = this.chats.get(channel);
     if (!c) return t('chat.unknown');
     const student = firstName(this.students.get(c.student)?.name ?? c.student);
-    if (this.me.role === 'guardian') return t('chat.titleParent', { staff: c.staff?.name ?? '', student });
+    if (this.me.role === 'guardian') {
+      const several = (this.students.get(c.student)?.guardians || []).length > 1;
+      return t(!c.guardian && several ? 'chat.titleParentFamily' : 'chat.titleParent', { staff: c.staff?.name ?? '', student });
+    }
+    if (c.guardian) return t('chat.titlePrivate', { guardian: this.name(c.guardian), student });
     return t('chat.titleStaff', { student });
   }
 
@@ -82,8 +98,15 @@ export class Directory {
     const c = this.chats.get(channel);
     if (!c) return [];
     const s = this.students.get(c.student);
-    const ids = [c.staff?.id, ...(s?.guardians || []).map((g) => g.id)].filter(Boolean);
+    const guardians = c.guardian ? [c.guardian] : (s?.guardians || []).map((g) => g.id);
+    const ids = [c.staff?.id, ...guardians].filter(Boolean);
     return ids.filter((id) => id !== this.me.id);
+  }
+
+  // May I close (and reopen) this chat? Its staff member or a director.
+  mayCloseChat(channel) {
+    const c = this.chats.get(channel);
+    return !!c && (c.staff?.id === this.me.id || this.me.role === 'director');
   }
 
   // "Marie Dubois (parent de Léa)"
@@ -132,17 +155,25 @@ export function classesAside(ctx) {
       }))))));
 }
 
+// A student, their guardians, and the chats a staff member may open: with the whole
+// family and, when the child has two households, with each parent alone.
 function studentRow(ctx, s, compact = false) {
   const { dir } = ctx;
   const guardians = (s.guardians || []).map((g) => g.name);
   const existing = dir.chatAbout(s.id, dir.me.id);
   const label = existing ? t('students.open', { name: firstName(s.name) }) : t('students.write', { name: firstName(s.name) });
+  const one = (s.guardians || []).length > 1 ? s.guardians.map((g) => {
+    const mine = dir.chatAbout(s.id, dir.me.id, g.id);
+    return h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: () => ctx.openChat(s.id, g.id) },
+      icon('✉'), ' ', t(mine ? 'students.openOne' : 'students.writeOne', { guardian: g.name }));
+  }) : null;
   return h('li', { class: compact ? 'student compact' : 'student' },
     h('div', {},
       h('strong', {}, s.name),
       h('p', { class: 'muted' }, guardians.length ? t('students.guardians', { names: list(guardians) }) : t('students.noGuardian'))),
     guardians.length
-      ? h('button', { type: 'button', class: 'btn', onclick: () => ctx.openChat(s.id) }, icon('✉'), ' ', label)
+      ? h('div', { class: 'student-actions' },
+        h('button', { type: 'button', class: 'btn', onclick: () => ctx.openChat(s.id) }, icon('✉'), ' ', label), one)
       : null);
 }
 
@@ -150,6 +181,8 @@ function studentRow(ctx, s, compact = false) {
 
 // Summary line and expandable "who has not seen it" list, for a message of mine
 // (or any class/school message for the direction). Returns null when not applicable.
+// A family is a student's guardians: it has seen a message when one of them has read it;
+// for separated parents the list says which household has not seen it yet.
 export function receiptsBlock(ctx, m, key) {
   const r = ctx.store.receipt(m.channel, m.seq);
   if (!r) {
@@ -159,25 +192,86 @@ export function receiptsBlock(ctx, m, key) {
   if (r.unsupported) return null;
   if (r.loading) return h('p', { class: 'receipts muted' }, t('receipts.loading'));
   if (r.error) return h('p', { class: 'receipts muted' }, t('receipts.error'));
-  const total = r.read.size + r.unread.size;
   const isAnn = m.kind === 'announcement';
-  const summary = r.unread.size === 0
+  const families = r.families; // null from a v1 server: counted by guardian
+  const read = families ? r.familiesRead : r.read.size;
+  const total = families ? r.familiesTotal : r.read.size + r.unread.size;
+  const notSeen = families ? families.filter((f) => !f.read.size) : null;
+  const partial = families ? families.filter((f) => f.read.size && f.unread.size) : [];
+  const open = families ? notSeen.length + partial.length : r.unread.size;
+  const summary = read === total
     ? t('receipts.seenAll', { total })
-    : t(isAnn ? 'receipts.readAnn' : 'receipts.seen', { read: r.read.size, total });
+    : t(isAnn ? 'receipts.readAnn' : 'receipts.seen', { read, total });
   // Urgent announcements open the list by default; the button toggles it.
   const expanded = !!m.data?.urgent !== ctx.ui.expanded.has(key);
   const panelId = `rcpt-${key.replace(/[^a-z0-9]/gi, '-')}`;
   const bar = h('div', { class: 'receipts-bar' },
-    h('p', { class: 'receipts' }, icon(r.unread.size ? '👁' : '✔'), ' ', summary),
-    r.unread.size
+    h('p', { class: 'receipts' }, icon(read < total ? '👁' : '✔'), ' ', summary),
+    open
       ? h('button', {
         type: 'button', class: 'btn btn-small', 'aria-expanded': String(expanded), 'aria-controls': panelId,
         'data-fk': `rcpt-${key}`, onclick: () => ctx.toggleExpanded(key),
       }, expanded ? t('receipts.hide') : t(isAnn ? 'receipts.whoAnn' : 'receipts.who'))
       : null);
-  if (!expanded || !r.unread.size) return h('div', { class: 'receipts-block' }, bar);
-  const panel = m.channel.startsWith('school:') ? byClass(ctx, r.unread, panelId) : flat(ctx, r.unread, panelId);
+  if (!expanded || !open) return h('div', { class: 'receipts-block' }, bar);
+  let panel;
+  if (!families) panel = m.channel.startsWith('school:') ? byClass(ctx, r.unread, panelId) : flat(ctx, r.unread, panelId);
+  else if (m.channel.startsWith('school:')) panel = familiesByClass(ctx, notSeen, partial, isAnn, panelId);
+  else panel = familiesFlat(ctx, notSeen, partial, isAnn, panelId);
   return h('div', { class: 'receipts-block' }, bar, panel);
+}
+
+const studentFirst = (dir, id) => firstName(dir.students.get(id)?.name ?? id);
+const byName = (a, b) => a.localeCompare(b, 'fr');
+
+// "Famille d’Hugo : Sophie Durand" — nobody of the family has seen it.
+function notSeenLine(dir, f) {
+  return t('receipts.familyNone', { student: studentFirst(dir, f.student), names: list([...f.unread].map((g) => dir.name(g)).sort(byName)) });
+}
+// "Famille de Léa : vu par Claire Petit, pas encore par Julien Petit"
+function partialLine(dir, f, isAnn) {
+  return t(isAnn ? 'receipts.partialAnn' : 'receipts.partial', {
+    student: studentFirst(dir, f.student),
+    read: list([...f.read].map((g) => dir.name(g)).sort(byName)),
+    unread: list([...f.unread].map((g) => dir.name(g)).sort(byName)),
+  });
+}
+
+function familiesFlat(ctx, notSeen, partial, isAnn, id) {
+  const { dir } = ctx;
+  return h('div', { class: 'receipts-panel', id },
+    notSeen.length ? [
+      h('h3', {}, t(isAnn ? 'receipts.notReadTitleFlat' : 'receipts.notSeenTitle')),
+      h('ul', { class: 'names not-seen' }, notSeen.map((f) => notSeenLine(dir, f)).sort(byName).map((n) => h('li', {}, n)))] : null,
+    partial.length ? [
+      h('h3', {}, t(isAnn ? 'receipts.partialTitleAnn' : 'receipts.partialTitle')),
+      h('ul', { class: 'names partial' }, partial.map((f) => partialLine(dir, f, isAnn)).sort(byName).map((n) => h('li', {}, n)))] : null);
+}
+
+// The director's view of a school announcement: per class, the families that have not
+// read it, and the separated households where only one parent has.
+function familiesByClass(ctx, notSeen, partial, isAnn, id) {
+  const { dir } = ctx;
+  const groups = new Map(); // class name → {none: [], partial: []}
+  const group = (f) => {
+    const c = dir.classes.get(dir.students.get(f.student)?.class);
+    const name = c?.name ?? t('receipts.otherClass');
+    if (!groups.has(name)) groups.set(name, { none: [], partial: [] });
+    return groups.get(name);
+  };
+  for (const f of notSeen) group(f).none.push(notSeenLine(dir, f));
+  for (const f of partial) group(f).partial.push(partialLine(dir, f, isAnn));
+  const order = [...dir.classes.values()].map((c) => c.name);
+  const names = [...groups.keys()].sort((a, b) => (order.indexOf(a) + 1 || 1e9) - (order.indexOf(b) + 1 || 1e9));
+  return h('div', { class: 'receipts-panel', id },
+    h('h3', {}, t('receipts.notReadTitle')),
+    names.map((name) => {
+      const g = groups.get(name);
+      return h('section', { class: 'receipts-class' },
+        h('h4', {}, t('receipts.classLine', { class: name, count: g.none.length })),
+        h('ul', { class: 'names' }, g.none.sort(byName).map((n) => h('li', {}, n)),
+          g.partial.sort(byName).map((n) => h('li', { class: 'partial' }, n))));
+    }));
 }
 
 function flat(ctx, unread, id) {

@@ -1,88 +1,94 @@
-// Marks messages read when they have been on screen: an IntersectionObserver notes
-// which unread messages were seen; after a short pause, for each channel, one
-// `read {channel, seq}` is sent with the highest seq seen — except that the read
-// position never passes an unread urgent message that was not on screen.
+// Marks messages read only when they have really been on screen: at least half of the
+// message (or half of the screen, for a message taller than that) visible for a whole
+// second, while the page itself is visible. Until then it stays "Nouveau".
+//
+// The server keeps one read position per channel (`read {channel, seq}` marks everything
+// up to seq). The feed is newest first, so a message seen at the top must not carry the
+// unseen ones below it: the store notes what was seen, and the position sent is the
+// highest seq up to which everything that counts was seen (Store.readTarget).
 
-const DEBOUNCE_MS = 700;
+export const DWELL_MS = 1000;
+const SEND_DELAY_MS = 250;
+const THRESHOLDS = [0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1];
 
 export class ReadTracker {
   constructor(store, conn) {
     this.store = store;
     this.conn = conn;
-    this.seen = new Map(); // channel → Set(seq)
-    this.watched = new Set(); // elements waiting to be seen
-    this.timer = 0;
-    this.io = new IntersectionObserver((entries) => this._onIntersect(entries), { threshold: 0.5 });
-    document.addEventListener('visibilitychange', () => {
-      // Elements already on screen do not fire again: observe them anew.
-      if (document.visibilityState !== 'visible') return;
-      for (const el of this.watched) {
+    this.watched = new Map(); // element → message, waiting to be seen
+    this.timers = new Map(); // element → dwell timer, while it is enough on screen
+    this.sendTimer = 0;
+    this.io = new IntersectionObserver((entries) => this._onIntersect(entries), { threshold: THRESHOLDS });
+    this._onVisibility = () => {
+      if (document.visibilityState !== 'visible') {
+        // a hidden page reads nothing: every running dwell starts over when it comes back
+        for (const timer of this.timers.values()) clearTimeout(timer);
+        this.timers.clear();
+        return;
+      }
+      // elements already on screen do not fire again: observe them anew
+      for (const el of this.watched.keys()) {
         this.io.unobserve(el);
         this.io.observe(el);
       }
-    });
+    };
+    document.addEventListener('visibilitychange', this._onVisibility);
   }
 
   // Watch a rendered message element (call for unread messages only).
   watch(el, m) {
-    el.dataset.readCh = m.channel;
-    el.dataset.readSeq = String(m.seq);
-    this.watched.add(el);
+    this.watched.set(el, m);
     this.io.observe(el);
   }
 
   _onIntersect(entries) {
-    if (document.visibilityState !== 'visible') return;
-    let any = false;
     for (const e of entries) {
       const el = e.target;
       if (!el.isConnected) {
-        this.io.unobserve(el);
-        this.watched.delete(el);
+        this._forget(el);
         continue;
       }
-      if (!e.isIntersecting && e.intersectionRatio < 0.5) continue;
-      // A tall message never reaches 50%: accept it once it fills most of the viewport.
-      const ch = el.dataset.readCh;
-      const seq = Number(el.dataset.readSeq);
-      if (!this.seen.has(ch)) this.seen.set(ch, new Set());
-      this.seen.get(ch).add(seq);
-      this.io.unobserve(el);
-      this.watched.delete(el);
-      any = true;
-    }
-    if (any) {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.flush(), DEBOUNCE_MS);
+      const screen = e.rootBounds?.height || innerHeight;
+      const enough = e.isIntersecting
+        && (e.intersectionRatio >= 0.5 || e.intersectionRect.height >= screen / 2);
+      if (enough && document.visibilityState === 'visible') {
+        if (!this.timers.has(el)) this.timers.set(el, setTimeout(() => this._dwelt(el), DWELL_MS));
+      } else {
+        clearTimeout(this.timers.get(el));
+        this.timers.delete(el);
+      }
     }
   }
 
+  _dwelt(el) {
+    this.timers.delete(el);
+    const m = this.watched.get(el);
+    if (!m || !el.isConnected || document.visibilityState !== 'visible') return;
+    this._forget(el);
+    this.store.markSeen(m);
+    clearTimeout(this.sendTimer);
+    this.sendTimer = setTimeout(() => this.flush(), SEND_DELAY_MS);
+  }
+
+  _forget(el) {
+    this.io.unobserve(el);
+    this.watched.delete(el);
+    clearTimeout(this.timers.get(el));
+    this.timers.delete(el);
+  }
+
+  // Tell the server how far each channel is read (only where that position moves).
   flush() {
-    for (const [ch, seqs] of this.seen) {
-      const from = this.store.readSeq(ch);
-      const c = this.store.channels.get(ch);
-      if (!c || !seqs.size) continue;
-      // `read` marks everything up to seq: go up to the newest message seen, but never
-      // past an urgent message that is still unread and was not seen.
-      let target = Math.max(...seqs);
-      for (let s = from + 1; s <= target; s++) {
-        const m = c.msgs.get(s);
-        if (m && m.data?.urgent && this.store.isUnread(m) && !seqs.has(s)) {
-          target = s - 1;
-          break;
-        }
-      }
-      for (const s of [...seqs]) if (s <= target) seqs.delete(s);
-      if (target > from) {
-        this.store.setRead(ch, target);
-        this.conn.request('read', { channel: ch, seq: target }).catch(() => {});
-      }
+    for (const ch of [...this.store.seen.keys()]) {
+      const target = this.store.readTarget(ch);
+      if (target === null) continue;
+      this.store.setRead(ch, target);
+      this.conn.request('read', { channel: ch, seq: target }).catch(() => {});
     }
   }
 
   // Forget elements of a view that was closed.
   reset() {
-    for (const el of this.watched) this.io.unobserve(el);
-    this.watched.clear();
+    for (const el of [...this.watched.keys()]) this._forget(el);
   }
 }

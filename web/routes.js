@@ -1,5 +1,5 @@
 // What each role sees: the navigation (one tab per child, per class, …) and the view
-// of each route (#/child/ID, #/class/ID, #/school, #/students, #/chats, #/chat/CHANNEL).
+// of each route (#/child/ID, #/class/ID, #/school, #/staff, #/students, #/chats, #/chat/CHANNEL).
 
 import { t } from './i18n.js';
 import { h, icon, firstName } from './dom.js';
@@ -21,6 +21,8 @@ export function navItems(ctx) {
       const ch = `class:${c.id}`;
       items.push({ route: `class/${c.id}`, label: c.name, channels: dir.me.role === 'director' ? [ch] : withSchool(ch) });
     }
+    const staffRoom = dir.staffChannel();
+    if (staffRoom && ctx.st().channels.has(staffRoom)) items.push({ route: 'staff', label: t('nav.staff'), channels: [staffRoom] });
     items.push({ route: 'students', label: t('nav.students'), channels: [] });
   }
   items.push({ route: 'chats', label: t('nav.messages'), channels: chats, alias: 'chat/' });
@@ -35,12 +37,13 @@ export function makeView(ctx, route) {
     const s = dir.students.get(arg);
     const cls = dir.classes.get(s.class);
     const teachers = (cls?.teachers || []).map((u) => u.name).join(', ');
+    const upcoming = upcomingAside(ctx, `class:${s.class}`);
     return feedView(ctx, {
       title: t('feed.child', { name: firstName(s.name) }),
       subtitle: [t('feed.childClass', { class: cls?.name ?? s.class }), teachers && t('feed.teachers', { names: teachers })].filter(Boolean).join(' · '),
       channels: school ? [`class:${s.class}`, school] : [`class:${s.class}`],
-      actions: parentActions(ctx, s),
-      aside: upcomingAside(ctx, `class:${s.class}`),
+      actions: [parentActions(ctx, s), upcoming.phone],
+      aside: upcoming,
     });
   }
   if (name === 'class') {
@@ -65,10 +68,18 @@ export function makeView(ctx, route) {
       aside: classesAside(ctx),
     });
   }
+  if (name === 'staff') {
+    const ch = dir.staffChannel();
+    return feedView(ctx, {
+      title: t('feed.staff'), subtitle: t('feed.staffInfo'), channels: [ch],
+      compose: { channel: ch, kinds: ['post'], name: t('feed.staff'), urgentAs: dir.me.role === 'director' ? 'announcement' : null },
+    });
+  }
   if (name === 'students') return studentsView(ctx);
   return chatsView(ctx, name === 'chat' ? arg : null);
 }
 
+// "Écrire à l'enseignant·e": the parent's own household's chat about this child.
 function parentActions(ctx, student) {
   const chat = ctx.dir.chatAbout(student.id);
   if (!chat && !ctx.dir.guardiansMayStartChats()) return null;

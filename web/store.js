@@ -1,13 +1,30 @@
 // Client state: messages per channel sorted by seq, read positions, receipts, typing.
 // Views subscribe with onChange(); notifications are batched to one per frame.
+//
+// What is read: the server keeps one position per channel (`read {channel, seq}` marks
+// everything up to seq). A message seen on screen above unread ones that were not seen yet
+// (the feed is newest first) cannot move that position: it is kept here as `seen` (and in
+// sessionStorage) until the ones below it are seen too. An edited message that had been
+// read is "new" again (`renewed`) until it is seen once more.
 
 const TYPING_MS = 5000;
 
 export class Store {
-  constructor(me) {
+  constructor(me, storage = sessionStorage) {
     this.me = me; // {id, name, role}
+    this.storage = storage;
+    this.seenKey = `liaison.seen.${me?.id}`;
     this.channels = new Map(); // channel → {msgs: Map(seq → message), sorted, latest, loading}
     this.reads = new Map(); // channel → highest seq read by me
+    this.seen = new Map(); // channel → Set(seq): seen on screen, above the read position
+    this.renewed = new Map(); // "channel#seq" → edit time: read before, edited since
+    this.othersRead = new Map(); // chat channel → highest seq of mine that the other side read
+    this.closed = new Set(); // chat channels closed by the school
+    try {
+      for (const [ch, seqs] of Object.entries(JSON.parse(storage.getItem(this.seenKey) || '{}'))) {
+        this.seen.set(ch, new Set(seqs.map(Number)));
+      }
+    } catch { /* nothing kept */ }
     this.receipts = new Map(); // "channel#seq" → {read: Set, unread: Set} | {loading} | {error}
     this.typing = new Map(); // channel → Map(userId → expiry ms)
     this.listeners = new Set();
@@ -43,6 +60,10 @@ export class Store {
     const old = c.msgs.get(m.seq);
     if (old && !update && !newer(m, old)) return false;
     if (!old && update) return false; // an edit of a message not loaded here: history will bring it
+    // an edit of a message I had read: new again, until seen once more
+    if (old && m.edited && !m.deleted && (m.edited ?? 0) > (old.edited ?? 0) && this.counts(m) && !this.isUnread(old)) {
+      this.renewed.set(`${m.channel}#${m.seq}`, m.edited);
+    }
     c.msgs.set(m.seq, m);
     c.sorted = null;
     if (m.seq > c.latest) c.latest = m.seq;
@@ -103,8 +124,48 @@ export class Store {
   setRead(name, seq) {
     if (seq > this.readSeq(name)) {
       this.reads.set(name, seq);
+      const seen = this.seen.get(name);
+      if (seen) for (const s of [...seen]) if (s <= seq) seen.delete(s);
+      this.saveSeen();
       this.changed();
     }
+  }
+
+  // The message was on screen long enough to be read.
+  markSeen(m) {
+    const key = `${m.channel}#${m.seq}`;
+    if (this.renewed.has(key)) this.renewed.delete(key);
+    if (m.seq > this.readSeq(m.channel)) {
+      if (!this.seen.has(m.channel)) this.seen.set(m.channel, new Set());
+      this.seen.get(m.channel).add(m.seq);
+      this.saveSeen();
+    }
+    this.changed();
+  }
+
+  isSeen(m) {
+    return m.seq <= this.readSeq(m.channel) || !!this.seen.get(m.channel)?.has(m.seq);
+  }
+
+  // The highest seq up to which every message of `name` that counts has been seen: the
+  // read position the server may be given (null when it would not move).
+  readTarget(name) {
+    const c = this.channels.get(name);
+    const from = this.readSeq(name);
+    if (!c) return null;
+    let target = from;
+    for (let s = from + 1; s <= c.latest; s++) {
+      const m = c.msgs.get(s);
+      if (!m || (this.counts(m) && !this.seen.get(name)?.has(s))) break;
+      target = s;
+    }
+    return target > from ? target : null;
+  }
+
+  saveSeen() {
+    const out = {};
+    for (const [ch, seqs] of this.seen) if (seqs.size) out[ch] = [...seqs];
+    try { this.storage.setItem(this.seenKey, JSON.stringify(out)); } catch { /* storage full or off */ }
   }
 
   // Messages that count for "unread": from someone else, not deleted.
@@ -113,7 +174,8 @@ export class Store {
   }
 
   isUnread(m) {
-    return this.counts(m) && m.seq > this.readSeq(m.channel);
+    if (!this.counts(m)) return false;
+    return !this.isSeen(m) || this.renewed.has(`${m.channel}#${m.seq}`);
   }
 
   unreadCount(names) {
@@ -148,9 +210,33 @@ export class Store {
       if (ch === channel && s <= seq && r.read && r.unread?.has(user)) {
         r.unread.delete(user);
         r.read.add(user);
+        for (const f of r.families || []) {
+          if (f.unread.delete(user)) f.read.add(user);
+        }
+        if (r.families) r.familiesRead = r.families.filter((f) => f.read.size).length;
       }
     }
+    // in a chat: the other side read my messages up to seq
+    if (channel.startsWith('chat:') && user !== this.me.id && seq > (this.othersRead.get(channel) ?? 0)) {
+      this.othersRead.set(channel, seq);
+    }
     this.changed();
+  }
+
+  readByOthers(m) {
+    return m.seq <= (this.othersRead.get(m.channel) ?? 0);
+  }
+
+  // ——— closed chats ———
+
+  setClosed(channel, closed) {
+    if (closed) this.closed.add(channel);
+    else this.closed.delete(channel);
+    this.changed();
+  }
+
+  isClosed(channel) {
+    return this.closed.has(channel);
   }
 
   clearReceipts() {

@@ -160,7 +160,7 @@ def main() -> None:
 
             if "chat" in seeded:
                 teacher.get_by_role("link", name="Messages").click()
-                teacher.get_by_role("link", name="Famille de Hugo").click()
+                teacher.get_by_role("link", name="Famille d’Hugo").click()
                 expect(teacher.locator(".bubble", has_text="il vous attendra")).to_be_visible()
                 shot(teacher, out, f"chat-{size}")
             for ctx in browser.contexts:

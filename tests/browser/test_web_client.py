@@ -129,9 +129,10 @@ def test_director_urgent_announcement_and_who_has_not_read_it(person) -> None:
     expect(banner).to_be_hidden()
     expect(parent_card).not_to_have_class("urgent-unread")
 
-    # the director's list follows live: the mother has read it, the father not yet
-    expect(not_read).not_to_contain_text("Claire Petit")
-    expect(not_read).to_contain_text("Julien Petit")
+    # the director's list follows live, by family: Léa's mother has read it, her father's
+    # household not yet
+    expect(not_read).to_contain_text("Famille de Léa : lu par Claire Petit, pas encore par Julien Petit")
+    expect(not_read).to_contain_text("Famille d’Hugo : Sophie Durand")
     expect(card.locator(".receipts")).to_contain_text("Lu par 1/4 familles")
 
 
@@ -140,15 +141,15 @@ def test_chat_round_trip_with_typing_indicator(person) -> None:
     parent = person("p-durand", viewport=PHONE)
 
     teacher.get_by_role("link", name="Élèves").click()
-    teacher.get_by_role("button", name="Écrire à la famille de Hugo").click()
-    expect(teacher.get_by_role("heading", name="Famille de Hugo")).to_be_visible()
+    teacher.get_by_role("button", name="Écrire à la famille d’Hugo").click()
+    expect(teacher.get_by_role("heading", name="Famille d’Hugo")).to_be_visible()
     teacher_box = teacher.get_by_label("Votre message")
     teacher_box.fill("Bonjour, Hugo a oublié son cahier de lecture.")
     teacher.get_by_role("button", name="Envoyer").click()
 
     # the chat appears live for the family
     parent.get_by_role("link", name="Messages").click()
-    parent.get_by_role("link", name="Mme Martin — à propos de Hugo").click()
+    parent.get_by_role("link", name="Mme Martin — à propos d’Hugo").click()
     expect(parent.locator(".bubble", has_text="Hugo a oublié son cahier")).to_be_visible()
 
     # typing indicator, teacher → parent (typing is sent at most once per 3 s: typing

@@ -1,0 +1,58 @@
+// Liaison's service worker: keeps the app shell (the page, its style, scripts and icon)
+// so that opening Liaison while the network or the server is down shows a page in French
+// instead of the browser's own error. Everything is asked of the network first (a new
+// version is used at once); the cache answers only when the network does not. Nothing
+// else is touched: not the WebSocket, not the API, not the messages.
+
+const CACHE = 'liaison-shell-v1';
+const SHELL = [
+  './', 'index.html', 'offline.html', 'style.css', 'icon.svg',
+  'app.js', 'chat.js', 'compose.js', 'dom.js', 'feed.js', 'i18n.js', 'people.js',
+  'protocol.js', 'reads.js', 'routes.js', 'sequencer.js', 'signin.js', 'store.js', 'offline.js',
+];
+const scope = new URL(self.registration.scope);
+const SHELL_URLS = new Set(SHELL.map((p) => new URL(p, scope).href));
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(caches.keys()
+    .then((keys) => Promise.all(keys.filter((k) => k.startsWith('liaison-shell-') && k !== CACHE).map((k) => caches.delete(k))))
+    .then(() => self.clients.claim()));
+});
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  if (req.method !== 'GET') return;
+  const url = new URL(req.url);
+  if (url.origin !== scope.origin) return;
+  if (req.mode === 'navigate') {
+    event.respondWith(navigation(req, url));
+  } else if (SHELL_URLS.has(url.origin + url.pathname)) {
+    event.respondWith(shellFile(req));
+  }
+});
+
+// A page: the network; without it, the French offline page (it tries again by itself).
+async function navigation(req, url) {
+  try {
+    return await fetch(req);
+  } catch {
+    const cache = await caches.open(CACHE);
+    return (await cache.match(new URL('offline.html', scope).href)) || Response.error();
+  }
+}
+
+// A file of the shell: the network (and keep the copy fresh); without it, the copy.
+async function shellFile(req) {
+  const cache = await caches.open(CACHE);
+  try {
+    const res = await fetch(req);
+    if (res.ok) cache.put(req, res.clone()).catch(() => {});
+    return res;
+  } catch {
+    return (await cache.match(req, { ignoreSearch: true })) || Response.error();
+  }
+}
