@@ -12,6 +12,9 @@ identity provider and key rotation will use it too). This module holds our rules
   finite numbers and are compared, with a leeway, to an injected clock (`now`), not to
   PyJWT's own;
 - `sub`, the user id, is a non-empty string of at most 128 characters;
+- `sid`, the device session a token was issued for (auth/sessions.py), is optional (tokens
+  of the CLI and the demo have none); when present, a non-empty string of at most 128
+  characters;
 - `aud` and `iss` are checked when the caller configures them (a token without them, or with
   another value, is then refused); a token naming an audience is refused when none is
   configured (RFC 7519 §4.1.3).
@@ -26,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, NamedTuple, TypeGuard
 
 import jwt
 
@@ -44,12 +47,20 @@ _COMPACT: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 class TokenError(Unauthorized):
     """The token is refused. The message, shown to the user, says why and what to do; `reason`
     names the rule for logs and tests: `malformed`, `algorithm`, `signature`, `expiry`, `expired`,
-    `time`, `not_yet_valid`, `subject`, `audience`, `issuer` or `invalid`. Fatal by default: a
+    `time`, `not_yet_valid`, `subject`, `session`, `audience`, `issuer` or `invalid`. Fatal by default: a
     session whose token is refused ends."""
 
     def __init__(self, message: str, *, reason: str = "invalid", fatal: bool = True) -> None:
         super().__init__(message, fatal=fatal)
         self.reason = reason
+
+
+class Claims(NamedTuple):
+    """What a valid token says: whose it is, until when, and for which device session."""
+
+    user_id: str
+    expires_at: float
+    session_id: str | None
 
 
 def _check_secret(secret: bytes) -> None:
@@ -67,20 +78,24 @@ def _valid_subject(sub: object) -> TypeGuard[str]:
 
 
 def issue(secret: bytes, user_id: str, ttl_seconds: int, now: float | None = None, *,
-          audience: str | None = None, issuer: str | None = None) -> str:
+          audience: str | None = None, issuer: str | None = None, session_id: str | None = None) -> str:
     """A token for `user_id`, issued at `now` (default: the wall clock) and valid `ttl_seconds`;
-    with `aud` and `iss` when given."""
+    with `aud` and `iss` when given, and the device session as `sid` when `session_id` is given."""
     _check_secret(secret)
     _check_name(audience, "audience")
     _check_name(issuer, "issuer")
     if not _valid_subject(user_id):
         raise ValueError(f"the user id must be a string of 1 to {MAX_SUBJECT_CHARS} characters")
+    if session_id is not None and not _valid_subject(session_id):
+        raise ValueError(f"the session id must be a string of 1 to {MAX_SUBJECT_CHARS} characters")
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {"sub": user_id, "iat": issued, "exp": issued + int(ttl_seconds)}
     if audience is not None:
         claims["aud"] = audience
     if issuer is not None:
         claims["iss"] = issuer
+    if session_id is not None:
+        claims["sid"] = session_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -93,7 +108,15 @@ def verify(secret: bytes, token: object, now: float | None = None, leeway: float
 def verify_claims(secret: bytes, token: object, now: float | None = None, leeway: float = LEEWAY_SECONDS, *,
                   audience: str | None = None, issuer: str | None = None) -> tuple[str, float]:
     """Return the user id (`sub`) and the expiry (`exp`, seconds since the epoch) of a valid token,
-    or raise `TokenError`. `now` is the clock (default: the wall clock); `leeway` (seconds) is the
+    or raise `TokenError`. See `verify_access` for the arguments."""
+    claims = verify_access(secret, token, now, leeway, audience=audience, issuer=issuer)
+    return claims.user_id, claims.expires_at
+
+
+def verify_access(secret: bytes, token: object, now: float | None = None, leeway: float = LEEWAY_SECONDS, *,
+                  audience: str | None = None, issuer: str | None = None) -> Claims:
+    """The `Claims` of a valid token (`sid` included: None when the token has none), or raise
+    `TokenError`. `now` is the clock (default: the wall clock); `leeway` (seconds) is the
     clock skew forgiven on `exp`, `nbf` and `iat`; `audience` and `issuer`, when given, must be the
     token's `aud` (or one of them) and `iss`."""
     _check_secret(secret)
@@ -114,7 +137,10 @@ def verify_claims(secret: bytes, token: object, now: float | None = None, leeway
         raise TokenError("token expired: sign in again", reason="expired")
     if any(t > clock + leeway for t in not_before):
         raise TokenError("token is not valid yet: sign in again", reason="not_yet_valid")
-    return sub, exp
+    sid = claims.get("sid")
+    if "sid" in claims and not _valid_subject(sid):
+        raise TokenError("token has an invalid session (sid): sign in again", reason="session")
+    return Claims(sub, exp, sid)
 
 
 def _verified_claims(secret: bytes, token: object, audience: str | None, issuer: str | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 import pytest
 
-from auth.tokens import MIN_SECRET_BYTES, TokenError, issue, verify, verify_claims
+from auth.tokens import MIN_SECRET_BYTES, Claims, TokenError, issue, verify, verify_access, verify_claims
 from school.errors import ErrorCode, LiaisonError, Unauthorized
 
 SECRET = b"k" * 32
@@ -414,3 +414,32 @@ def test_short_secret_is_a_server_error_not_a_token_error() -> None:
 def test_issue_refuses_a_subject_that_verify_would_refuse(user_id: str) -> None:
     with pytest.raises(ValueError, match="user id"):
         issue(SECRET, user_id, 60, now=NOW)
+
+
+# -- the device session (sid) ------------------------------------------------------------------
+
+
+def test_session_id_round_trip() -> None:
+    token = issue(SECRET, "p-adam", 900, now=NOW, session_id="s-123")
+    assert jwt.decode(token, options={"verify_signature": False})["sid"] == "s-123"
+    assert verify_access(SECRET, token, now=NOW) == Claims("p-adam", float(NOW + 900), "s-123")
+    assert verify_claims(SECRET, token, now=NOW) == ("p-adam", float(NOW + 900))
+
+
+def test_tokens_without_a_session_have_none() -> None:
+    token = issue(SECRET, "p-adam", 60, now=NOW)
+    assert "sid" not in jwt.decode(token, options={"verify_signature": False})
+    assert verify_access(SECRET, token, now=NOW).session_id is None
+
+
+@pytest.mark.parametrize("sid", ["", 42, None, ["s-1"], "x" * 129], ids=repr)
+def test_bad_session_claim_refused(sid: Any) -> None:
+    with pytest.raises(TokenError, match="session") as caught:
+        verify_access(SECRET, forge(claims(sid=sid)), now=NOW)
+    assert caught.value.reason == "session"
+
+
+@pytest.mark.parametrize("session_id", ["", "x" * 129])
+def test_issue_refuses_a_session_id_that_verify_would_refuse(session_id: str) -> None:
+    with pytest.raises(ValueError, match="session id"):
+        issue(SECRET, "p-adam", 60, now=NOW, session_id=session_id)
