@@ -73,7 +73,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
-from persistence.store import Appended, DirectoryItem, Recovery, StoreUnavailable
+from persistence.store import Appended, DirectoryItem, Recovery, StoreUnavailable, envelope_bytes
 from school.directory import Chat, Directory, Person, Role, School, SchoolClass, Student
 from school.messages import Author, Draft, JSONDict, Message, published
 
@@ -357,33 +357,50 @@ class MongoStore:
             seqs = await asyncio.gather(*(_latest(self._committed, n) for n in names))
         return dict(zip(names, seqs, strict=True))
 
-    async def recover(self, channel: str, since: int, cap: int) -> Recovery:
-        cap = max(cap, 0)
-        with _unavailable(self):
-            latest = await _latest(self._committed, channel)
-            docs = await self._newest(
-                {"channel": channel, "seq": {"$gt": since, "$lte": latest}}, cap + 1
-            )
-        messages = [_message(d) for d in reversed(docs[:cap])]
-        return Recovery(messages, latest, complete=len(docs) <= cap)
+    async def recover(
+        self, channel: str, since: int, cap: int, *, max_bytes: int | None = None
+    ) -> Recovery:
+        return (await self.recover_many({channel: since}, cap, max_bytes=max_bytes))[channel]
 
-    async def recover_many(self, since: Mapping[str, int], cap: int) -> dict[str, Recovery]:
-        return {channel: await self.recover(channel, after, cap) for channel, after in since.items()}
+    async def recover_many(
+        self, since: Mapping[str, int], cap: int, *, max_bytes: int | None = None
+    ) -> dict[str, Recovery]:
+        cap = max(cap, 0)
+        out: dict[str, Recovery] = {}
+        budget = max_bytes  # shared by the channels in order (persistence/store.py)
+        with _unavailable(self):
+            for channel, after in since.items():
+                latest = await _latest(self._committed, channel)
+                query = {"channel": channel, "seq": {"$gt": after, "$lte": latest}}
+                docs, more, used = await self._newest(channel, query, cap, budget)
+                out[channel] = Recovery([_message(d) for d in reversed(docs)], latest, complete=not more)
+                if budget is not None:
+                    budget = max(0, budget - used)
+        return out
 
     async def history(
-        self, channel: str, before: int | None, limit: int
+        self, channel: str, before: int | None, limit: int, *, max_bytes: int | None = None
     ) -> tuple[list[Message], bool]:
         limit = max(limit, 0)
         query: Doc = {"channel": channel}
         if before is not None:
             query["seq"] = {"$lt": before}
         with _unavailable(self):
-            docs = await self._newest(query, limit + 1)
-        return [_message(d) for d in reversed(docs[:limit])], len(docs) > limit
+            docs, more, _ = await self._newest(channel, query, limit, max_bytes)
+        return [_message(d) for d in reversed(docs)], more
 
-    async def _newest(self, query: Doc, count: int) -> list[Doc]:
-        cursor = self._committed.find(query, projection=_NO_ID)
-        return await cursor.sort("seq", DESCENDING).limit(count).to_list()
+    async def _newest(
+        self, channel: str, query: Doc, count: int, max_bytes: int | None
+    ) -> tuple[list[Doc], bool, int]:
+        """The newest `count` documents matching `query`, newest first, cut to `max_bytes` by
+        the server (`budget_pipeline`); whether any matching document was left out; the
+        budget's bytes used."""
+        if max_bytes is None:
+            cursor = self._committed.find(query, projection=_NO_ID)
+            docs = await cursor.sort("seq", DESCENDING).limit(count + 1).to_list()
+            return docs[:count], len(docs) > count, 0
+        pipeline = budget_pipeline(query, count + 1, max_bytes, envelope_bytes(channel))
+        return kept_within_budget(await (await self._committed.aggregate(pipeline)).to_list(), count)
 
     async def get(self, channel: str, seq: int) -> Message | None:
         with _unavailable(self):
@@ -560,6 +577,42 @@ def _draft_doc(draft: Draft, seq: int) -> Doc:
     if draft.key is not None:
         doc["key"] = draft.key
     return doc
+
+
+def budget_pipeline(query: Doc, limit: int, max_bytes: int, envelope: int) -> list[Doc]:
+    """The newest `limit` messages matching `query` (newest first, the index's order), each
+    with `_bytes`, the running total of the estimated sizes (`$bsonSize` of the data plus
+    `envelope`): those past `max_bytes` come back as `{seq, _bytes, _cut: true}`, without
+    their content, except the newest, always whole (`newest_within_budget`'s rule). The
+    server holds at most `limit` messages for the window; the gateway only those kept."""
+    kept = {"$or": [{"$eq": ["$_n", 1]}, {"$lte": ["$_bytes", max_bytes]}]}
+    size = {"$add": [{"$bsonSize": "$data"}, envelope]}
+    return [
+        {"$match": query},
+        {"$sort": {"seq": DESCENDING}},
+        {"$limit": limit},
+        {"$setWindowFields": {
+            "sortBy": {"seq": DESCENDING},
+            "output": {
+                "_bytes": {"$sum": size, "window": {"documents": ["unbounded", "current"]}},
+                "_n": {"$documentNumber": {}},
+            },
+        }},
+        {"$project": {"_id": 0}},
+        {"$replaceWith": {"$cond": [kept, "$$ROOT", {"seq": "$seq", "_bytes": "$_bytes", "_cut": True}]}},
+    ]
+
+
+def kept_within_budget(docs: list[Doc], count: int) -> tuple[list[Doc], bool, int]:
+    """From `budget_pipeline`'s answer (newest first, up to `count + 1`): the documents kept
+    (at most `count`), whether any was left out, and the bytes they take."""
+    kept = 0
+    for doc in docs[:count]:
+        if doc.get("_cut"):
+            break
+        kept += 1
+    used = int(docs[kept - 1]["_bytes"]) if kept else 0
+    return docs[:kept], len(docs) > kept, used
 
 
 def _message(doc: Mapping[str, Any]) -> Message:

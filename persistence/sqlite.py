@@ -294,23 +294,27 @@ class SQLiteStore:
         names = list(dict.fromkeys(channels))
         return await self._read(lambda c: sql.latest_seqs(c, names))
 
-    async def recover(self, channel: str, since: int, cap: int) -> Recovery:
+    async def recover(
+        self, channel: str, since: int, cap: int, *, max_bytes: int | None = None
+    ) -> Recovery:
         cap = max(cap, 0)
-        return await self._read(lambda c: sql.recover(c, channel, since, cap))
+        return await self._read(lambda c: sql.recover(c, channel, since, cap, max_bytes))
 
-    async def recover_many(self, since: Mapping[str, int], cap: int) -> dict[str, Recovery]:
+    async def recover_many(
+        self, since: Mapping[str, int], cap: int, *, max_bytes: int | None = None
+    ) -> dict[str, Recovery]:
         wanted, cap = dict(since), max(cap, 0)
-        return await self._read(lambda c: sql.recover_many(c, wanted, cap))
+        return await self._read(lambda c: sql.recover_many(c, wanted, cap, max_bytes))
 
     async def updates(self, upto: Mapping[str, int], after_ts: int) -> dict[str, list[Message]]:
         wanted = dict(upto)
         return await self._read(lambda c: sql.updates(c, wanted, after_ts))
 
     async def history(
-        self, channel: str, before: int | None, limit: int
+        self, channel: str, before: int | None, limit: int, *, max_bytes: int | None = None
     ) -> tuple[list[Message], bool]:
         limit = max(limit, 0)
-        return await self._read(lambda c: sql.history(c, channel, before, limit))
+        return await self._read(lambda c: sql.history(c, channel, before, limit, max_bytes))
 
     async def get(self, channel: str, seq: int) -> Message | None:
         return await self._read(lambda c: sql.get(c, channel, seq))

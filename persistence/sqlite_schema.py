@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from persistence.store import Appended, DirectoryItem, Recovery
+from persistence.store import Appended, DirectoryItem, Recovery, envelope_bytes, newest_within_budget
 from school.directory import Chat, Directory, Person, Role, School, SchoolClass, Student
 from school.messages import Author, Draft, JSONDict, Message, published
 
@@ -273,31 +273,65 @@ def _append(conn: sqlite3.Connection, draft: Draft) -> Appended:
     return Appended(published(draft, seq), created=True)
 
 
-def recover(conn: sqlite3.Connection, channel: str, since: int, cap: int) -> Recovery:
-    return recover_many(conn, {channel: since}, cap)[channel]
+def recover(
+    conn: sqlite3.Connection, channel: str, since: int, cap: int, max_bytes: int | None = None
+) -> Recovery:
+    return recover_many(conn, {channel: since}, cap, max_bytes)[channel]
 
 
-def recover_many(conn: sqlite3.Connection, since: Mapping[str, int], cap: int) -> dict[str, Recovery]:
-    """Each channel's recovery, all read from one snapshot."""
+def recover_many(
+    conn: sqlite3.Connection, since: Mapping[str, int], cap: int, max_bytes: int | None = None
+) -> dict[str, Recovery]:
+    """Each channel's recovery, all read from one snapshot; `max_bytes` is shared by the
+    channels in order (persistence/store.py)."""
     out: dict[str, Recovery] = {}
+    budget = max_bytes
     with transaction(conn, "DEFERRED"):
         for channel, after in since.items():
             last = latest(conn, channel)
-            where = "channel = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?"
-            newest = _messages(conn, where, (channel, after, last, cap + 1))
-            out[channel] = Recovery(newest[:cap][::-1], last, complete=len(newest) <= cap)
+            newest, more, used = _newest(conn, channel, after, last + 1, cap, budget)
+            out[channel] = Recovery(newest[::-1], last, complete=not more)
+            if budget is not None:
+                budget = max(0, budget - used)
     return out
 
 
 def history(
-    conn: sqlite3.Connection, channel: str, before: int | None, limit: int
+    conn: sqlite3.Connection, channel: str, before: int | None, limit: int, max_bytes: int | None = None
 ) -> tuple[list[Message], bool]:
-    if before is None:
-        newest = _messages(conn, "channel = ? ORDER BY seq DESC LIMIT ?", (channel, limit + 1))
-    else:
-        where = "channel = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-        newest = _messages(conn, where, (channel, before, limit + 1))
-    return newest[:limit][::-1], len(newest) > limit
+    with transaction(conn, "DEFERRED"):
+        newest, more, _ = _newest(conn, channel, 0, _NO_SEQ if before is None else before, limit, max_bytes)
+    return newest[::-1], more
+
+
+_NO_SEQ = (1 << 63) - 1  # above every seq
+# The newest rows' seq and data size in UTF-8 bytes (a TEXT's length() counts characters).
+_SIZES = ("SELECT seq, length(CAST(data AS BLOB)) FROM messages"
+          " WHERE channel = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?")
+
+
+def _newest(
+    conn: sqlite3.Connection, channel: str, low: int, high: int, count: int, max_bytes: int | None
+) -> tuple[list[Message], bool, int]:
+    """The newest messages with `low < seq < high`, newest first: at most `count`, and with
+    `max_bytes` only those the byte budget keeps (`newest_within_budget`: the first always).
+    Also whether any message of that range was left out, and the budget's bytes used.
+
+    With a budget, only the sizes of the `count + 1` newest rows are read first (integers:
+    SQLite reads the data in its page cache, Python never holds it); then the rows kept,
+    whole. Call inside a transaction, so that both reads see one snapshot."""
+    if max_bytes is None:
+        where = "channel = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        rows = _messages(conn, where, (channel, low, high, count + 1))
+        return rows[:count], len(rows) > count, 0
+    sizes = conn.execute(_SIZES, (channel, low, high, count + 1)).fetchall()
+    envelope = envelope_bytes(channel)
+    kept, used = newest_within_budget((int(size) + envelope for _, size in sizes[:count]), max_bytes)
+    if not kept:
+        return [], bool(sizes), 0
+    where = "channel = ? AND seq >= ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+    rows = _messages(conn, where, (channel, int(sizes[kept - 1][0]), high, kept))
+    return rows, len(sizes) > kept, used
 
 
 def updates(conn: sqlite3.Connection, upto: Mapping[str, int], after_ts: int) -> dict[str, list[Message]]:

@@ -9,6 +9,17 @@ Contract (checked by tests/contract/test_store.py against every adapter):
 - Reads see every append that completed before they started.
 - `history` and `recover` return messages in ascending `seq`; a deleted message
   keeps its `seq` and comes back with `deleted=True` and empty data.
+- With a byte budget (`max_bytes`), `recover`, `recover_many` and `history` read newest
+  first and stop at the budget, so that what one read holds is about `max_bytes`, not
+  the count cap times the largest message: they keep the newest messages whose
+  *estimated* reply sizes add up to at most `max_bytes`, and always the newest one
+  (a reply must make progress); `complete` is false / `more` is true when messages were
+  left out. The estimate is the message's data in bytes (SQLite: its stored JSON in
+  UTF-8, exact; MongoDB: the BSON size of `data`, within a few percent) plus
+  `envelope_bytes(channel)`, a lower bound of the rest of its wire form: a safe
+  approximation, never far below the truth. The exact cut, in wire bytes, stays the
+  gateway's (`realtime.engine.recovery.newest_within`); with SQLite's lower-bound
+  estimate the store never cuts more than the gateway would.
 - `mark_read` only moves a user's read mark forward and says whether it moved.
 - The directory is stored whole or changed in one transaction (`save_directory`).
 - Every method raises `StoreUnavailable` when the backend cannot be reached or does
@@ -19,15 +30,41 @@ Contract (checked by tests/contract/test_store.py against every adapter):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from school.directory import Chat, Directory, Person, School, SchoolClass, Student
 from school.errors import Unavailable
-from school.messages import Draft, JSONDict, Message
+from school.messages import Author, Draft, JSONDict, Message
 
 DirectoryItem = School | Person | SchoolClass | Student | Chat
+
+# What a message takes in a reply beyond its data's JSON, at the least: its wire form with
+# empty strings, one-digit numbers and `edited: null` (about 110 bytes), without the "{}" of
+# the data. `envelope_bytes` adds the channel's name.
+_EMPTY = Message("", 0, "", 0, Author("", "", ""), "", {}).to_wire()
+MIN_ENVELOPE = len(json.dumps(_EMPTY, ensure_ascii=False, separators=(",", ":")).encode()) - 2
+
+
+def envelope_bytes(channel: str) -> int:
+    """A lower bound of the bytes a message of `channel` takes in a reply, its data aside:
+    the per-message overhead of the stores' byte budgets."""
+    return MIN_ENVELOPE + len(channel.encode())
+
+
+def newest_within_budget(sizes: Iterable[int], max_bytes: int) -> tuple[int, int]:
+    """How many of `sizes` (newest first) the budget keeps, and the bytes they take: the
+    rule of every adapter's byte cut (an adapter may compute it in its backend). The first
+    is always kept; then each while the running total stays within `max_bytes`."""
+    kept = used = 0
+    for size in sizes:
+        if kept and used + size > max_bytes:
+            break
+        kept += 1
+        used += size
+    return kept, used
 
 
 class StoreUnavailable(Unavailable):
@@ -77,21 +114,31 @@ class Store(Protocol):
     async def latest_seqs(self, channels: Iterable[str]) -> dict[str, int]:
         """The latest `seq` of each channel (0 for a channel without messages)."""
 
-    async def recover(self, channel: str, since: int, cap: int) -> Recovery:
-        """Messages with `seq > since`: all of them when at most `cap`, else the newest `cap`
-        with `complete=False`."""
+    async def recover(
+        self, channel: str, since: int, cap: int, *, max_bytes: int | None = None
+    ) -> Recovery:
+        """Messages with `seq > since`: all of them when at most `cap` (and within
+        `max_bytes`), else the newest that are, with `complete=False`."""
 
-    async def recover_many(self, since: Mapping[str, int], cap: int) -> dict[str, Recovery]:
-        """`recover` for several channels at once (one round trip where the backend allows)."""
+    async def recover_many(
+        self, since: Mapping[str, int], cap: int, *, max_bytes: int | None = None
+    ) -> dict[str, Recovery]:
+        """`recover` for several channels at once (one round trip where the backend allows).
+        `max_bytes` is shared by the channels, as in one reply: each takes what it keeps from
+        what the channels before it (in the mapping's order) left; each keeps at least its
+        newest message."""
 
     async def updates(self, upto: Mapping[str, int], after_ts: int) -> dict[str, list[Message]]:
         """For each channel, its messages with `seq <= upto[channel]` edited or deleted at or
         after `after_ts` (ms), ascending: what a client away since then holds stale (at or
         after: sending one twice is harmless, missing one is not)."""
 
-    async def history(self, channel: str, before: int | None, limit: int) -> tuple[list[Message], bool]:
+    async def history(
+        self, channel: str, before: int | None, limit: int, *, max_bytes: int | None = None
+    ) -> tuple[list[Message], bool]:
         """Up to `limit` messages just below `before` (None: above the latest), ascending,
-        and whether older ones exist."""
+        within `max_bytes` (at least one), and whether older ones exist (left out by the
+        limit or the budget)."""
 
     async def get(self, channel: str, seq: int) -> Message | None: ...
 

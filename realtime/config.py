@@ -81,6 +81,7 @@ class Settings:
     max_connections: int = 15_000  # per process; beyond: 503 or close 1013 (lowered to fit RLIMIT_NOFILE)
     header_timeout: float = 10.0  # seconds to send a request's head, and to finish the WebSocket handshake
     keep_alive_timeout: int = 5  # seconds an idle HTTP keep-alive connection is kept
+    http_write_timeout: float = 30.0  # seconds an HTTP response may stay paused by a client not reading
     limits: Limits = Limits()
 
 
@@ -119,6 +120,7 @@ _SETTING_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_MAX_CONNECTIONS": ("max_connections", int),
     "LIAISON_HEADER_TIMEOUT": ("header_timeout", float),
     "LIAISON_KEEP_ALIVE_TIMEOUT": ("keep_alive_timeout", int),
+    "LIAISON_HTTP_WRITE_TIMEOUT": ("http_write_timeout", float),
 }
 
 

@@ -67,7 +67,9 @@ class Recovery:
         plain = [c for c in channels if c not in since]
         latest = await store.latest_seqs(plain) if plain else {}
         wanted = {c: since[c] for c in channels if c in since}
-        recovered = await store.recover_many(wanted, cap) if wanted else {}
+        # the store stops reading at the reply's budget (its estimate, shared by the channels
+        # as below); `newest_within` then makes the exact cut, in wire bytes
+        recovered = await store.recover_many(wanted, cap, max_bytes=self.reply_bytes) if wanted else {}
         stale: dict[str, list[Message]] = {}
         if wanted and updated_since is not None:
             # edit times are gateways' wall clocks: reach back by a margin so that a clock behind

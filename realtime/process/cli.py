@@ -21,6 +21,7 @@ from realtime.config import ConfigError, Settings, load_settings
 from realtime.config import store_url as config_store_url
 from realtime.process import preflight
 from realtime.process.app import foreign_schools
+from realtime.process.http_protocol import http_protocol
 from realtime.process.logs import configure_logging
 from realtime.process.workers import reuse_port_socket, supervise
 from realtime.ws.transport import TransportLimits, protocols
@@ -43,12 +44,13 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
 
     limits = settings.limits
     transport = transport_limits(settings, raise_fd_limit())
-    http_protocol, ws_protocol = protocols(transport)
+    _, ws_protocol = protocols(transport)
+    http = http_protocol(transport, settings.http_write_timeout)  # with the write deadline
     return uvicorn.Config(
         FastWebSocketRoute(create_app(settings)),
         host=host,
         port=port,
-        http=http_protocol,
+        http=http,
         ws=ws_protocol,
         ws_max_size=max(16 * limits.max_frame_bytes, 4 * 1024 * 1024),
         ws_ping_interval=settings.ping_interval,

@@ -42,6 +42,7 @@ class History:
             limit = HISTORY_DEFAULT
         if limit < 1:
             raise BadRequest("limit must be at least 1")
-        messages, more = await self.store.history(str(channel), before, min(limit, HISTORY_MAX))
+        messages, more = await self.store.history(
+            str(channel), before, min(limit, HISTORY_MAX), max_bytes=self.reply_bytes)
         wires, _ = newest_within([m.to_wire() for m in messages], self.reply_bytes)
         return {"messages": wires, "more": more or len(wires) < len(messages)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import socket
 import sqlite3
 import time
@@ -17,6 +18,7 @@ from persistence.factory import open_store
 from persistence.mongo import MongoStore
 from persistence.sqlite import SQLiteStore
 from persistence.store import Store, StoreUnavailable
+from realtime.engine.recovery import newest_within
 from school.directory import Chat, Directory, Person, Role, School, SchoolClass, Student
 from school.messages import Author, Draft, Message
 
@@ -191,6 +193,113 @@ async def test_recover_when_up_to_date_or_unknown(store: Store) -> None:
     assert (current.messages, current.latest, current.complete) == ([], 5, True)
     unknown = await store.recover("class:nope", 0, 500)
     assert (unknown.messages, unknown.latest, unknown.complete) == ([], 0, True)
+
+
+# -- byte budgets: recover and history stop reading at about `max_bytes` -------------------
+# Messages of 2,000 characters take about 2.1-2.3 KB in a reply; a budget of 7,000 bytes
+# holds three of them (not four), whatever the adapter's estimate (persistence/store.py).
+
+LONG = "x" * 2000
+
+
+async def fill_text(store: Store, count: int, text: str, channel: str = CLASS) -> list[Message]:
+    return [(await store.append(draft(channel, text=text))).message for _ in range(count)]
+
+
+def data_bytes(messages: list[Message]) -> int:
+    return sum(len(json.dumps(m.data, ensure_ascii=False, separators=(",", ":")).encode()) for m in messages)
+
+
+async def test_recover_stops_at_the_byte_budget_newest_first(store: Store) -> None:
+    await fill_text(store, 10, LONG)
+    recovery = await store.recover(CLASS, 0, 500, max_bytes=7000)
+    assert seqs(recovery.messages) == [8, 9, 10]
+    assert (recovery.latest, recovery.complete) == (10, False)
+    assert data_bytes(recovery.messages) <= 7000
+    # never fewer than the gateway's exact cut (in wire bytes) keeps of an unbounded read
+    wires = [m.to_wire() for m in (await store.recover(CLASS, 0, 500)).messages]
+    assert len(recovery.messages) >= len(newest_within(wires, 7000)[0])
+
+
+async def test_recover_within_the_byte_budget_is_complete(store: Store) -> None:
+    await fill_text(store, 10, LONG)
+    recovery = await store.recover(CLASS, 4, 500, max_bytes=1 << 20)
+    assert (seqs(recovery.messages), recovery.complete) == (list(range(5, 11)), True)
+    assert (await store.recover(CLASS, 7, 500, max_bytes=7000)).complete is True
+    capped = await store.recover(CLASS, 0, 2, max_bytes=1 << 20)  # the count cap still holds
+    assert (seqs(capped.messages), capped.complete) == ([9, 10], False)
+
+
+async def test_recover_keeps_the_newest_message_whatever_the_budget(store: Store) -> None:
+    await fill_text(store, 3, LONG)
+    recovery = await store.recover(CLASS, 0, 500, max_bytes=100)
+    assert (seqs(recovery.messages), recovery.latest, recovery.complete) == ([3], 3, False)
+    alone = await store.recover(CLASS, 2, 500, max_bytes=1)
+    assert (seqs(alone.messages), alone.complete) == ([3], True)
+    assert (await store.recover(CLASS, 3, 500, max_bytes=1)).messages == []
+
+
+async def test_the_byte_budget_counts_utf8_bytes_not_characters(store: Store) -> None:
+    await fill_text(store, 10, "€" * 2000)  # 6,000 bytes of text each
+    recovery = await store.recover(CLASS, 0, 500, max_bytes=13_000)
+    assert (seqs(recovery.messages), recovery.complete) == ([9, 10], False)
+    page, more = await store.history(CLASS, None, 50, max_bytes=13_000)
+    assert (seqs(page), more) == ([9, 10], True)
+
+
+async def test_recover_many_shares_the_byte_budget_in_the_mapping_order(store: Store) -> None:
+    other = "class:cm2-b"
+    await fill_text(store, 10, LONG)
+    await fill_text(store, 10, LONG, other)
+    many = await store.recover_many({CLASS: 0, other: 0, "class:nope": 0}, 500, max_bytes=7000)
+    assert (seqs(many[CLASS].messages), many[CLASS].complete) == ([8, 9, 10], False)
+    # what is left (under 1 KB) holds no whole message: the newest only, the reply progresses
+    assert (seqs(many[other].messages), many[other].complete) == ([10], False)
+    assert (many["class:nope"].messages, many["class:nope"].complete) == ([], True)
+    swapped = await store.recover_many({other: 4, CLASS: 8}, 500, max_bytes=7000)
+    assert seqs(swapped[other].messages) == [8, 9, 10]
+    assert (seqs(swapped[CLASS].messages), swapped[CLASS].complete) == ([10], False)
+
+
+async def test_history_stops_at_the_byte_budget_and_says_more(store: Store) -> None:
+    await fill_text(store, 10, LONG)
+    page, more = await store.history(CLASS, None, 50, max_bytes=7000)
+    assert (seqs(page), more) == ([8, 9, 10], True)
+    assert data_bytes(page) <= 7000
+    page, more = await store.history(CLASS, 8, 50, max_bytes=7000)
+    assert (seqs(page), more) == ([5, 6, 7], True)
+    page, more = await store.history(CLASS, 3, 50, max_bytes=7000)
+    assert (seqs(page), more) == ([1, 2], False)
+    page, more = await store.history(CLASS, 6, 2, max_bytes=7000)  # the count limit still holds
+    assert (seqs(page), more) == ([4, 5], True)
+    page, more = await store.history(CLASS, None, 50, max_bytes=1)
+    assert (seqs(page), more) == ([10], True)
+    page, more = await store.history(CLASS, 2, 50, max_bytes=1)
+    assert (seqs(page), more) == ([1], False)
+
+
+async def test_walking_history_back_within_a_byte_budget_sees_every_seq_once(store: Store) -> None:
+    for i in range(30):
+        await store.append(draft(text=("y" * (i * 97 % 3000))))
+    seen: list[int] = []
+    before: int | None = None
+    more = True
+    for _ in range(40):
+        if not more:
+            break
+        page, more = await store.history(CLASS, before, 50, max_bytes=5000)
+        assert page, "a page with more=True before it must not be empty"
+        seen = seqs(page) + seen
+        before = page[0].seq
+    assert seen == list(range(1, 31))
+
+
+async def test_a_deleted_message_is_small_in_the_budget(store: Store) -> None:
+    await fill_text(store, 5, LONG)
+    for seq in (2, 3, 4):
+        await store.delete(CLASS, seq, 99)
+    recovery = await store.recover(CLASS, 0, 500, max_bytes=6000)
+    assert (seqs(recovery.messages), recovery.complete) == ([1, 2, 3, 4, 5], True)
 
 
 # -- history, get, range -------------------------------------------------------------------

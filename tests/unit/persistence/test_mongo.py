@@ -29,8 +29,10 @@ from persistence.mongo import (
     APPNAME,
     MESSAGE_INDEXES,
     MongoStore,
+    budget_pipeline,
     client_options,
     is_unavailable,
+    kept_within_budget,
     key_query,
     updates_query,
 )
@@ -154,3 +156,40 @@ async def test_a_lock_not_taken_in_time_is_not_taken_later() -> None:
     assert await mongo._acquire(lock, 1) is True  # the waiter that gave up left it free
     lock.release()
     assert not lock.locked()
+
+
+# -- the byte budget of recover and history (the server's cut is checked by the contract suite)
+
+
+def test_the_budget_pipeline_reads_the_newest_through_the_channel_seq_index_first() -> None:
+    query = {"channel": "class:cp-a", "seq": {"$lt": 40}}
+    pipeline = budget_pipeline(query, 51, 7000, 140)
+    assert pipeline[:3] == [{"$match": query}, {"$sort": {"seq": -1}}, {"$limit": 51}]
+    window = pipeline[3]["$setWindowFields"]
+    assert window["sortBy"] == {"seq": -1}
+    running = window["output"]["_bytes"]
+    assert running["window"] == {"documents": ["unbounded", "current"]}
+    assert running["$sum"] == {"$add": [{"$bsonSize": "$data"}, 140]}
+    cond = pipeline[-1]["$replaceWith"]["$cond"]
+    assert cond[0] == {"$or": [{"$eq": ["$_n", 1]}, {"$lte": ["$_bytes", 7000]}]}
+    assert cond[1] == "$$ROOT" and cond[2]["_cut"] is True and "data" not in cond[2]
+
+
+def whole(seq: int, running: int) -> dict[str, Any]:
+    return {"channel": "class:cp-a", "seq": seq, "data": {"text": "x"}, "_bytes": running, "_n": 0}
+
+
+def test_kept_within_budget_stops_at_the_first_cut_document() -> None:
+    docs = [whole(10, 2000), whole(9, 4000), {"seq": 8, "_bytes": 6100, "_cut": True}]
+    kept, more, used = kept_within_budget(docs, 500)
+    assert ([d["seq"] for d in kept], more, used) == ([10, 9], True, 4000)
+    newest_only = [whole(10, 9000), {"seq": 9, "_bytes": 11000, "_cut": True}]
+    assert kept_within_budget(newest_only, 500) == ([newest_only[0]], True, 9000)
+
+
+def test_kept_within_budget_applies_the_count_and_says_when_it_left_some_out() -> None:
+    docs = [whole(10, 100), whole(9, 200), whole(8, 300)]  # `count + 1` were asked for
+    kept, more, used = kept_within_budget(docs, 2)
+    assert ([d["seq"] for d in kept], more, used) == ([10, 9], True, 200)
+    assert kept_within_budget(docs, 3) == (docs, False, 300)
+    assert kept_within_budget([], 3) == ([], False, 0)
