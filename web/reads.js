@@ -8,7 +8,6 @@
 // highest seq up to which everything that counts was seen (Store.readTarget).
 
 export const DWELL_MS = 1000;
-const SEND_DELAY_MS = 250;
 const THRESHOLDS = [0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1];
 
 export class ReadTracker {
@@ -17,7 +16,6 @@ export class ReadTracker {
     this.conn = conn;
     this.watched = new Map(); // element → message, waiting to be seen
     this.timers = new Map(); // element → dwell timer, while it is enough on screen
-    this.sendTimer = 0;
     this.io = new IntersectionObserver((entries) => this._onIntersect(entries), { threshold: THRESHOLDS });
     this._onVisibility = () => {
       if (document.visibilityState !== 'visible') {
@@ -66,8 +64,7 @@ export class ReadTracker {
     if (!m || !el.isConnected || document.visibilityState !== 'visible') return;
     this._forget(el);
     this.store.markSeen(m);
-    clearTimeout(this.sendTimer);
-    this.sendTimer = setTimeout(() => this.flush(), SEND_DELAY_MS);
+    this.flush(); // at once: the screen changes (no more "Nouveau") after the `read` is sent
   }
 
   _forget(el) {

@@ -33,12 +33,12 @@ def person(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]:
     contexts: list[BrowserContext] = []
     violations: list[list[str]] = []  # one live list per context
 
-    def open_as(user: str, viewport: ViewportSize = DESKTOP) -> Page:
+    def open_as(user: str, viewport: ViewportSize = DESKTOP, before: Callable[[Page], None] | None = None) -> Page:
         context = browser.new_context(viewport=viewport, locale="fr-FR", timezone_id="Europe/Paris")
         context.set_default_timeout(10_000)
         contexts.append(context)
         violations.append(watch_csp(context))
-        return sign_in(context, server.url, user)
+        return sign_in(context, server.url, user, before)
 
     yield open_as
     for context in contexts:

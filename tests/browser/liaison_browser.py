@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,11 +142,15 @@ def watch_csp(context: BrowserContext) -> list[str]:
     return violations
 
 
-def sign_in(context: BrowserContext, base_url: str, user: str) -> Page:
-    """A new page (tab) of `context` signed in as `user` through the demo sign-in page."""
+def sign_in(context: BrowserContext, base_url: str, user: str,
+            before: Callable[[Page], None] | None = None) -> Page:
+    """A new page (tab) of `context` signed in as `user` through the demo sign-in page;
+    `before(page)` runs before the page opens (to listen to its WebSocket, say)."""
     from playwright.sync_api import expect
 
     page = context.new_page()
+    if before is not None:
+        before(page)
     page.goto(base_url + "/")
     page.locator(f'button[data-user="{user}"]').click()
     # the navigation appears once connected and the profile is loaded
