@@ -116,7 +116,9 @@ def chat_with_no_unread(server: Any) -> str:
     with client(server, "t-martin") as teacher, client(server, "p-durand") as parent:
         channel = str(teacher.call("open_chat", student="s-hugo")["channel"])
         teacher.publish(channel, "chat", text="Bonjour, la réunion est confirmée pour jeudi.")
-        seq = parent.publish(channel, "chat", text="Merci, je serai là.")["seq"]
+        # a long last message: its preview took the title's column and squeezed it
+        seq = parent.publish(channel, "chat", text="Merci beaucoup de nous avoir prévenus, je serai bien là "
+                             "jeudi soir pour la réunion, avec le papa d’Hugo si son travail le permet.")["seq"]
         parent.call("read", channel=channel, seq=seq)
         teacher.call("read", channel=channel, seq=seq)
     return channel
