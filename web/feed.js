@@ -91,7 +91,7 @@ export function messageCard(ctx, m, key) {
   const el = h('article', { class: cls.join(' '), 'aria-labelledby': headId });
 
   const badges = h('p', { class: 'badges' },
-    h('span', { class: 'kind' }, icon(KIND_ICON[m.kind] || '•'), ' ', t(`kind.${m.kind}`)),
+    h('span', { class: 'kind' }, icon(KIND_ICON[m.kind] || '•'), ' ', t(m.channel.startsWith('staff:') ? `kind.staff.${m.kind}` : `kind.${m.kind}`)),
     urgent ? h('span', { class: 'badge badge-urgent' }, icon('⚠'), ' ', t('urgent.label')) : null,
     unread ? h('span', { class: 'badge badge-new' }, t('msg.new')) : null);
   const meta = h('p', { class: 'meta' },

@@ -63,6 +63,8 @@ export const fr = {
   'kind.event': 'Événement',
   'kind.homework': 'Devoirs',
   'kind.chat': 'Message',
+  'kind.staff.announcement': 'Annonce de la direction',
+  'kind.staff.post': 'Message de l’équipe',
 
   'feed.child': 'Le fil de {name}',
   'feed.childClass': 'Classe {class}',

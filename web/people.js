@@ -65,6 +65,11 @@ export class Directory {
     return [...this.students.values()].filter((s) => s.class === classId);
   }
 
+  // A family is a student's guardians (separated parents: one family, two households).
+  familiesOf(classId) {
+    return this.studentsOf(classId).filter((s) => (s.guardians || []).length).length;
+  }
+
   guardiansOf(classId) {
     const ids = new Set();
     for (const s of this.studentsOf(classId)) for (const g of s.guardians || []) ids.add(g.id);
@@ -151,7 +156,7 @@ export function classesAside(ctx) {
       h('a', { href: `#/class/${encodeURIComponent(c.id)}` }, h('strong', {}, c.name)),
       h('span', { class: 'muted' }, t('feed.classInfo', {
         students: t('feed.studentsCount', { count: dir.studentsOf(c.id).length }),
-        families: t('feed.familiesCount', { count: dir.guardiansOf(c.id).size }),
+        families: t('feed.familiesCount', { count: dir.familiesOf(c.id) }),
       }))))));
 }
 

@@ -55,7 +55,7 @@ export function makeView(ctx, route) {
     const students = dir.studentsOf(arg).length;
     return feedView(ctx, {
       title: t('feed.class', { name: c?.name ?? arg }),
-      subtitle: t('feed.classInfo', { students: t('feed.studentsCount', { count: students }), families: t('feed.familiesCount', { count: dir.guardiansOf(arg).size }) }),
+      subtitle: t('feed.classInfo', { students: t('feed.studentsCount', { count: students }), families: t('feed.familiesCount', { count: dir.familiesOf(arg) }) }),
       channels: dir.me.role === 'director' || !school ? [ch] : [ch, school],
       compose: { channel: ch, kinds: ['post', 'event', 'homework'], name: c?.name ?? arg },
       aside: classAside(ctx, arg),

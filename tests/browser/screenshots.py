@@ -58,7 +58,6 @@ def seed(url: str) -> dict[str, str]:
             text="Jeudi, nous irons au musée des Beaux-Arts. Merci de prévoir un goûter "
             "et une tenue adaptée à la pluie.",
         )
-        mother.call("read", channel="class:cp-a", seq=1)
         teacher.publish(
             "class:cp-a",
             "event",
@@ -71,9 +70,14 @@ def seed(url: str) -> dict[str, str]:
         teacher.publish(
             "class:cp-a",
             "homework",
-            text="Lire les pages 12 et 13 du livre de lecture.",
+            text="Lire les pages 12 et 13 du livre de lecture. La fiche est aussi sur https://exemple.fr/cp-a/lecture.",
             due=(dt.date.today() + dt.timedelta(days=1)).isoformat(),
+            attachments=[{"name": "Fiche de lecture.pdf", "url": "https://exemple.fr/cp-a/fiche-lecture.pdf",
+                          "type": "application/pdf", "size": 48_213}],
         )
+        # Léa's mother has read the class's posts, her father not yet: the teacher sees
+        # which household has not seen them
+        mother.call("read", channel="class:cp-a", seq=3)
         director.publish(
             "school:ecole-jaures",
             "announcement",
@@ -93,8 +97,22 @@ def seed(url: str) -> dict[str, str]:
             durand.publish(chat, "chat", text="Merci de nous prévenir ! Je passe le chercher à 16 h 30.")
             teacher.publish(chat, "chat", text="Parfait, il vous attendra à l’accueil.")
             out["chat"] = chat
+            # Léa's mother's own conversation with the teacher (closed once answered, below)
+            own = mother.call("open_chat", student="s-lea")["channel"]
+            mother.publish(own, "chat", text="Bonjour, Léa sera absente lundi matin pour un rendez-vous médical.")
+            teacher.publish(own, "chat", text="Bien noté, merci. Bon rendez-vous à Léa !")
+            out["closed"] = own
         except RuntimeError as err:
             print(f"no chat in the screenshots: {err}", file=sys.stderr)
+        try:
+            teacher.publish("staff:ecole-jaures", "post", title="Photocopieuse",
+                            text="La photocopieuse du 1er étage est réparée.")
+            director.publish("staff:ecole-jaures", "announcement", title="Exercice d’évacuation",
+                             text="Exercice d’évacuation incendie jeudi à 10 h. Merci de relire les consignes avec vos élèves.",
+                             urgent=True)
+            out["staff"] = "yes"
+        except RuntimeError as err:
+            print(f"no staff room in the screenshots: {err}", file=sys.stderr)
     finally:
         for c in (teacher, director, mother, durand):
             c.close()
@@ -143,9 +161,11 @@ def main() -> None:
                 teacher.locator("details.composer summary").click()  # fold the composer
             if "receipts" in seeded:
                 expect(post.locator(".receipts")).to_contain_text("familles")
-                if size == "desktop":
-                    post.get_by_role("button", name="Qui ne l’a pas vu ?").click()
-            teacher.evaluate("scrollTo(0, 0)")
+                post.get_by_role("button", name="Qui ne l’a pas vu ?").click()
+            if size == "desktop":
+                teacher.evaluate("scrollTo(0, 0)")
+            else:
+                post.scroll_into_view_if_needed()
             shot(teacher, out, f"teacher-{size}")
 
             director = sign_in(context(), server.url, "d-bernard")
@@ -163,6 +183,24 @@ def main() -> None:
                 teacher.get_by_role("link", name="Famille d’Hugo").click()
                 expect(teacher.locator(".bubble", has_text="il vous attendra")).to_be_visible()
                 shot(teacher, out, f"chat-{size}")
+            if "closed" in seeded and size == "phone":
+                mother = sign_in(context(), server.url, "p-lea-mere")
+                mother.get_by_role("link", name="Messages").click()
+                mother.get_by_role("link", name="Mme Martin — à propos de Léa").click()
+                expect(mother.locator(".bubble", has_text="Bon rendez-vous")).to_be_visible()
+                # closed while she looks at it (a closed chat is known from the `closed` push)
+                closer = ProtocolClient(server.url, "t-martin")
+                try:
+                    closer.call("close_chat", channel=seeded["closed"])
+                finally:
+                    closer.close()
+                expect(mother.locator(".closed-note")).to_be_visible()
+                shot(mother, out, "chat-closed-phone")
+            if "staff" in seeded and size == "desktop":
+                director.get_by_role("link", name="Salle des maîtres").click()
+                expect(director.locator("article.msg", has_text="Photocopieuse")).to_be_visible()
+                director.locator("details.composer summary").click()  # fold the composer
+                shot(director, out, "staff-desktop")
             for ctx in browser.contexts:
                 ctx.close()
         browser.close()
