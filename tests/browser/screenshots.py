@@ -108,7 +108,8 @@ def seed(url: str) -> dict[str, str]:
             teacher.publish("staff:ecole-jaures", "post", title="Photocopieuse",
                             text="La photocopieuse du 1er étage est réparée.")
             director.publish("staff:ecole-jaures", "announcement", title="Exercice d’évacuation",
-                             text="Exercice d’évacuation incendie jeudi à 10 h. Merci de relire les consignes avec vos élèves.",
+                             text="Exercice d’évacuation incendie jeudi à 10 h. "
+                             "Merci de relire les consignes avec vos élèves.",
                              urgent=True)
             out["staff"] = "yes"
         except RuntimeError as err:

@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 — French text uses typographic apostrophes
+# ruff: noqa: RUF001, RUF003 — French text uses typographic apostrophes
 """Issue 14 in the browser: what families tripped on (reading, receipts per family, the
 conversation list, chats that close, "À venir" on a phone, switching user, the offline
 page, French typography, the staff room)."""
@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, WebSocket, expect
+from playwright.sync_api import WebSocket, expect
 
 from tests.browser.liaison_browser import DESKTOP, ProtocolClient
 
@@ -39,7 +39,8 @@ def listen_to_commands(frames: list[dict[str, Any]]):
     """A `before` hook for `person`: every command the page sends on its WebSocket."""
 
     def on_socket(ws: WebSocket) -> None:
-        ws.on("framesent", lambda payload: frames.append(json.loads(payload)) if isinstance(payload, str) else None)
+        ws.on("framesent",
+              lambda payload: frames.append(json.loads(payload)) if isinstance(payload, str) else None)
 
     return lambda page: page.on("websocket", on_socket)
 
@@ -62,7 +63,8 @@ def test_a_post_half_out_of_view_is_read_only_once_scrolled_to(person, server) -
         const r = el.getBoundingClientRect();
         scrollBy(0, r.top - (innerHeight - r.height * 0.3));
     }""", card.element_handle())
-    ratio = card.evaluate("el => (innerHeight - el.getBoundingClientRect().top) / el.getBoundingClientRect().height")
+    ratio = card.evaluate(
+        "el => (innerHeight - el.getBoundingClientRect().top) / el.getBoundingClientRect().height")
     assert 0.1 < ratio < 0.45
     # the post just above it, wholly on screen, is read after a second: not this one
     expect(above.locator(".badge-new")).to_have_count(0)
@@ -163,7 +165,8 @@ def test_upcoming_homework_and_events_on_a_phone(person, server) -> None:
         expect(link).to_have_attribute("target", "_blank")
     expect(card.get_by_role("link", name="https://exemple.fr/poesie")).to_have_attribute(
         "href", "https://exemple.fr/poesie")
-    expect(card).to_contain_text(f"Devoirs pour le {'lundi mardi mercredi jeudi vendredi samedi dimanche'.split()[first.weekday()]} 1er")
+    weekday = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"][first.weekday()]
+    expect(card).to_contain_text(f"Devoirs pour le {weekday} 1er")
 
 
 def test_switching_user_asks_first(person) -> None:
