@@ -181,25 +181,23 @@ def tally(outcomes: Sequence[str]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def ws_bound_kib(before_kib: int, accepted: int, reads: int = 0, recovery_cap: int = DEFAULT_RECOVERY_CAP,
-                 max_text: int = DEFAULT_MAX_TEXT, reply_bytes: int = DEFAULT_REPLY_BYTES,
+def ws_bound_kib(before_kib: int, accepted: int, reads: int = 0, reply_bytes: int = DEFAULT_REPLY_BYTES,
                  outbox_bytes: int = DEFAULT_OUTBOX_BYTES) -> int:
     """The RSS the WebSocket attack must stay under (KiB): what the gateway held before; per
     accepted connection its outbox bound (LIAISON_OUTBOX_BYTES: the queued reply frame; more
     closes the connection 4503) and one reply's worth of objects while it is built
     (LIAISON_REPLY_BYTES); per recovery read in flight (`reads`: at most the connections the
-    per-user cap admits) the store's answer before it is cut to the reply budget:
-    LIAISON_RECOVERY_CAP messages of at most LIAISON_MAX_TEXT characters, twice (the row's JSON
-    and the decoded text). The kernel's socket buffers (2 x LIAISON_SOCKET_SNDBUF) are not in RSS."""
-    return before_kib + (accepted * (outbox_bytes + reply_bytes) + reads * recovery_cap * max_text * 2) // KIB
+    per-user cap admits) the store's answer, which the store itself cuts at the reply budget
+    (twice: the row's JSON and the decoded text). The kernel's socket buffers
+    (2 x LIAISON_SOCKET_SNDBUF) are not in RSS."""
+    return before_kib + (accepted * (outbox_bytes + reply_bytes) + reads * 2 * reply_bytes) // KIB
 
 
-def http_bound_kib(before_kib: int, accepted: int, page: int = HISTORY_MAX, max_text: int = DEFAULT_MAX_TEXT,
-                   reply_bytes: int = DEFAULT_REPLY_BYTES) -> int:
+def http_bound_kib(before_kib: int, accepted: int, reply_bytes: int = DEFAULT_REPLY_BYTES) -> int:
     """The same for history pages over HTTP (KiB): per accepted request, the body (at most
     LIAISON_REPLY_BYTES) held by the transport until the client reads it, twice while it is
-    encoded, and the store's page of `page` messages before it is cut to the budget, twice."""
-    return before_kib + accepted * (2 * reply_bytes + page * max_text * 2) // KIB
+    encoded, and the store's page, cut by the store at the same budget, twice."""
+    return before_kib + accepted * 4 * reply_bytes // KIB
 
 
 def mib(kib: int | None) -> float | None:

@@ -38,7 +38,8 @@ def profile_of(d: Directory, person: Person, reads: dict[str, int]) -> ProfileRe
         "students": [{"id": s.id, "name": s.name, "class": s.class_id,
                       "guardians": _named(d, s.guardians)} for s in students],
         "chats": [{"channel": chat_channel(c.id), "student": c.student_id,
-                   "staff": _named(d, {c.staff_id})[0] if c.staff_id in d.people else None}
+                   "staff": _named(d, {c.staff_id})[0] if c.staff_id in d.people else None,
+                   "guardian": c.guardian_id, "closed": c.closed}
                   for c in chats],
         "reads": reads,
     }

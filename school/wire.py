@@ -137,6 +137,8 @@ class ProfileChat(TypedDict):
     channel: str
     student: str
     staff: Named | None
+    guardian: str | None  # v1.1: a household's own chat (None: the family chat)
+    closed: bool  # v1.1
 
 
 class ProfileReply(TypedDict):

@@ -15,7 +15,7 @@ import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
-PACKAGES = ("realtime", "channels", "persistence", "auth", "school", "web")
+PACKAGES = ("realtime", "channels", "persistence", "auth", "notify", "school", "web")
 MARKERS = ("channels.broker", "auth.tokens", "school.directory", "persistence.store")  # ours only
 DISTRIBUTION = "liaison"
 ADVICE = ("Liaison is an application: install it in an environment of its own, with nothing else in it "

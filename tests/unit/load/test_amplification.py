@@ -98,11 +98,11 @@ def test_bounds() -> None:
     # 10 connections (the default per-user cap): 10 x (1 MiB outbox + 512 KiB reply) = 15 MiB,
     # and 10 store reads of 500 x 10,000 characters, twice: 10 x 9.54 MiB
     assert ws_bound_kib(60 * 1024, 10) == 60 * 1024 + 15 * 1024
-    assert ws_bound_kib(0, 10, reads=10) == 15 * 1024 + (10 * 500 * 10_000 * 2) // KIB
-    assert ws_bound_kib(0, 1, reads=1, recovery_cap=1, max_text=512, outbox_bytes=MIB) == 1536 + 1
+    assert ws_bound_kib(0, 10, reads=10) == 15 * 1024 + 10 * 1024  # each store read cut at 512 KiB, twice
+    assert ws_bound_kib(0, 1, reads=1, reply_bytes=512, outbox_bytes=MIB) == 1025
     # 60 history pages (the default HTTP burst): 60 x (2 x 512 KiB + 200 x 10,000 x 2)
-    assert http_bound_kib(0, 60) == 60 * (1024 * KIB + 4_000_000) // KIB
-    assert http_bound_kib(0, 1, page=0, reply_bytes=100 * KIB) == 200
+    assert http_bound_kib(0, 60) == 60 * 2048
+    assert http_bound_kib(0, 1, reply_bytes=100 * KIB) == 400
 
 
 def test_message_text_is_exactly_long() -> None:

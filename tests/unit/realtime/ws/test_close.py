@@ -20,6 +20,7 @@ from school.errors import (
 PROTOCOL_ERRORS = {
     "bad_request", "unauthorized", "forbidden", "not_found", "conflict",
     "too_large", "rate_limited", "unavailable", "internal",
+    "closed",  # v1.1
 }  # fmt: skip
 
 
