@@ -8,12 +8,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 from auth.tokens import MIN_SECRET_BYTES
+from notify.email import parse_smtp_url
 
 DEMO_SECRET = "liaison-demo-secret--never-use-outside-demo-mode"
 DEFAULT_STORE_URL = "sqlite:///liaison.db"
+LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "::1")
 
 
 class ConfigError(Exception):
@@ -62,6 +65,27 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class SignInSettings:
+    """Sign-in by e-mailed codes, device sessions, and the school's identity provider (issue 11)."""
+
+    smtp_url: Secret | None = None  # None: no e-mail is sent (--demo: the in-memory outbox)
+    smtp_from: str = "liaison@localhost"
+    public_url: str = "http://127.0.0.1:8000"  # base of the links in e-mails
+    access_ttl: int = 900  # seconds an access token lives
+    code_ttl: float = 600.0  # seconds a sign-in code lives
+    refresh_grace: float = 10.0  # seconds a just-replaced refresh credential is forgiven (two tabs)
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None  # None: from the issuer's /.well-known/openid-configuration
+    oidc_claim: str = "email"
+    oidc_refetch: float = 30.0  # seconds between two fetches of the keys for an unknown `kid`
+
+    @property
+    def oidc(self) -> bool:
+        return self.oidc_issuer is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     jwt_secret: Secret
     store_url: str = DEFAULT_STORE_URL
@@ -83,6 +107,7 @@ class Settings:
     keep_alive_timeout: int = 5  # seconds an idle HTTP keep-alive connection is kept
     http_write_timeout: float = 30.0  # seconds an HTTP response may stay paused by a client not reading
     limits: Limits = Limits()
+    signin: SignInSettings = SignInSettings()
 
 
 _LIMIT_VARS: dict[str, tuple[str, type]] = {
@@ -121,6 +146,13 @@ _SETTING_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_HEADER_TIMEOUT": ("header_timeout", float),
     "LIAISON_KEEP_ALIVE_TIMEOUT": ("keep_alive_timeout", int),
     "LIAISON_HTTP_WRITE_TIMEOUT": ("http_write_timeout", float),
+}
+
+_SIGNIN_VARS: dict[str, tuple[str, type]] = {
+    "LIAISON_ACCESS_TTL": ("access_ttl", int),
+    "LIAISON_CODE_TTL": ("code_ttl", float),
+    "LIAISON_REFRESH_GRACE": ("refresh_grace", float),
+    "LIAISON_OIDC_REFETCH": ("oidc_refetch", float),
 }
 
 
@@ -177,6 +209,52 @@ def _redis_prefix(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _http_url(env: Mapping[str, str], name: str) -> str | None:
+    """An http(s) URL; plain http only to the loopback (a key set or a provider on this host)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an https:// URL, got {raw!r}")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS and name != "LIAISON_PUBLIC_URL":
+        raise ConfigError(f"{name} must use https:// (plain http only to 127.0.0.1 or localhost)")
+    return raw.rstrip("/")
+
+
+def _signin(env: Mapping[str, str]) -> SignInSettings:
+    values: dict[str, Any] = {}
+    for var, (attr, kind) in _SIGNIN_VARS.items():
+        value = _number(env, var, kind)
+        if value is not None:
+            values[attr] = value
+    smtp = env.get("LIAISON_SMTP_URL", "").strip()
+    if smtp:
+        try:
+            parse_smtp_url(smtp)
+        except ValueError as exc:
+            raise ConfigError(f"LIAISON_SMTP_URL: {exc}") from None
+        values["smtp_url"] = Secret(smtp)
+    sender = env.get("LIAISON_SMTP_FROM", "").strip()
+    if sender:
+        if "@" not in sender or any(c in sender for c in "\r\n"):
+            raise ConfigError("LIAISON_SMTP_FROM must be one e-mail address (e.g. liaison@ecole.fr)")
+        values["smtp_from"] = sender
+    public = _http_url(env, "LIAISON_PUBLIC_URL")
+    if public:
+        values["public_url"] = public
+    issuer = _http_url(env, "LIAISON_OIDC_ISSUER")
+    audience = env.get("LIAISON_OIDC_AUDIENCE", "").strip() or None
+    if (issuer is None) != (audience is None):
+        raise ConfigError("set LIAISON_OIDC_ISSUER and LIAISON_OIDC_AUDIENCE together (the provider's "
+                          "issuer URL and the client id it gave Liaison), or neither")
+    claim = env.get("LIAISON_OIDC_CLAIM", "").strip()
+    if claim:
+        values["oidc_claim"] = claim
+    return SignInSettings(oidc_issuer=issuer, oidc_audience=audience,
+                          oidc_jwks_url=_http_url(env, "LIAISON_OIDC_JWKS_URL"), **values)
+
+
 def store_url(env: Mapping[str, str]) -> str:
     """The store's URL alone, for the offline commands (import, seed) that need no secret."""
     return env.get("LIAISON_STORE_URL") or DEFAULT_STORE_URL
@@ -205,5 +283,6 @@ def load_settings(env: Mapping[str, str], *, demo: bool = False) -> Settings:
         demo=demo,
         log_level=env.get("LIAISON_LOG_LEVEL", "info").lower(),
         limits=Limits(**limits),
+        signin=_signin(env),
         **settings,
     )

@@ -78,6 +78,7 @@ class Gateway:
         self.instance_id = instance_id or uuid.uuid4().hex
         self.connections: dict[str, tuple[Session, Connection]] = {}
         self.by_user: dict[str, set[str]] = {}
+        self.by_device_session: dict[str, set[str]] = {}  # sign-in session id -> connection ids
         self._handlers: Mapping[str, Handler] = {}
         self._drained = asyncio.Event()
 
@@ -108,6 +109,12 @@ class Gateway:
             release = asyncio.get_running_loop().create_task(self.quotas.release(session.user.id, session.id))
             self._releases.add(release)
             release.add_done_callback(self._releases.discard)
+        if session.device_session is not None:
+            ids = self.by_device_session.get(session.device_session)
+            if ids is not None:
+                ids.discard(session.id)
+                if not ids:
+                    del self.by_device_session[session.device_session]
         if session.user is not None:
             ids = self.by_user.get(session.user.id)
             if ids is not None:
@@ -122,6 +129,23 @@ class Gateway:
         assert session.user is not None
         session.state = State.READY
         self.by_user.setdefault(session.user.id, set()).add(session.id)
+
+    def bind_device_session(self, session: Session, sid: str) -> None:
+        """Remember that this connection was opened with an access token of sign-in session `sid`
+        (before the session is checked: an end announced meanwhile still finds it)."""
+        session.device_session = sid
+        self.by_device_session.setdefault(sid, set()).add(session.id)
+
+    def close_device_sessions(self, sids: list[str], reason: str = "signed out") -> int:
+        """Close (4401) this process's connections opened with those sign-in sessions; how many."""
+        closed = 0
+        for sid in sids:
+            for conn_id in list(self.by_device_session.get(sid, ())):
+                found = self.connections.get(conn_id)
+                if found is not None:
+                    found[1].close(CloseCode.UNAUTHORIZED, reason)
+                    closed += 1
+        return closed
 
     async def keep_counted(self, period: float) -> None:
         """Refresh, every `period` seconds, the connection places this process's sessions hold,

@@ -4,6 +4,7 @@ publish, history, read, ping, and the `profile` extension."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from realtime.engine.recovery import Recovery, finish_recovery
 from realtime.services.history import History, forbidden
 from realtime.services.publishing import Publisher, published
 from realtime.services.receipts import Receipts
+from realtime.services.signin import SignIn
 from realtime.ws.close import CloseCode
 from realtime.ws.connection import Connection
 from realtime.ws.frames import Command, channel_param, int_param, since_param, str_param
@@ -38,8 +40,9 @@ def user_of(session: Session) -> Person:
 class CoreHandlers:
     def __init__(self, settings: Settings, directory: Directory, store: Store, gateway: Gateway,
                  recovery: Recovery, clock: Callable[[], float] = time.time,
-                 limits: UserLimits | None = None) -> None:
+                 limits: UserLimits | None = None, signin: SignIn | None = None) -> None:
         self.settings = settings
+        self.signin = signin
         self.limits = limits or gateway.quotas
         self.directory = directory
         self.store = store
@@ -48,10 +51,15 @@ class CoreHandlers:
         self.clock = clock
 
     async def connect(self, session: Session, conn: Connection, cmd: Command) -> Replied:
+        token = cmd.params.get("token")
         try:
-            user_id, expires = tokens.verify_claims(self.settings.jwt_secret.bytes(), cmd.params.get("token"))
-        except tokens.TokenError as exc:
-            raise Unauthorized(str(exc), fatal=True) from None
+            if self.signin is not None:
+                bind = functools.partial(self.gateway.bind_device_session, session)
+                user_id, expires = await self.signin.identify(token, bind)
+            else:
+                user_id, expires = tokens.verify_claims(self.settings.jwt_secret.bytes(), token)
+        except Unauthorized as exc:
+            raise Unauthorized(exc.message, fatal=True) from None
         person = self.directory.person(user_id)
         if person is None:
             raise Unauthorized("this account is not (or no longer) known", fatal=True)

@@ -3,6 +3,8 @@
 - Admin API (`/api/v1/admin/...`, API key): `realtime.http.admin`.
 - Integration API (API key): publish into a channel on behalf of a staff member.
 - User API (a user's token): a channel's history and the user's unread counts.
+- Sign-in (`/api/v1/auth/...`), the user's device sessions and the invitations:
+  `realtime.http.auth_api`.
 
 Answers are JSON; an error is `{"error": {"code", "message"}}` with the HTTP status of
 its protocol error code (`realtime.http.errors`, the one mapping). Each path is one route
@@ -24,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
+from realtime.http import auth_api
 from realtime.http.admin import AdminApi
 from realtime.http.requests import (
     count_request,
@@ -165,8 +168,18 @@ def api_routes() -> list[Route]:
                                    "DELETE": admin.delete("classes", class_deletion)},
         f"{ADMIN}/students/{{id}}": {"PUT": admin.put("students", student_from),
                                     "DELETE": admin.delete("students", student_deletion)},
+        f"{ADMIN}/people/{{id}}/sessions": {"DELETE": auth_api.end_person_sessions},
+        f"{ADMIN}/schools/{{id}}/invitations": {"POST": auth_api.invite_school},
+        f"{ADMIN}/classes/{{id}}/invitations": {"POST": auth_api.invite_class},
         "/api/v1/channels/{channel}/messages": {"POST": publish_as_staff, "GET": channel_history},
         "/api/v1/me/unread": {"GET": unread_counts},
+        "/api/v1/auth/code": {"POST": auth_api.request_code},
+        "/api/v1/auth/verify": {"POST": auth_api.verify_code},
+        "/api/v1/auth/refresh": {"POST": auth_api.refresh},
+        "/api/v1/auth/logout": {"POST": auth_api.logout},
+        "/api/v1/auth/oidc": {"POST": auth_api.oidc_exchange},
+        "/api/v1/me/sessions": {"GET": auth_api.my_sessions, "DELETE": auth_api.end_my_other_sessions},
+        "/api/v1/me/sessions/{id}": {"DELETE": auth_api.end_my_session},
         "/openapi.json": {"GET": openapi_document},
     }
     routes: list[Route] = [ApiRoute(path, by_method(handlers), methods=list(handlers))

@@ -40,3 +40,14 @@ async def demo_token(request: Request) -> Response:
     settings = services.settings
     token = tokens.issue(settings.jwt_secret.bytes(), person.id, settings.token_ttl)
     return JSONResponse({"token": token})
+
+
+async def demo_outbox(request: Request) -> Response:
+    """The e-mails the demo would have sent (no LIAISON_SMTP_URL), newest first."""
+    _demo_only(request)
+    outbox = services_of(request).outbox
+    if outbox is None:
+        raise NotFound("the demo sends real e-mails (LIAISON_SMTP_URL is set): there is no outbox")
+    mails = [{"at": sent.at, "to": sent.mail.to, "subject": sent.mail.subject, "text": sent.mail.text}
+             for sent in outbox.sent()]
+    return JSONResponse(mails)

@@ -20,6 +20,7 @@ from starlette.routing import Mount, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from auth.sessions import DeviceSessions, SessionPolicy
 from channels.broker import Broker
 from channels.factory import make_broker
 from channels.hub import Hub
@@ -27,6 +28,9 @@ from channels.limits import Limiter, MemoryLimiter
 from channels.presence import LocalPresence, Presence
 from channels.redis_limits import RedisLimiter
 from channels.redis_presence import RedisPresence, presence_client
+from notify.email import Mailer, OutboxMailer, SmtpMailer
+from persistence.auth_factory import open_auth_store
+from persistence.auth_store import AuthStore
 from persistence.factory import open_store
 from persistence.store import Store
 from realtime.config import Settings
@@ -39,7 +43,7 @@ from realtime.handlers import command_table
 from realtime.handlers.core import CoreHandlers, MessageHandlers
 from realtime.handlers.school import SchoolHandlers
 from realtime.http.api import api_routes
-from realtime.http.demo import demo_people, demo_token
+from realtime.http.demo import demo_outbox, demo_people, demo_token
 from realtime.http.errors import EXCEPTION_HANDLERS
 from realtime.http.probes import healthz, metrics, readyz
 from realtime.http.routing import OwnedRoute
@@ -47,9 +51,13 @@ from realtime.http.security import ClientFiles, SecurityHeaders
 from realtime.metrics import Metrics
 from realtime.services import Services
 from realtime.services.history import History
+from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
+from realtime.services.oidc import ProviderTokens
 from realtime.services.publishing import Publisher, content_limits
 from realtime.services.receipts import Receipts
+from realtime.services.session_ends import SessionEnds
+from realtime.services.signin import SignIn
 from realtime.ws.codec import CODECS
 from realtime.ws.endpoint import websocket_endpoint
 from school.demo import SCHOOL_ID, demo_school
@@ -75,10 +83,23 @@ async def load_demo(store: Store) -> None:
         log.info("demo_school_loaded", school=SCHOOL_ID)
 
 
+def make_mailer(settings: Settings) -> tuple[OutboxMailer | None, Mailer | None]:
+    """The demo's outbox (and the mailer) under --demo without SMTP; else the SMTP mailer, or
+    none at all (sign-in codes are then not sent: `email_not_configured` is logged once)."""
+    s = settings.signin
+    if s.smtp_url is not None:
+        return None, SmtpMailer(s.smtp_url.value, s.smtp_from)
+    if settings.demo:
+        outbox = OutboxMailer()
+        return outbox, outbox
+    return None, None
+
+
 class Runtime:
     """Every part of one running gateway process, built in dependency order."""
 
-    def __init__(self, settings: Settings, store: Store, broker: Broker, directory: Directory) -> None:
+    def __init__(self, settings: Settings, store: Store, broker: Broker, directory: Directory,
+                 auth_store: AuthStore) -> None:
         clock = time.time
         self.settings = settings
         self.store = store
@@ -105,13 +126,29 @@ class Runtime:
         self.membership = Membership(store, directory, self.events, self.gateway, self.recovery,
                                      self.background)
         self.hub.control_handlers.append(self.membership.on_control)
-        core = CoreHandlers(settings, directory, store, self.gateway, self.recovery, clock, self.user_limits)
+        self.auth_store = auth_store
+        self.outbox, mailer = make_mailer(settings)
+        s = settings.signin
+        sessions = DeviceSessions(auth_store, clock=clock, policy=SessionPolicy(access_ttl=s.access_ttl,
+                                                                                reuse_grace=s.refresh_grace))
+        self.session_ends = SessionEnds(sessions, self.events, self.gateway)
+        self.hub.control_handlers.append(self.session_ends.on_control)
+        self.membership.removal_hooks.append(self.session_ends.people_removed)
+        provider = None
+        if s.oidc_issuer is not None and s.oidc_audience is not None:
+            provider = ProviderTokens(s.oidc_issuer, s.oidc_audience, s.oidc_jwks_url, s.oidc_claim,
+                                      refetch=s.oidc_refetch)
+        self.signin = SignIn(settings, directory, auth_store, mailer, self.session_ends, self.background, clock,
+                             provider)
+        self.invitations = Invitations(directory, auth_store, mailer, s.public_url, clock)
+        core = CoreHandlers(settings, directory, store, self.gateway, self.recovery, clock, self.user_limits,
+                            self.signin)
         messages = MessageHandlers(self.publisher, self.history, self.receipts, self.user_limits)
         school = SchoolHandlers(directory, store, self.events, lambda: self.presence, self.membership,
                                 self.history, self.publisher, self.receipts, clock)
         self.gateway.use(command_table(core, messages, school))
         self.services = Services(settings, store, directory, self.publisher, self.history,
-                                 self.receipts, self.membership)
+                                 self.receipts, self.membership, self.signin, self.invitations, self.outbox)
 
     async def _fetch_range(self, channel: str, after: int, upto: int) -> list[dict[str, object]]:
         return [dict(m.to_wire()) for m in await self.store.range(channel, after, upto)]
@@ -174,11 +211,16 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         the_store = store or open_store(settings.store_url)
         the_broker = broker or make_broker(settings.redis_url, settings.redis_prefix)
+        auth_store = open_auth_store(settings.store_url)
         await the_store.open()
         try:
+            await auth_store.open()
             if settings.demo:
                 await load_demo(the_store)
-            runtime = Runtime(settings, the_store, the_broker, await the_store.load_directory())
+            runtime = Runtime(settings, the_store, the_broker, await the_store.load_directory(), auth_store)
+            if runtime.signin.mailer is None:
+                log.warning("email_not_configured", hint="set LIAISON_SMTP_URL and LIAISON_SMTP_FROM: sign-in "
+                            "codes and invitations cannot be sent")
             app.state.runtime = runtime
             app.state.gateway = runtime.gateway
             app.state.services = runtime.services
@@ -193,6 +235,7 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
             finally:
                 await runtime.close()
         finally:
+            await auth_store.close()
             await the_store.close()
 
     web_dir = str(resources.files("web"))
@@ -203,6 +246,7 @@ def create_app(settings: Settings, store: Store | None = None, broker: Broker | 
         OwnedRoute("/metrics", metrics),
         OwnedRoute("/demo/people", demo_people),
         OwnedRoute("/demo/token", demo_token, methods=["POST"]),
+        OwnedRoute("/demo/outbox", demo_outbox),
         *api_routes(),
         Mount("/", app=ClientFiles(directory=web_dir, html=True), name="web"),
     ]

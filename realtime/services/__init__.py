@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from notify.email import OutboxMailer
 from persistence.store import Store
 from realtime.config import Settings
 from realtime.services.history import History
+from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
 from realtime.services.publishing import Publisher
 from realtime.services.receipts import Receipts
+from realtime.services.signin import SignIn
 from school.directory import Directory
 
 
@@ -24,3 +27,6 @@ class Services:
     history: History
     receipts: Receipts
     membership: Membership
+    signin: SignIn | None = None  # sign-in by e-mailed codes and device sessions (issue 11)
+    invitations: Invitations | None = None
+    outbox: OutboxMailer | None = None  # --demo without SMTP: the e-mails it would have sent

@@ -11,6 +11,7 @@ disconnected.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -59,6 +60,8 @@ class Membership:
         self.recovery = recovery
         self.background = background
         self._lock = asyncio.Lock()  # one change at a time on the snapshot
+        # called with the ids of the people a change removed (their sign-in sessions end)
+        self.removal_hooks: list[Callable[[list[str]], Awaitable[None]]] = []
 
     async def change(self, upserts: list[DirectoryItem], deletions: dict[str, list[str]] | None = None) -> None:
         """Save a directory change and apply it on every gateway (this one included). A large
@@ -73,6 +76,12 @@ class Membership:
             body |= {"upserts": [item_to_wire(i) for i in upserts], "deletions": deletions}
         await self.events.publish(Event(CONTROL_CHANNEL, DIRECTORY_EVENT, body))
         await self.apply(upserts, deletions)
+        removed = deletions.get("people", [])
+        for hook in self.removal_hooks if removed else ():
+            try:
+                await hook(removed)
+            except Exception as exc:  # the change is made; a later refresh or connect refuses them anyway
+                log.warning("removal_hook_failed", error=type(exc).__name__, people=len(removed))
 
     def on_control(self, event: Event) -> None:
         if event.type != DIRECTORY_EVENT or event.body.get("origin") == self.gateway.instance_id:

@@ -46,6 +46,7 @@ class Session:
     limits: Limits
     state: State = State.AWAITING_CONNECT
     user: Person | None = None
+    device_session: str | None = None  # the `sid` of the access token it connected with, if any
     channels: set[str] = field(default_factory=set)
     bad_frames: int = 0
     counted: bool = False  # holds one of its user's connection places (`channels.limits`)
