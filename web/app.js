@@ -1,6 +1,12 @@
 // The application: sign-in or session, the shell (header, connection banner, urgent
 // banner, navigation, live region), routing (see routes.js) and the glue between
 // protocol, store and views.
+//
+// Two kinds of session. A device signed in with an e-mailed code (auth.js): its refresh
+// credential is an HttpOnly cookie, so the session survives closed tabs and restarts; the
+// access token lives in memory only and is refreshed on load, before it expires and when
+// the server refuses it. A demo or portal token (`liaison.token`, per tab in
+// sessionStorage, as before): it works until it expires.
 
 import { t } from './i18n.js';
 import { h, setChildren, icon } from './dom.js';
@@ -11,6 +17,8 @@ import { Directory } from './people.js';
 import { navItems, makeView, fallbackProfile } from './routes.js';
 import { signInView, tokenClaims, personName, confirmSignIn } from './signin.js';
 import { errorText } from './compose.js';
+import { CodeSession } from './auth.js';
+import { confirmDialog } from './devices.js';
 
 const TOKEN_KEY = 'liaison.token';
 const SEQS_KEY = 'liaison.seqs';
@@ -21,10 +29,50 @@ let session = null;
 function boot() {
   registerServiceWorker();
   const linked = takeLinkToken(location.hash);
+  const invited = takeSignInLink(location.hash);
   const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) session = new Session(token);
-  else showSignIn();
+  if (token) session = new Session({ token });
+  else resume(invited ?? '');
   if (linked !== null) offerLinkedSignIn(linked);
+}
+
+// On load: the device's session from its cookie (POST /api/v1/auth/refresh), else sign-in.
+async function resume(email) {
+  window.removeEventListener('online', retryResume);
+  setChildren(root, h('main', { id: 'main', class: 'signin', tabindex: '-1' },
+    h('div', { class: 'brand-big' }, icon('📒'), ' ', t('app.name')),
+    h('p', { class: 'muted loading' }, t('app.loading'))));
+  let auth;
+  try {
+    auth = await CodeSession.resume();
+  } catch {
+    if (!session) showOffline(email);
+    return;
+  }
+  if (session) { // signed in otherwise meanwhile (a link in this tab)
+    auth?.stop();
+    return;
+  }
+  if (auth) startCodeSession(auth);
+  else showSignIn(signInMessage, email); // a message shown meanwhile (a broken link) stays
+}
+
+let retryResume = () => {};
+function showOffline(email) {
+  retryResume = () => { if (!session) resume(email); };
+  window.addEventListener('online', retryResume, { once: true });
+  setChildren(root, h('main', { id: 'main', class: 'signin', tabindex: '-1' },
+    h('div', { class: 'brand-big' }, icon('📒'), ' ', t('app.name')),
+    h('p', { class: 'card notice error', role: 'alert' }, t('signin.offline')),
+    h('button', { type: 'button', class: 'btn btn-primary', onclick: retryResume }, t('signin.retry'))));
+}
+
+// An invitation's link: `/#signin?email=…` fills in the address (and leaves the address bar).
+function takeSignInLink(hash) {
+  const m = /^#\/?signin(?:\?(.*))?$/.exec(hash);
+  if (!m) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  return new URLSearchParams(m[1] || '').get('email') || '';
 }
 
 // A school portal may hand over a token in the address (`#token=…`). It is taken out of
@@ -41,6 +89,8 @@ addEventListener('hashchange', (ev) => {
   const before = new URL(ev.oldURL).hash;
   const linked = takeLinkToken(location.hash, /token=/.test(before) ? '' : before);
   if (linked !== null) offerLinkedSignIn(linked);
+  const invited = takeSignInLink(location.hash);
+  if (invited !== null && !session) showSignIn('', invited);
 });
 
 async function offerLinkedSignIn(token) {
@@ -52,26 +102,41 @@ async function offerLinkedSignIn(token) {
     else showSignIn(message);
     return;
   }
-  const currentToken = sessionStorage.getItem(TOKEN_KEY);
+  const currentToken = session?.conn.token ?? null;
   const current = currentToken ? tokenClaims(currentToken) : null;
   if (session && current?.sub === claims.sub) return; // already this person: nothing changes
   const [name, currentName] = await Promise.all([
     personName(claims), session && current ? personName(current) : null]);
   if (!(await confirmSignIn({ name, current: currentName }))) return;
-  if (sessionStorage.getItem(TOKEN_KEY) !== currentToken) return; // signed in otherwise meanwhile
+  if ((session?.conn.token ?? null) !== currentToken) return; // signed in otherwise meanwhile
   startSession(token);
 }
 
+// A demo or portal token: this tab only, kept in sessionStorage as before.
 function startSession(token) {
   session?.stop();
   sessionStorage.setItem(TOKEN_KEY, token);
   sessionStorage.removeItem(SEQS_KEY);
   history.replaceState(null, '', location.pathname);
-  session = new Session(token);
+  session = new Session({ token });
 }
 
-function showSignIn(message) {
-  signInView(root, { message, onToken: startSession });
+// A device session (a code, or the cookie on load): the token in memory only.
+function startCodeSession(auth) {
+  session?.stop();
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(SEQS_KEY);
+  if (/^#\/?$/.test(location.hash)) history.replaceState(null, '', location.pathname);
+  session = new Session({ token: auth.token, auth });
+}
+
+let signInMessage = '';
+function showSignIn(message = '', email = '') {
+  signInMessage = message;
+  signInView(root, {
+    message, email, onToken: startSession,
+    onSignedIn: (answer) => startCodeSession(new CodeSession(answer)),
+  });
 }
 
 // The app shell is kept by a service worker (sw.js), so that opening Liaison without a
@@ -83,6 +148,7 @@ function registerServiceWorker() {
 
 function signOut(message) {
   session?.stop();
+  session?.auth?.stop();
   session = null;
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(SEQS_KEY);
@@ -94,8 +160,12 @@ function signOut(message) {
 const wsUrl = () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 
 class Session {
-  constructor(token) {
-    this.conn = new LiaisonClient({ url: wsUrl(), token, storageKey: SEQS_KEY });
+  constructor({ token, auth = null }) {
+    this.auth = auth;
+    this.conn = new LiaisonClient({
+      url: wsUrl(), token, storageKey: SEQS_KEY, renew: auth ? () => auth.refresh() : null,
+    });
+    auth?.addEventListener('signedout', () => this.end(t('signin.signedOut')));
     this.store = null;
     this.dir = null;
     this.view = null;
@@ -115,12 +185,17 @@ class Session {
     on('subscribed', this.onSubscribed);
     on('closed', ({ channel }) => this.st().setClosed(channel, true));
     on('unsubscribed', this.onUnsubscribed);
-    on('unauthorized', () => signOut(t('signin.expired')));
+    on('unauthorized', () => this.end(t(this.auth ? 'signin.signedOut' : 'signin.expired')));
     on('fatal', () => { this.banner.textContent = t('conn.forbidden'); });
     this.onHash = () => this.route(true);
     addEventListener('hashchange', this.onHash);
     this.clock = setInterval(() => { this.ui.clock++; this.render(); }, 60_000);
     this.conn.start();
+  }
+
+  // The session ended (refused by the server): the sign-in page, once.
+  end(message) {
+    if (session === this) signOut(message);
   }
 
   stop() {
@@ -156,8 +231,11 @@ class Session {
       h('header', { class: 'topbar' },
         h('div', { class: 'brand' }, icon('📒'), h('span', {}, t('app.name')), this.schoolName),
         h('div', { class: 'who' }, this.meName, this.meRole),
-        h('button', { type: 'button', class: 'btn btn-quiet switch', onclick: () => this.confirmSwitch() },
-          icon('⇄'), h('span', { class: 'switch-label' }, t('header.switch')))),
+        this.auth
+          ? h('button', { type: 'button', class: 'btn btn-quiet switch sign-out', onclick: () => this.confirmSignOut() },
+            icon('⏻'), h('span', { class: 'switch-label' }, t('header.signOut')))
+          : h('button', { type: 'button', class: 'btn btn-quiet switch', onclick: () => this.confirmSwitch() },
+            icon('⇄'), h('span', { class: 'switch-label' }, t('header.switch')))),
       this.banner, this.urgentBar,
       h('nav', { class: 'tabs', 'aria-label': t('header.nav') }, this.navList),
       this.main, this.toast, this.live);
@@ -198,6 +276,21 @@ class Session {
     });
     dialog.showModal();
     no.focus();
+  }
+
+  // "Se déconnecter" (a device session): ask first, then end the session on the server.
+  async confirmSignOut() {
+    if (this.signingOut) return;
+    this.signingOut = true;
+    const yes = await confirmDialog({
+      title: t('signOut.title'), body: t('signOut.body'), yes: t('signOut.yes'), no: t('signOut.no'),
+      className: 'sign-out-confirm',
+    });
+    this.signingOut = false;
+    if (!yes || session !== this) return;
+    this.conn.stop();
+    await this.auth.logout();
+    if (session === this) signOut(t('signin.loggedOut'));
   }
 
   notify(text) {

@@ -10,6 +10,10 @@
 // Events: state {state}, ready {user, channels, reconnected}, message {message, live},
 //   history {messages}, update/typing/subscribed/unsubscribed/receipt {…push},
 //   unauthorized, fatal {code}.
+// - A token refused (close 4401, or `unauthorized` at connect): with a `renew` function
+//   (a signed-in device: it refreshes the access token), the client connects again with the
+//   new token at once; without it (a demo token), or when renewing says the session ended
+//   (null), the 'unauthorized' event tells the app to sign the person out.
 
 import { Sequencer } from './sequencer.js';
 
@@ -36,9 +40,11 @@ export class ProtocolError extends Error {
 }
 
 export class LiaisonClient extends EventTarget {
-  constructor({ url, token, storage = sessionStorage, storageKey = 'liaison.seqs', minDelay = 500, maxDelay = 30_000 }) {
+  constructor({ url, token, renew = null, storage = sessionStorage, storageKey = 'liaison.seqs', minDelay = 500, maxDelay = 30_000 }) {
     super();
-    Object.assign(this, { url, token, storage, storageKey, minDelay, maxDelay });
+    Object.assign(this, { url, token, renew, storage, storageKey, minDelay, maxDelay });
+    this.connToken = null; // the token of the last `connect`
+    this.authRetries = 0; // new tokens refused since the last successful connect
     this.seq = new Sequencer({
       storage, storageKey,
       deliver: (message, live) => {
@@ -129,9 +135,10 @@ export class LiaisonClient extends EventTarget {
 
   // ——— connection ———
 
-  _open() {
+  // `renewing`: a new token replaces an expired one; the page does not show "Reconnexion…".
+  _open(renewing = false) {
     clearTimeout(this.timers.retry);
-    this._setState(this.connected ? 'reconnecting' : 'connecting');
+    this._setState(!this.connected ? 'connecting' : renewing ? 'renewing' : 'reconnecting');
     let ws;
     try {
       ws = new WebSocket(this.url, [SUBPROTOCOL]);
@@ -153,12 +160,13 @@ export class LiaisonClient extends EventTarget {
       op: 'connect', id, retry: false, connect: true, timeout: 15_000,
       resolve: (ok) => this._onConnected(ok),
       reject: (err) => {
-        if (err.code === 'unauthorized') this._unauthorized();
+        if (err.code === 'unauthorized') this._drop('unauthorized', 4401);
         else this._drop('connect failed');
       },
     };
     req.timer = setTimeout(() => this._drop('connect timeout'), req.timeout);
     this.inflight.set(id, req);
+    this.connToken = this.token;
     const params = { id, op: 'connect', token: this.token, since };
     if (this.synced && Object.keys(since).length) params.updated_since = this.synced;
     this._write(params);
@@ -168,6 +176,7 @@ export class LiaisonClient extends EventTarget {
     const reconnected = this.connected;
     this.connected = true;
     this.attempt = 0;
+    this.authRetries = 0;
     this.user = ok.user;
     // the server's seq went backwards (its store was replaced): start those over
     for (const channel of this.seq.recover(ok.channels || [])) this._emit('reset', { channel });
@@ -198,12 +207,12 @@ export class LiaisonClient extends EventTarget {
   }
 
   // Forget the socket now (without waiting for a closing handshake) and reconnect.
-  _drop(reason) {
+  _drop(reason, code = 1006) {
     const ws = this.ws;
     if (!ws) return;
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     try { ws.close(1000, reason); } catch { /* already closed */ }
-    this._closed({ code: 1006, reason });
+    this._closed({ code, reason });
   }
 
   _closed(ev) {
@@ -220,18 +229,40 @@ export class LiaisonClient extends EventTarget {
     this.queue = [...requeue, ...this.queue];
     this.seq.interrupted();
     if (this.stopped) return;
-    if (ev.code === 4401) return this._unauthorized();
+    if (ev.code === 4401) return this._authFailed();
     if (ev.code === 4403) {
       this.stopped = true;
       this._setState('closed');
       this._emit('fatal', { code: 'forbidden' });
       return;
     }
+    this._retryLater();
+  }
+
+  _retryLater() {
     const cap = Math.min(this.maxDelay, this.minDelay * 2 ** this.attempt);
     const delay = Math.round(cap / 2 + Math.random() * cap / 2); // "equal jitter"
     this.attempt = Math.min(this.attempt + 1, 16);
     this._setState('reconnecting', { delay });
     this.timers.retry = setTimeout(() => this._open(), delay);
+  }
+
+  // The token was refused: renew it and connect again at once (a token renewed ahead of its
+  // expiry is used as it is); a new token refused again and again means signed out.
+  _authFailed() {
+    if (!this.renew || ++this.authRetries > 3) return this._unauthorized();
+    if (this.token !== this.connToken) return this._open(true);
+    this._setState(this.connected ? 'renewing' : 'connecting');
+    this.renew().then((token) => {
+      if (this.stopped) return;
+      if (!token) return this._unauthorized();
+      this.token = token;
+      this._open(true);
+    }, () => {
+      if (this.stopped) return;
+      this.authRetries--; // offline or the server unavailable: not a refusal
+      this._retryLater();
+    });
   }
 
   _unauthorized() {

@@ -1,11 +1,13 @@
 // What each role sees: the navigation (one tab per child, per class, …) and the view
-// of each route (#/child/ID, #/class/ID, #/school, #/staff, #/students, #/chats, #/chat/CHANNEL).
+// of each route (#/child/ID, #/class/ID, #/school, #/staff, #/students, #/chats, #/chat/CHANNEL,
+// and #/devices for a device signed in with a code).
 
 import { t } from './i18n.js';
 import { h, icon, firstName } from './dom.js';
 import { classAside, classesAside, studentsView } from './people.js';
 import { feedView, upcomingAside } from './feed.js';
 import { chatsView } from './chat.js';
+import { devicesView } from './devices.js';
 
 export function navItems(ctx) {
   const { dir } = ctx;
@@ -26,6 +28,7 @@ export function navItems(ctx) {
     items.push({ route: 'students', label: t('nav.students'), channels: [] });
   }
   items.push({ route: 'chats', label: t('nav.messages'), channels: chats, alias: 'chat/' });
+  if (ctx.auth) items.push({ route: 'devices', label: t('devices.nav'), channels: [] });
   return items;
 }
 
@@ -76,6 +79,7 @@ export function makeView(ctx, route) {
     });
   }
   if (name === 'students') return studentsView(ctx);
+  if (name === 'devices') return devicesView(ctx);
   return chatsView(ctx, name === 'chat' ? arg : null);
 }
 

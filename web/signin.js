@@ -1,15 +1,18 @@
-// Demo sign-in: the demo school's people by role; one tap signs in. Outside demo
-// mode (the demo routes answer 404) sign-in belongs to the school's own app or SSO.
+// Sign-in. Everywhere: the e-mail address, then the 6-digit code sent to it (issue 11).
+// In demo mode (GET /demo/people answers; 404 elsewhere) the demo school's people come
+// first, by role, one tap signing in; their codes can be read on /demo/outbox.
 
 import { h, setChildren, icon } from './dom.js';
 import { t } from './i18n.js';
+import { requestCode, verifyCode } from './auth.js';
 
 const ROLES = ['director', 'teacher', 'guardian'];
 const ROLE_ICON = { director: '🏫', teacher: '🍎', guardian: '👪' };
 
-export function signInView(root, { onToken, message = '' }) {
-  const status = h('p', { class: 'form-status', role: 'status' }, message);
-  const title = h('h1', {}, t('signin.title'));
+// onToken(token): a demo token; onSignedIn(answer): a code's session ({access_token, …}).
+export function signInView(root, { onToken, onSignedIn, message = '', email = '' }) {
+  const status = h('p', { class: 'form-status', role: 'status' });
+  const title = h('h1', { id: 'signin-title' }, t('signin.title'));
   const body = h('div', { class: 'signin-body' }, h('p', { class: 'muted' }, t('app.loading')));
   const main = h('main', { id: 'main', class: 'signin', tabindex: '-1' },
     h('div', { class: 'brand-big' }, icon('📒'), ' ', t('app.name')),
@@ -27,9 +30,10 @@ export function signInView(root, { onToken, message = '' }) {
     } catch {
       return failed();
     }
-    if (res.status === 404) { // not in demo mode
-      title.textContent = t('signin.ssoTitle');
-      setChildren(body, h('p', { class: 'card notice' }, t('signin.sso')));
+    if (res.status === 404) { // not in demo mode: the code sign-in only
+      title.textContent = t('signin.codeTitle');
+      setChildren(body, codeForm({ email, demo: false, onSignedIn, headingLevel: null }));
+      body.querySelector('input')?.focus();
       return;
     }
     if (!res.ok) return failed();
@@ -48,7 +52,9 @@ export function signInView(root, { onToken, message = '' }) {
               type: 'button', class: 'person', 'data-user': p.id,
               onclick: (ev) => signIn(p, ev.currentTarget),
             }, h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(p.name)), h('span', {}, p.name))))));
-      }));
+      }),
+      codeForm({ email, demo: true, onSignedIn, headingLevel: 'h2' }));
+    if (email) body.querySelector('form.signin-code input')?.focus();
   }
 
   function failed() {
@@ -80,6 +86,172 @@ export function signInView(root, { onToken, message = '' }) {
 
   load();
   main.focus();
+}
+
+// ——— the e-mailed code ———
+
+const wrongCode = (answer) => Number.isInteger(answer?.attempts_left);
+
+// "15 minutes", "1 minute", "40 secondes"
+function waitText(seconds) {
+  const s = Math.max(1, Math.round(Number(seconds) || 60));
+  return s >= 60 ? t('code.minutes', { count: Math.ceil(s / 60) }) : t('code.seconds', { count: s });
+}
+
+// Two steps in one card: the address, then the code. `email` prefills the address (an
+// invitation's link); `demo` adds the link to the demo's outbox.
+function codeForm({ email = '', demo, onSignedIn, headingLevel }) {
+  let address = '';
+  let lockedUntil = 0;
+  let unlockTimer = 0;
+  const card = h('section', { class: 'card signin-code-card', 'aria-labelledby': headingLevel ? 'code-title' : 'signin-title' });
+  const say = (text, error = false) => {
+    const st = card.querySelector('.form-status');
+    st.className = error ? 'form-status error' : 'form-status';
+    st.setAttribute('role', error ? 'alert' : 'status');
+    st.textContent = text;
+  };
+  const heading = headingLevel ? h(headingLevel, { id: 'code-title' }, icon('✉'), ' ', t('code.title')) : null;
+
+  function askAddress(prefill) {
+    const input = h('input', {
+      id: 'signin-email', name: 'email', type: 'email', autocomplete: 'email', inputmode: 'email',
+      required: true, maxlength: '320', value: prefill, 'aria-describedby': 'signin-email-hint',
+    });
+    const button = h('button', { type: 'submit', class: 'btn btn-primary' }, t('code.send'));
+    const form = h('form', { class: 'signin-code', novalidate: true, 'data-step': 'email' },
+      h('label', { for: 'signin-email' }, t('code.email')),
+      h('p', { id: 'signin-email-hint', class: 'muted hint' }, t('code.emailHint')),
+      input,
+      h('p', { class: 'actions' }, button),
+      h('p', { class: 'form-status', role: 'status' }));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const value = input.value.trim();
+      if (!value || !input.checkValidity()) {
+        input.setAttribute('aria-invalid', 'true');
+        say(t('code.emailInvalid'), true);
+        input.focus();
+        return;
+      }
+      input.removeAttribute('aria-invalid');
+      button.disabled = true;
+      say(t('code.sending'));
+      try {
+        await requestCode(value);
+        address = value;
+        askCode(t('code.sent', { email: value }));
+      } catch (err) {
+        button.disabled = false;
+        say(requestError(err), true);
+      }
+    });
+    setChildren(card, heading, h('p', { class: 'lead' }, t('code.intro')), form);
+    return input;
+  }
+
+  function askCode(notice) {
+    const input = h('input', {
+      id: 'signin-code', name: 'code', type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code',
+      required: true, maxlength: '9', pattern: '[0-9 ]*', 'aria-describedby': 'signin-code-hint', spellcheck: 'false',
+    });
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, t('code.submit'));
+    const resend = h('button', { type: 'button', class: 'btn' }, t('code.resend'));
+    const change = h('button', { type: 'button', class: 'btn btn-quiet' }, t('code.change'));
+    const form = h('form', { class: 'signin-code', novalidate: true, 'data-step': 'code' },
+      h('p', { class: 'notice sent' }, notice),
+      h('label', { for: 'signin-code' }, t('code.code')),
+      h('p', { id: 'signin-code-hint', class: 'muted hint' }, t('code.codeHint')),
+      input,
+      h('p', { class: 'actions' }, submit),
+      h('p', { class: 'form-status', role: 'status' }),
+      demo ? h('p', { class: 'demo-outbox muted' }, t('code.demoOutbox'), ' ',
+        h('a', { href: '/demo/outbox', target: '_blank', rel: 'noopener noreferrer' }, t('code.demoOutboxLink'))) : null,
+      h('p', { class: 'actions secondary' }, resend, ' ', change));
+    const locked = () => Date.now() < lockedUntil;
+    const lock = (seconds) => {
+      lockedUntil = Date.now() + seconds * 1000;
+      submit.disabled = resend.disabled = true;
+      clearTimeout(unlockTimer);
+      unlockTimer = setTimeout(() => {
+        if (!card.isConnected) return;
+        submit.disabled = resend.disabled = false;
+        say(t('code.unlocked'));
+      }, seconds * 1000);
+    };
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (locked()) return;
+      const code = input.value.replace(/\D/g, '');
+      if (code.length !== 6) {
+        input.setAttribute('aria-invalid', 'true');
+        say(t('code.incomplete'), true);
+        input.focus();
+        return;
+      }
+      submit.disabled = true;
+      say(t('signin.signingIn'));
+      let answer;
+      try {
+        answer = await verifyCode(address, code);
+      } catch (err) {
+        submit.disabled = false;
+        input.setAttribute('aria-invalid', 'true');
+        if (err.status === 400 && wrongCode(err.body)) {
+          say(t('code.wrong', { count: err.body.attempts_left }), true);
+          input.select();
+        } else if (err.status === 401) {
+          say(t('code.expired'), true);
+          resend.focus();
+        } else if (err.status === 429) {
+          const wait = Number(err.body.retry_after) || 900;
+          say(t('code.locked', { wait: waitText(wait) }), true);
+          lock(wait);
+        } else if (err.status === 400) {
+          say(t('code.incomplete'), true);
+          input.focus();
+        } else {
+          say(requestError(err), true);
+        }
+        return;
+      }
+      say(t('signin.signingIn'));
+      onSignedIn(answer);
+    });
+    resend.addEventListener('click', async () => {
+      resend.disabled = true;
+      say(t('code.sending'));
+      try {
+        await requestCode(address);
+        say(t('code.resent'));
+        input.value = '';
+        input.removeAttribute('aria-invalid');
+        input.focus();
+      } catch (err) {
+        say(requestError(err), true);
+      } finally {
+        if (!locked()) resend.disabled = false;
+      }
+    });
+    change.addEventListener('click', () => {
+      clearTimeout(unlockTimer);
+      lockedUntil = 0;
+      askAddress(address).focus();
+    });
+    setChildren(card, heading, form);
+    if (locked()) lock((lockedUntil - Date.now()) / 1000);
+    input.focus();
+  }
+
+  function requestError(err) {
+    if (err.status === 429) return t('code.tooFast', { wait: waitText(err.body.retry_after) });
+    if (err.status === 503) return t('code.unavailable');
+    if (err.status === 400) return t('code.emailInvalid');
+    return t('signin.error');
+  }
+
+  askAddress(email);
+  return card;
 }
 
 function initials(name) {

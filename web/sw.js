@@ -2,14 +2,17 @@
 // so that opening Liaison while the network or the server is down shows a page in French
 // instead of the browser's own error. Everything is asked of the network first (a new
 // version is used at once); the cache answers only when the network does not. Nothing
-// else is touched: not the WebSocket, not the API, not the messages.
+// else is touched: not the WebSocket, not the API (/api/: tokens, sign-in, sessions are never
+// cached, not even as a fallback), not the demo routes, not the messages.
 
-const CACHE = 'liaison-shell-v1';
+const CACHE = 'liaison-shell-v2';
 const SHELL = [
-  './', 'index.html', 'offline.html', 'style.css', 'icon.svg',
-  'app.js', 'chat.js', 'compose.js', 'dom.js', 'feed.js', 'i18n.js', 'people.js',
+  './', 'index.html', 'offline.html', 'style.css', 'icon.svg', 'icon-192.png', 'icon-512.png',
+  'manifest.webmanifest',
+  'app.js', 'auth.js', 'chat.js', 'compose.js', 'devices.js', 'dom.js', 'feed.js', 'i18n.js', 'people.js',
   'protocol.js', 'reads.js', 'routes.js', 'sequencer.js', 'signin.js', 'store.js', 'offline.js',
 ];
+const NEVER = ['/api/', '/demo/', '/ws', '/healthz', '/readyz', '/openapi.json'];
 const scope = new URL(self.registration.scope);
 const SHELL_URLS = new Set(SHELL.map((p) => new URL(p, scope).href));
 
@@ -28,6 +31,7 @@ self.addEventListener('fetch', (event) => {
   if (req.method !== 'GET') return;
   const url = new URL(req.url);
   if (url.origin !== scope.origin) return;
+  if (NEVER.some((p) => url.pathname === p || url.pathname.startsWith(p.endsWith('/') ? p : `${p}/`))) return;
   if (req.mode === 'navigate') {
     event.respondWith(navigation(req, url));
   } else if (SHELL_URLS.has(url.origin + url.pathname)) {

@@ -1,5 +1,6 @@
 """Helpers for the browser tests and the screenshot script: start the real server
-(`realtime.process.cli serve --demo`) on a free port, launch Debian's Chromium, sign in."""
+(`realtime.process.cli serve --demo`, or without `--demo` with e-mail and the admin API:
+`live_server`) on a free port, launch Debian's Chromium, sign in."""
 
 from __future__ import annotations
 
@@ -82,9 +83,51 @@ class Server:
 def demo_server(workdir: Path, port: int | None = None, timeout: float = 30.0) -> Iterator[Server]:
     """The real server in demo mode with a SQLite store in `workdir` (kept: starting
     again on the same folder and port is a restart); stopped on exit."""
+    with _serve(workdir, ["--demo"], {}, port, timeout) as server:
+        yield server
+
+
+API_KEY = "browser-tests-api-key-0123456789abcdef"
+JWT_SECRET = "browser-tests-jwt-secret-0123456789abcdef0123"
+
+
+@contextmanager
+def live_server(workdir: Path, smtp_url: str, env: dict[str, str] | None = None,
+                port: int | None = None, timeout: float = 30.0) -> Iterator[Server]:
+    """The real server as in production (no `--demo`: no demo school, no demo routes): its
+    own `LIAISON_JWT_SECRET`, e-mail through `smtp_url`, the admin API with `API_KEY`.
+    `env` adds or overrides settings (e.g. `LIAISON_ACCESS_TTL`)."""
+    port = port or free_port()
+    settings = {
+        "LIAISON_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "LIAISON_JWT_SECRET": JWT_SECRET,
+        "LIAISON_API_KEY": API_KEY,
+        "LIAISON_SMTP_URL": smtp_url,
+        "LIAISON_SMTP_FROM": "liaison@ecole.example",
+        **(env or {}),
+    }
+    with _serve(workdir, [], settings, port, timeout) as server:
+        yield server
+
+
+def admin(server: Server, method: str, path: str, body: object | None = None) -> Any:
+    """A call to the HTTP admin API of a `live_server` (`path` under /api/v1); its JSON answer."""
+    request = urllib.request.Request(
+        f"{server.url}/api/v1{path}", method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {API_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as res:
+        raw = res.read()
+    return json.loads(raw) if raw else None
+
+
+@contextmanager
+def _serve(workdir: Path, args: list[str], settings: dict[str, str], port: int | None,
+           timeout: float) -> Iterator[Server]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    env = dict(os.environ)
+    env = {**os.environ, **settings}
     env["LIAISON_STORE_URL"] = f"sqlite:///{workdir / 'liaison.db'}"
     # some tests seed dozens of posts at once: faster than the per-user publish limit of a person
     env["LIAISON_PUBLISHES_PER_SECOND"] = env["LIAISON_PUBLISH_BURST"] = "1000"
@@ -92,7 +135,7 @@ def demo_server(workdir: Path, port: int | None = None, timeout: float = 30.0) -
     log = workdir / "server.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "realtime.process.cli", "serve", "--demo", "--host", "127.0.0.1",
+            [sys.executable, "-m", "realtime.process.cli", "serve", *args, "--host", "127.0.0.1",
              "--port", str(port)],
             cwd=workdir,
             env=env,

@@ -290,7 +290,9 @@ def test_offline_page_when_the_server_is_down(person, server) -> None:
     parent = person("p-durand")
     parent.wait_for_function("navigator.serviceWorker.controller !== null")
     # the shell is kept
-    assert parent.evaluate("caches.open('liaison-shell-v1').then((c) => c.match('offline.html')).then(Boolean)")
+    assert parent.evaluate("""caches.keys()
+      .then((names) => caches.open(names.find((n) => n.startsWith('liaison-shell-'))))
+      .then((c) => c.match('offline.html')).then(Boolean)""")
     server.stop()
     parent.reload()
     expect(parent.get_by_role("heading", name="Liaison n’est pas joignable pour le moment")).to_be_visible()
