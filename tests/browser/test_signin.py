@@ -7,7 +7,9 @@ signed out, and the app is installable (manifest, service worker)."""
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -348,3 +350,34 @@ def test_wrong_expired_and_too_many_codes_are_explained(new_context: Callable[..
         "Ce code n’est plus valable : il a expiré ou a déjà servi. Demandez un nouveau code.")
     expect(page.get_by_role("button", name="Recevoir un nouveau code")).to_be_focused()
     assert mails_to(smtp, "personne@example.fr") == []
+
+
+# -- the demo --------------------------------------------------------------------------------------
+
+def demo_outbox_code(server: Server, address: str) -> str:
+    def mails() -> list[dict[str, str]]:
+        with urllib.request.urlopen(f"{server.url}/demo/outbox", timeout=10) as res:
+            return [m for m in json.load(res) if m["to"] == address]
+
+    wait_until(lambda: mails(), 2 * UNIT, f"a code for {address} in the demo outbox")
+    found = re.search(r"Votre code de connexion à Liaison : ([0-9]{6})\b", mails()[0]["text"])
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_demo_keeps_picking_who_you_are_and_offers_the_code(
+        new_context: Callable[..., BrowserContext], server: Server) -> None:
+    page = new_context().new_page()
+    page.goto(server.url + "/")
+    expect(page.get_by_role("heading", name="Qui êtes-vous ?")).to_be_visible()
+    expect(page.locator('button[data-user="t-martin"]')).to_be_visible()
+    ask_code(page, "claire.petit@example.fr")
+    outbox = page.get_by_role("link", name="Ouvrir la boîte d’envoi (nouvel onglet)")
+    expect(outbox).to_have_attribute("href", "/demo/outbox")
+    page.get_by_label("Code reçu par e-mail").fill(demo_outbox_code(server, "claire.petit@example.fr"))
+    page.get_by_role("button", name="Se connecter", exact=True).click()
+    expect(page.get_by_role("heading", name="Le fil de Léa")).to_be_visible()
+    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
+    page.reload()  # a device session, not a tab's demo token
+    expect(page.get_by_role("heading", name="Le fil de Léa")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('liaison.token')") is None
