@@ -16,8 +16,9 @@ shares the same state between processes through Redis. Both take an injected clo
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,12 +63,21 @@ class Limiter(Protocol):
     - `release(key, holder)` frees a place at once (nothing when not held).
     - `refresh(holdings, ttl)`: for `{key: holders}`, each holding expires `ttl` from now
       (re-made if it had gone, e.g. after a restart of the backend).
+    - `charge(key, rate, cost)`: records `cost` hits that already happened, whether or not
+      they fit, and says when the next hit would pass (`retry_after`, 0.0: now). A key at most
+      one burst of hits behind is refused no longer than a burst's refill.
     - `block(key, seconds)`; `blocked(key)` is the seconds left, 0.0 once it has passed.
     - Backend failures do not raise: an adapter that cannot reach its backend allows (fails
       open) and logs a warning; limits must never take the service down.
     """
 
     async def hit(self, key: str, rate: Rate) -> Verdict: ...
+
+    async def charge(self, key: str, rate: Rate, cost: int) -> Verdict: ...
+
+    async def charge_many(self, charges: Sequence[tuple[str, Rate, int]]) -> list[Verdict]:
+        """`charge` for each `(key, rate, cost)`, in one round trip where the backend allows."""
+        ...
 
     async def acquire(self, key: str, holder: str, limit: int, ttl: float) -> Verdict: ...
 
@@ -80,6 +90,16 @@ class Limiter(Protocol):
     async def blocked(self, key: str) -> float: ...
 
     async def close(self) -> None: ...
+
+
+def charged(tat_us: int | None, now_us: int, rate: Rate, cost: int) -> tuple[int, float]:
+    """`cost` hits that happened at `now_us`: the new theoretical arrival time (at most two
+    bursts ahead, so that a flood is paid for but does not lock a user out for minutes) and
+    the seconds until the next hit would pass."""
+    interval = rate.interval_us
+    tat = min(max(tat_us or now_us, now_us) + interval * cost, now_us + 2 * interval * rate.burst)
+    allow_at = tat - interval * (rate.burst - 1)
+    return tat, max(0.0, (allow_at - now_us) / MICROS)
 
 
 def gcra(tat_us: int | None, now_us: int, rate: Rate) -> tuple[int | None, float]:
@@ -133,6 +153,14 @@ class MemoryLimiter:
         self._rates[key] = tat
         return ALLOWED
 
+    async def charge(self, key: str, rate: Rate, cost: int) -> Verdict:
+        tat, wait = charged(self._rates.get(key), self._now(), rate, cost)
+        self._rates[key] = tat
+        return Verdict(wait == 0.0, wait)
+
+    async def charge_many(self, charges: Sequence[tuple[str, Rate, int]]) -> list[Verdict]:
+        return [await self.charge(key, rate, cost) for key, rate, cost in charges]
+
     async def acquire(self, key: str, holder: str, limit: int, ttl: float) -> Verdict:
         now = self._now()
         held = self._live(key, now)
@@ -169,6 +197,88 @@ class MemoryLimiter:
         return len(self._rates) + len(self._blocks) + sum(len(h) for h in self._holdings.values())
 
 
+class LocalFirst:
+    """A `Limiter` that answers rate hits from this process alone, and shares them in batches.
+
+    Asking Redis on every command of every user put a round trip before each command (chat
+    round trips over Redis doubled). Here a hit is checked against an in-process bucket
+    (exact for this process, no wait) and against what the shared backend last said about the
+    key; every `flush` seconds the hits of each key are `charge`d to the backend in one go,
+    and a key the backend finds over its rate (its user is busy on other gateways too) is
+    refused here until the backend's `retry_after`. Across N gateways a user can therefore
+    pass at most N x `flush` seconds' worth of their rate beyond it. Holdings and blocks are
+    rare (a connect) and go to the backend directly."""
+
+    def __init__(self, shared: Limiter, flush: float = 0.05, clock: Callable[[], float] = time.time) -> None:
+        self.shared = shared
+        self.flush = flush
+        self._clock = clock
+        self._local = MemoryLimiter(clock)
+        self._pending: dict[str, tuple[Rate, int]] = {}
+        self._refused_until: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def hit(self, key: str, rate: Rate) -> Verdict:
+        now = self._clock()
+        until = self._refused_until.get(key)
+        if until is not None:
+            if until > now:
+                return Verdict(False, until - now)
+            del self._refused_until[key]
+        verdict = await self._local.hit(key, rate)
+        if verdict.allowed:
+            _, cost = self._pending.get(key, (rate, 0))
+            self._pending[key] = (rate, cost + 1)
+            if self._task is None or self._task.done():
+                self._task = asyncio.get_running_loop().create_task(self._flush_later())
+        return verdict
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.flush)
+        await self.flush_now()
+
+    async def flush_now(self) -> None:
+        """Charge the backend with the hits counted since the last flush."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        keys = list(pending)
+        verdicts = await self.shared.charge_many([(k, *pending[k]) for k in keys])
+        now = self._clock()
+        for key, verdict in zip(keys, verdicts, strict=True):
+            if not verdict.allowed:
+                self._refused_until[key] = now + verdict.retry_after
+        if len(self._refused_until) > 10_000:
+            self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
+
+    async def charge(self, key: str, rate: Rate, cost: int) -> Verdict:
+        return await self.shared.charge(key, rate, cost)
+
+    async def charge_many(self, charges: Sequence[tuple[str, Rate, int]]) -> list[Verdict]:
+        return await self.shared.charge_many(charges)
+
+    async def acquire(self, key: str, holder: str, limit: int, ttl: float) -> Verdict:
+        return await self.shared.acquire(key, holder, limit, ttl)
+
+    async def release(self, key: str, holder: str) -> None:
+        await self.shared.release(key, holder)
+
+    async def refresh(self, holdings: Mapping[str, Collection[str]], ttl: float) -> None:
+        await self.shared.refresh(holdings, ttl)
+
+    async def block(self, key: str, seconds: float) -> None:
+        await self.shared.block(key, seconds)
+
+    async def blocked(self, key: str) -> float:
+        return await self.shared.blocked(key)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.flush_now()
+        await self.shared.close()
+
+
 @dataclass(frozen=True, slots=True)
 class UserLimits:
     """The limits of one deployment, named, over a `Limiter` (keys: `conns:`, `cmd:`, `pub:`,
@@ -183,6 +293,7 @@ class UserLimits:
     api_key: Rate = Rate(100.0, 300)
     block_seconds: float = 60.0
     hold_ttl: float = 20.0
+    exact: Limiter | None = None  # for HTTP requests (each a round trip anyway); None: `limiter`
 
     async def admit(self, user: str, holder: str) -> None:
         """At `connect`: refused while the user is blocked, or over their connections."""
@@ -220,6 +331,6 @@ class UserLimits:
     async def request(self, subject: str, *, api_key: bool = False) -> None:
         """An HTTP request by `subject` (the API key, a user, or a client address)."""
         rate = self.api_key if api_key else self.http
-        verdict = await self.limiter.hit("http:" + subject, rate)
+        verdict = await (self.exact or self.limiter).hit("http:" + subject, rate)
         if not verdict.allowed:
             raise RateLimited(f"more than {rate.per_second:g} requests per second", verdict.retry_after)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -48,6 +48,21 @@ tat = tat + interval
 local allow_at = tat - interval * tonumber(ARGV[3])
 if allow_at > now then return allow_at - now end
 redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+return 0
+"""
+
+# KEYS[1]; ARGV: now_us, interval_us, burst, cost -> microseconds until the next hit passes (0:
+# now); records `cost` hits that already happened (`channels.limits.charged`)
+CHARGE = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+if tat < now then tat = now end
+tat = math.min(tat + interval * tonumber(ARGV[4]), now + 2 * interval * burst)
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+local allow_at = tat - interval * (burst - 1)
+if allow_at > now then return allow_at - now end
 return 0
 """
 
@@ -93,6 +108,7 @@ class RedisLimiter:
         self._retry_period = retry_period
         self._down_until: float | None = None  # set while Redis is unreachable
         self._hit = client.register_script(HIT)
+        self._charge = client.register_script(CHARGE)
         self._acquire = client.register_script(ACQUIRE)
         self._blocked = client.register_script(BLOCKED)
 
@@ -129,6 +145,30 @@ class RedisLimiter:
             return Verdict(False, int(wait) / MICROS) if int(wait) > 0 else ALLOWED
 
         return await self._guard(call, ALLOWED, "hit")
+
+    async def charge(self, key: str, rate: Rate, cost: int) -> Verdict:
+        async def call() -> Verdict:
+            wait = await self._charge(keys=[self._prefix + key],
+                                      args=[self._now_us(), rate.interval_us, rate.burst, cost])
+            return Verdict(False, int(wait) / MICROS) if int(wait) > 0 else ALLOWED
+
+        return await self._guard(call, ALLOWED, "charge")
+
+    async def charge_many(self, charges: Sequence[tuple[str, Rate, int]]) -> list[Verdict]:
+        """Every charge in one pipeline (one round trip however many users were active)."""
+        if not charges:
+            return []
+
+        async def call() -> list[Verdict]:
+            now = self._now_us()
+            pipe = self._client.pipeline(transaction=False)
+            for key, rate, cost in charges:
+                # EVAL, not EVALSHA: a pipeline (a cluster's too) cannot reload a script it lacks
+                pipe.eval(CHARGE, 1, self._prefix + key, now, rate.interval_us, rate.burst, cost)
+            waits = await pipe.execute()
+            return [Verdict(False, int(w) / MICROS) if int(w) > 0 else ALLOWED for w in waits]
+
+        return await self._guard(call, [ALLOWED] * len(charges), "charge_many")
 
     async def acquire(self, key: str, holder: str, limit: int, ttl: float) -> Verdict:
         async def call() -> Verdict:

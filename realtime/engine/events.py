@@ -23,6 +23,7 @@ from school.wire import MessageBody
 log = structlog.get_logger("liaison.events")
 
 MAX_QUEUED = 10_000  # events waiting for the broker; beyond, the oldest are dropped
+BATCH = 500  # events handed to the broker side by side at most
 
 
 class Events:
@@ -55,7 +56,10 @@ class Events:
         await self._idle.wait()
 
     async def run(self) -> None:
-        """The pump: hands queued events to the broker in order, until cancelled."""
+        """The pump: hands queued events to the broker until cancelled. What queued meanwhile
+        goes as one batch: the channels of a batch are published side by side, each channel's
+        events one after the other in their order (so a stalled round trip to Redis for one
+        channel does not hold the others, and one channel's edits never overtake each other)."""
         failures = 0
         while True:
             if not self._queue:
@@ -63,20 +67,32 @@ class Events:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            event = self._queue[0]
-            try:
-                await self.broker.publish(event)
-            except BrokerUnavailable as exc:
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), BATCH))]
+            by_channel: dict[str, list[Event]] = {}
+            for event in batch:
+                by_channel.setdefault(event.channel, []).append(event)
+            left = await asyncio.gather(*(self._publish_in_order(events) for events in by_channel.values()))
+            unsent = [event for events in left for event in events]
+            if unsent:  # the broker is away: put them back in front, in order, and wait
+                position = {id(event): n for n, event in enumerate(batch)}
+                self._queue.extendleft(reversed(sorted(unsent, key=lambda event: position[id(event)])))
                 failures += 1
                 if failures == 1:
-                    log.warning("broker_publish_failed", error=str(exc), queued=len(self._queue))
+                    log.warning("broker_publish_failed", queued=len(self._queue))
                 await asyncio.sleep(self._backoff.compute(failures))
                 continue
             if failures:
                 log.info("broker_publish_resumed", after_failures=failures)
                 failures = 0
-            if self._queue and self._queue[0] is event:
-                self._queue.popleft()
+
+    async def _publish_in_order(self, events: list[Event]) -> list[Event]:
+        """Publish one channel's events in order; those not published (the broker failed)."""
+        for index, event in enumerate(events):
+            try:
+                await self.broker.publish(event)
+            except BrokerUnavailable:
+                return events[index:]
+        return []
 
 
 def message_event(message: Message) -> Event:

@@ -49,7 +49,8 @@ class Replied:
 Handler = Callable[[Session, Connection, Command], Awaitable[ReplyBody | Replied]]
 
 
-def user_limits(limits: Limits, limiter: Limiter, hold_ttl: float = 20.0) -> UserLimits:
+def user_limits(limits: Limits, limiter: Limiter, hold_ttl: float = 20.0,
+                exact: Limiter | None = None) -> UserLimits:
     """The deployment's per-user limits from the settings (unset ones follow the per-connection rate)."""
     per_second, burst = limits.commands_per_second, limits.command_burst
     return UserLimits(
@@ -62,6 +63,7 @@ def user_limits(limits: Limits, limiter: Limiter, hold_ttl: float = 20.0) -> Use
         api_key=Rate(limits.api_key_per_second, limits.api_key_burst),
         block_seconds=limits.rate_limit_block,
         hold_ttl=hold_ttl,
+        exact=exact,
     )
 
 

@@ -24,7 +24,7 @@ from auth.sessions import DeviceSessions, SessionPolicy
 from channels.broker import Broker
 from channels.factory import make_broker
 from channels.hub import Hub
-from channels.limits import Limiter, MemoryLimiter
+from channels.limits import Limiter, LocalFirst, MemoryLimiter
 from channels.presence import LocalPresence, Presence
 from channels.redis_limits import RedisLimiter
 from channels.redis_presence import RedisPresence, presence_client
@@ -113,9 +113,13 @@ class Runtime:
         self.presence: Presence = LocalPresence(self.hub)
         self.events = Events(broker)
         self.catch_up = CatchUp(store, self.hub)
-        self.limiter: Limiter = (RedisLimiter.from_url(settings.redis_url, settings.redis_prefix)
-                                 if settings.redis_url else MemoryLimiter())
-        self.user_limits = user_limits(settings.limits, self.limiter, hold_ttl=settings.presence_period * 4)
+        # over Redis, commands' rate hits are answered in process and shared in batches
+        # (channels.limits.LocalFirst); HTTP requests ask Redis each time
+        shared: Limiter | None = (RedisLimiter.from_url(settings.redis_url, settings.redis_prefix)
+                                  if settings.redis_url else None)
+        self.limiter: Limiter = LocalFirst(shared) if shared is not None else MemoryLimiter()
+        self.user_limits = user_limits(settings.limits, self.limiter, hold_ttl=settings.presence_period * 4,
+                                       exact=shared)
         self.gateway = Gateway(settings.limits, self.metrics, self.hub.unsubscribe, settings.allowed_origins,
                                quotas=self.user_limits)
         self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap, settings.limits.reply_bytes)

@@ -104,6 +104,19 @@ async def test_a_rate_is_shared_by_two_gateways(backend: Backend) -> None:
     assert not (await second.hit("cmd:u", rate)).allowed
 
 
+async def test_charges_record_hits_that_happened_and_say_when_the_next_passes(backend: Backend) -> None:
+    first, second = backend.limiter(), backend.limiter()
+    rate = Rate(10.0, 5)
+    assert (await first.charge("cmd:u", rate, 3)).allowed  # 3 of a burst of 5
+    refused = await second.charge("cmd:u", rate, 4)  # 7: two beyond the burst, on another gateway
+    assert not refused.allowed and refused.retry_after == pytest.approx(0.3, abs=0.01)
+    assert not (await first.hit("cmd:u", rate)).allowed  # hits see what charges recorded
+    backend.clock.advance(0.3)
+    assert (await first.hit("cmd:u", rate)).allowed
+    flood = await first.charge("cmd:u", rate, 10_000)  # a flood is paid for, but bounded
+    assert flood.retry_after == pytest.approx(0.6, abs=0.01)
+
+
 async def test_keys_are_independent(backend: Backend) -> None:
     limiter = backend.limiter()
     rate = Rate(1.0, 1)
@@ -212,3 +225,13 @@ async def test_redis_limiter_fails_open_with_one_warning_and_recovers(tmp_path: 
     finally:
         await limiter.close()
         server.stop()
+
+
+async def test_charge_many_is_charge_for_each(backend: Backend) -> None:
+    first, second = backend.limiter(), backend.limiter()
+    rate = Rate(10.0, 5)
+    verdicts = await first.charge_many([("cmd:a", rate, 3), ("cmd:b", rate, 7), ("cmd:a", rate, 3)])
+    assert [v.allowed for v in verdicts] == [True, False, False]
+    assert verdicts[1].retry_after == pytest.approx(0.3, abs=0.01)
+    assert not (await second.hit("cmd:b", rate)).allowed
+    assert await first.charge_many([]) == []

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from channels.limits import MICROS, MemoryLimiter, Rate, UserLimits, gcra
+from channels.limits import MICROS, LocalFirst, MemoryLimiter, Rate, UserLimits, gcra
 from school.errors import RateLimited
 
 
@@ -99,3 +99,26 @@ def test_a_connect_is_counted_as_a_command_of_its_user() -> None:
         return refused.value
 
     assert run(scenario()).fatal
+
+
+def test_local_first_answers_without_the_backend_and_shares_in_batches() -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        shared = MemoryLimiter(clock)  # the deployment's shared state (Redis in production)
+        one, two = LocalFirst(shared, flush=0.01, clock=clock), LocalFirst(shared, flush=0.01, clock=clock)
+        rate = Rate(10.0, 5)
+        assert all([(await one.hit("cmd:u", rate)).allowed for _ in range(5)])
+        assert not (await one.hit("cmd:u", rate)).allowed  # this process's bucket is empty
+        await one.flush_now()
+        assert all([(await two.hit("cmd:u", rate)).allowed for _ in range(5)])  # before sharing
+        await two.flush_now()  # the backend now holds 10 hits: the user is over on every gateway
+        refused = await two.hit("cmd:u", rate)
+        assert not refused.allowed and refused.retry_after > 0
+        clock.now += 0.5  # the local bucket refilled, but the shared one has not
+        assert not (await two.hit("cmd:u", rate)).allowed
+        clock.now += 1.0
+        assert (await two.hit("cmd:u", rate)).allowed
+        await one.close()
+        await two.close()
+
+    run(scenario())

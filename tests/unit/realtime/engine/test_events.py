@@ -1,0 +1,44 @@
+"""The events pump over the in-process broker: nothing waits on it, every event goes out,
+each channel's events in their order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.broker import Event
+from channels.memory import MemoryBroker
+from realtime.engine.events import Events
+from tests.support.waiting import wait_for
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def on_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    def on_reconnect(self) -> None:
+        pass
+
+
+async def test_a_burst_goes_out_whole_and_in_order_per_channel() -> None:
+    broker, sink = MemoryBroker(), Recorder()
+    await broker.start(sink)
+    channels = ["class:a", "class:b", "class:c"]
+    for channel in channels:
+        await broker.subscribe(channel)
+    events = Events(broker)
+    pump = asyncio.create_task(events.run())
+    try:
+        for n in range(1, 701):  # more than one batch
+            await events.publish(Event(channels[n % 3], "message", {"n": n}, n))
+        assert events.pending() > 0  # publish returned before the broker was asked
+        await asyncio.wait_for(events.flushed(), 5)
+        await wait_for(lambda: len(sink.events) == 700)
+        for channel in channels:
+            seen = [e.seq or 0 for e in sink.events if e.channel == channel]
+            assert seen == sorted(seen) and len(seen) in (233, 234)
+    finally:
+        pump.cancel()
+        await broker.close()
