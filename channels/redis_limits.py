@@ -36,6 +36,7 @@ from channels.limits import ALLOWED, MICROS, Rate, Verdict
 log = structlog.get_logger("liaison.limits")
 
 T = TypeVar("T")
+REFRESH_CHUNK = 200
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 # KEYS[1]; ARGV: now_us, interval_us, burst -> 0 when allowed, else microseconds to wait
@@ -186,21 +187,23 @@ class RedisLimiter:
         await self._guard(call, None, "release")
 
     async def refresh(self, holdings: Mapping[str, Collection[str]], ttl: float) -> None:
-        if not any(holdings.values()):
-            return
+        keys = [key for key, holders in holdings.items() if holders]
+        now = self._now_us()
+        expiry = now + round(ttl * MICROS)
+        # pipelines of REFRESH_CHUNK keys, each with its own deadline: one pipeline for 10,000
+        # users would hold the event loop (and every delivery) for a noticeable moment
+        for start in range(0, len(keys), REFRESH_CHUNK):
+            chunk = keys[start:start + REFRESH_CHUNK]
 
-        async def call() -> None:
-            now = self._now_us()
-            expiry = now + round(ttl * MICROS)
-            pipe = self._client.pipeline(transaction=False)
-            for key, holders in holdings.items():
-                if holders:
-                    pipe.zadd(self._prefix + key, dict.fromkeys(holders, expiry))
+            async def call(chunk: list[str] = chunk) -> None:
+                pipe = self._client.pipeline(transaction=False)
+                for key in chunk:
+                    pipe.zadd(self._prefix + key, dict.fromkeys(holdings[key], expiry))
                     pipe.zremrangebyscore(self._prefix + key, "-inf", now)
                     pipe.pexpire(self._prefix + key, math.ceil(ttl * 1000))
-            await pipe.execute()
+                await pipe.execute()
 
-        await self._guard(call, None, "refresh")
+            await self._guard(call, None, "refresh")
 
     async def block(self, key: str, seconds: float) -> None:
         async def call() -> None:
