@@ -42,13 +42,14 @@ from school.directory_rules import (
     check_fields,
     class_deletion,
     class_from,
+    entity_id,
     person_deletion,
     person_from,
     school_from,
     student_deletion,
     student_from,
 )
-from school.errors import BadRequest, Forbidden, NotFound
+from school.errors import BadRequest, Forbidden, NotFound, Unavailable
 
 log = structlog.get_logger("liaison.http_api")
 
@@ -85,6 +86,15 @@ async def channel_history(request: Request) -> Response:
     channel = path_channel(request)
     page = await services.history.page(person, channel, query_int(request, "before"), query_int(request, "limit"))
     return JSONResponse(page)
+
+
+async def school_reach(request: Request) -> Response:
+    """Per class: families, families never signed in, families not notifiable (issue 17)."""
+    services = require_api_key(request)
+    school_id = entity_id(request.path_params["id"], "the school id")
+    if services.reach is None:
+        raise Unavailable("the reach figures are not available on this server")
+    return JSONResponse(await services.reach.of_school(school_id))
 
 
 async def unread_counts(request: Request) -> Response:
@@ -171,6 +181,7 @@ def api_routes() -> list[Route]:
         f"{ADMIN}/people/{{id}}/sessions": {"DELETE": auth_api.end_person_sessions},
         f"{ADMIN}/schools/{{id}}/invitations": {"POST": auth_api.invite_school},
         f"{ADMIN}/classes/{{id}}/invitations": {"POST": auth_api.invite_class},
+        f"{ADMIN}/schools/{{id}}/reach": {"GET": school_reach},
         "/api/v1/channels/{channel}/messages": {"POST": publish_as_staff, "GET": channel_history},
         "/api/v1/me/unread": {"GET": unread_counts},
         "/api/v1/auth/code": {"POST": auth_api.request_code},

@@ -55,6 +55,7 @@ from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
 from realtime.services.oidc import ProviderTokens
 from realtime.services.publishing import Publisher, content_limits
+from realtime.services.reach import Reach
 from realtime.services.receipts import Receipts
 from realtime.services.session_ends import SessionEnds
 from realtime.services.signin import SignIn
@@ -152,7 +153,8 @@ class Runtime:
                                 self.history, self.publisher, self.receipts, clock)
         self.gateway.use(command_table(core, messages, school))
         self.services = Services(settings, store, directory, self.publisher, self.history,
-                                 self.receipts, self.membership, self.signin, self.invitations, self.outbox)
+                                 self.receipts, self.membership, self.signin, self.invitations, self.outbox,
+                                 Reach(directory, auth_store))
 
     async def _fetch_range(self, channel: str, after: int, upto: int) -> list[dict[str, object]]:
         return [dict(m.to_wire()) for m in await self.store.range(channel, after, upto)]

@@ -11,6 +11,7 @@ from realtime.services.history import History
 from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
 from realtime.services.publishing import Publisher
+from realtime.services.reach import Reach
 from realtime.services.receipts import Receipts
 from realtime.services.signin import SignIn
 from school.directory import Directory
@@ -30,3 +31,4 @@ class Services:
     signin: SignIn | None = None  # sign-in by e-mailed codes and device sessions (issue 11)
     invitations: Invitations | None = None
     outbox: OutboxMailer | None = None  # --demo without SMTP: the e-mails it would have sent
+    reach: Reach | None = None  # the school's reach per class (issue 17)
