@@ -16,6 +16,8 @@ The store is returned unopened: `await store.open()` connects and creates the sc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from persistence.mongo import MongoStore
@@ -25,15 +27,33 @@ from persistence.store import Store
 ACCEPTED = "sqlite:///<relative path>, sqlite:////<absolute path>, mongodb://..., mongodb+srv://..."
 
 
-def open_store(url: str, *, op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> Store:
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a store URL points: a SQLite file (`path`), or a MongoDB deployment (`url`,
+    `database`)."""
+
+    kind: Literal["sqlite", "mongodb"]
+    url: str
+    path: str = ""
+    database: str = "liaison"
+
+
+def locate(url: str) -> Location:
+    """Parse a store URL (`LIAISON_STORE_URL`); ValueError, with the accepted forms, otherwise."""
     scheme, sep, rest = url.partition("://")
     match scheme.lower() if sep else "":
         case "sqlite":
-            return SQLiteStore(_sqlite_path(url, rest), op_timeout=op_timeout)
+            return Location("sqlite", url, path=_sqlite_path(url, rest))
         case "mongodb" | "mongodb+srv":
-            database = urlsplit(url).path.lstrip("/")
-            return MongoStore(url, database or "liaison", op_timeout=op_timeout)
+            return Location("mongodb", url, database=urlsplit(url).path.lstrip("/") or "liaison")
     raise ValueError(f"unsupported store URL {_redacted(url)!r}; accepted: {ACCEPTED}")
+
+
+def open_store(url: str, *, op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> Store:
+    where = locate(url)
+    if where.kind == "sqlite":
+        return SQLiteStore(where.path, op_timeout=op_timeout)
+    return MongoStore(url, where.database, op_timeout=op_timeout)
 
 
 def _sqlite_path(url: str, rest: str) -> str:

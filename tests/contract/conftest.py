@@ -10,6 +10,7 @@ is a second gateway process, or the same one after a restart.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -37,16 +38,26 @@ async def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Async
         path = str(tmp_path / "liaison.db")
         yield lambda: SQLiteStore(path)
         return
+    async with mongodb_database("liaison_test", MONGODB_SKIP) as (url, database):
+        yield lambda: MongoStore(url, database)
+
+
+@contextlib.asynccontextmanager
+async def mongodb_database(prefix: str, skip_reason: str) -> AsyncIterator[tuple[str, str]]:
+    """A fresh database on the MongoDB of LIAISON_TEST_MONGODB_URL, dropped afterwards; the
+    test is skipped, saying why, when no MongoDB is given."""
     url = os.environ.get(MONGODB_URL_VARIABLE)
     if not url:
-        pytest.skip(MONGODB_SKIP)
-    database = f"liaison_test_{uuid.uuid4().hex[:16]}"
-    yield lambda: MongoStore(url, database)
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+        pytest.skip(skip_reason)
+    database = f"{prefix}_{uuid.uuid4().hex[:16]}"
     try:
-        await client.drop_database(database)
+        yield url, database
     finally:
-        await client.close()
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+        try:
+            await client.drop_database(database)
+        finally:
+            await client.close()
 
 
 @pytest.fixture

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from persistence.auth_factory import open_auth_store
 from persistence.auth_mongo import MongoAuthStore
@@ -26,8 +23,8 @@ from persistence.auth_sqlite import SQLiteAuthStore
 from persistence.auth_store import REMEMBERED_HASHES, AuthStore, CodeState, DeviceSession
 from persistence.sqlite import SQLiteStore
 from persistence.store import StoreUnavailable
+from tests.contract.conftest import mongodb_database
 
-MONGODB_URL_VARIABLE = "LIAISON_TEST_MONGODB_URL"
 MONGODB_SKIP = (
     "MongoDB AuthStore contract suite needs LIAISON_TEST_MONGODB_URL pointing at a MongoDB"
     " (none can be installed here)"
@@ -43,16 +40,8 @@ async def auth_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         path = str(tmp_path / "liaison.db")
         yield lambda: SQLiteAuthStore(path)
         return
-    url = os.environ.get(MONGODB_URL_VARIABLE)
-    if not url:
-        pytest.skip(MONGODB_SKIP)
-    database = f"liaison_auth_test_{uuid.uuid4().hex[:16]}"
-    yield lambda: MongoAuthStore(url, database)
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
-    try:
-        await client.drop_database(database)
-    finally:
-        await client.close()
+    async with mongodb_database("liaison_auth_test", MONGODB_SKIP) as (url, database):
+        yield lambda: MongoAuthStore(url, database)
 
 
 @pytest.fixture
