@@ -18,19 +18,17 @@ again shortly" errors to `StoreUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, InvalidOperation, PyMongoError
+from pymongo.errors import DuplicateKeyError
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from persistence.auth_store import REMEMBERED_HASHES, CodeState, DeviceSession, RefreshMatch
-from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, is_unavailable
-from persistence.store import StoreUnavailable
+from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
 
 Doc = dict[str, Any]
 Collection = AsyncCollection[Doc]
@@ -78,25 +76,8 @@ class MongoAuthStore:
         self._invitations: Collection = db.get_collection("auth_invitations")
         self.closed = False
 
-    @contextmanager
-    def _unavailable(self) -> Iterator[None]:
-        """"Cannot serve this now" (`is_unavailable`) becomes `StoreUnavailable`; other errors
-        are bugs and propagate."""
-        if self.closed:
-            raise StoreUnavailable("the MongoDB auth store is closed")
-        try:
-            yield
-        except InvalidOperation as exc:
-            if self.closed:
-                raise StoreUnavailable("the MongoDB auth store is closed") from exc
-            raise
-        except PyMongoError as exc:
-            if is_unavailable(exc):
-                raise StoreUnavailable(f"MongoDB: {exc}") from exc
-            raise
-
     async def open(self) -> None:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             await self._codes.create_indexes(CODE_INDEXES)
             await self._sessions.create_indexes(SESSION_INDEXES)
             await self._invitations.create_indexes(INVITATION_INDEXES)
@@ -109,12 +90,12 @@ class MongoAuthStore:
     # -- one-time codes ---------------------------------------------------------------------
 
     async def get_code(self, email: str) -> CodeState | None:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             doc = await self._codes.find_one({"_id": email})
         return None if doc is None else _code(doc)
 
     async def swap_code(self, state: CodeState) -> bool:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             if state.version == 1:
                 try:
                     await self._codes.insert_one(_code_doc(state))
@@ -126,7 +107,7 @@ class MongoAuthStore:
             return result.matched_count == 1
 
     async def purge_codes(self, before: float) -> int:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             return (await self._codes.delete_many({"horizon": {"$lt": before}})).deleted_count
 
     # -- device sessions ----------------------------------------------------------------------
@@ -136,7 +117,7 @@ class MongoAuthStore:
                "created_at": session.created_at, "last_seen": session.last_seen, "ended_at": session.ended_at,
                "end_reason": session.end_reason, "refresh_hash": refresh_hash, "previous_hash": None,
                "rotated_at": None, "old_hashes": []}
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             if await self._sessions.find_one({"old_hashes": refresh_hash}, {"_id": True}) is not None:
                 raise ValueError("refresh hash already stored")
             try:
@@ -148,12 +129,12 @@ class MongoAuthStore:
                                             {"$setOnInsert": {"first_at": session.created_at}}, upsert=True)
 
     async def get_session(self, session_id: str) -> DeviceSession | None:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             doc = await self._sessions.find_one({"_id": session_id}, _SESSION_FIELDS)
         return None if doc is None else _session(doc)
 
     async def find_refresh(self, refresh_hash: bytes) -> RefreshMatch | None:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             doc = await self._sessions.find_one(
                 {"$or": [{"refresh_hash": refresh_hash}, {"old_hashes": refresh_hash}]}, _SESSION_FIELDS)
         if doc is None:
@@ -162,7 +143,7 @@ class MongoAuthStore:
                             doc.get("previous_hash") == refresh_hash, doc.get("rotated_at"))
 
     async def rotate_refresh(self, session_id: str, expected: bytes, new: bytes, at: float) -> bool:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             result = await self._sessions.update_one(
                 {"_id": session_id, "refresh_hash": expected, "ended_at": None},
                 {"$set": {"refresh_hash": new, "previous_hash": expected, "rotated_at": at},
@@ -172,20 +153,20 @@ class MongoAuthStore:
         return result.matched_count == 1
 
     async def touch_session(self, session_id: str, at: float) -> bool:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             result = await self._sessions.update_one({"_id": session_id, "ended_at": None},
                                                      {"$max": {"last_seen": at}})
         return result.matched_count == 1
 
     async def end_session(self, session_id: str, at: float, reason: str) -> bool:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             result = await self._sessions.update_one({"_id": session_id, "ended_at": None},
                                                      {"$set": {"ended_at": at, "end_reason": reason}})
         return result.matched_count == 1
 
     async def end_user_sessions(self, user_id: str, at: float, reason: str) -> list[str]:
         ended: list[str] = []
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             live = await self._sessions.find({"user_id": user_id, "ended_at": None}, {"_id": True}).to_list()
             for doc in live:  # one by one: only those this call ended are reported
                 if await self.end_session(doc["_id"], at, reason):
@@ -194,13 +175,13 @@ class MongoAuthStore:
 
     async def list_sessions(self, user_id: str, *, include_ended: bool = False) -> list[DeviceSession]:
         query: Doc = {"user_id": user_id} if include_ended else {"user_id": user_id, "ended_at": None}
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             docs = await self._sessions.find(query, _SESSION_FIELDS).sort(
                 [("created_at", DESCENDING), ("_id", ASCENDING)]).to_list()
         return [_session(doc) for doc in docs]
 
     async def purge_sessions(self, ended_before: float) -> int:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             result = await self._sessions.delete_many({"ended_at": {"$lt": ended_before, "$type": "number"}})
         return result.deleted_count
 
@@ -208,18 +189,18 @@ class MongoAuthStore:
 
     async def first_sign_ins(self, user_ids: Iterable[str]) -> dict[str, float]:
         ids = list(dict.fromkeys(user_ids))
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             docs = await self._sign_ins.find({"_id": {"$in": ids}}).to_list()
         return {doc["_id"]: doc["first_at"] for doc in docs}
 
     async def record_invitation(self, user_id: str, sent_at: float) -> None:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             await self._invitations.insert_one({"user_id": user_id, "sent_at": sent_at})
 
     async def invitations(self, user_ids: Iterable[str]) -> dict[str, list[float]]:
         ids = list(dict.fromkeys(user_ids))
         found: dict[str, list[float]] = {}
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             docs = await self._invitations.find({"user_id": {"$in": ids}}).sort(
                 [("user_id", ASCENDING), ("sent_at", ASCENDING), ("_id", ASCENDING)]).to_list()
         for doc in docs:
@@ -229,7 +210,7 @@ class MongoAuthStore:
     # -- erasure ----------------------------------------------------------------------------
 
     async def forget_user(self, user_id: str) -> None:
-        with self._unavailable():
+        with unavailable_errors(self, "the MongoDB auth store"):
             await self._sessions.delete_many({"user_id": user_id})
             await self._sign_ins.delete_one({"_id": user_id})
             await self._invitations.delete_many({"user_id": user_id})

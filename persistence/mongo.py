@@ -44,7 +44,7 @@ import asyncio
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import dns.exception
@@ -208,17 +208,21 @@ def updates_query(channel: str, upto: int, after_ts: int) -> Doc:
     }
 
 
+class Closable(Protocol):
+    closed: bool
+
+
 @contextmanager
-def _unavailable(store: MongoStore) -> Iterator[None]:
+def unavailable_errors(store: Closable, what: str = "the MongoDB store") -> Iterator[None]:
     """Map "cannot serve this now" (`is_unavailable`) to `StoreUnavailable`; other errors
-    are bugs and propagate."""
+    are bugs and propagate. Shared by the message store and the auth store."""
     if store.closed:
-        raise StoreUnavailable("the MongoDB store is closed")
+        raise StoreUnavailable(f"{what} is closed")
     try:
         yield
     except InvalidOperation as exc:
         if store.closed:  # an operation that raced with close()
-            raise StoreUnavailable("the MongoDB store is closed") from exc
+            raise StoreUnavailable(f"{what} is closed") from exc
         raise
     except PyMongoError as exc:
         if is_unavailable(exc):
@@ -262,7 +266,7 @@ class MongoStore:
     # -- lifecycle ------------------------------------------------------------
 
     async def open(self) -> None:
-        with _unavailable(self):
+        with unavailable_errors(self):
             await self._create_indexes()
             hello = await self._client.admin.command("hello")
         # Multi-document transactions need a replica set or a sharded cluster.
@@ -281,7 +285,7 @@ class MongoStore:
         """Ready when a write is acknowledged by a majority: a primary is there, a majority
         of members replicates, and within `timeoutMS`. (A `ping` command would answer
         from a deployment that cannot take a single write.)"""
-        with _unavailable(self):
+        with unavailable_errors(self):
             await self._meta.update_one(
                 {"_id": "write_probe"}, {"$inc": {"value": 1}}, upsert=True
             )
@@ -296,7 +300,7 @@ class MongoStore:
 
     async def append(self, draft: Draft) -> Appended:
         deadline = nullcontext() if self._op_timeout is None else pymongo.timeout(self._op_timeout)
-        with _unavailable(self), deadline:  # one deadline: the lock's wait and the writes
+        with unavailable_errors(self), deadline:  # one deadline: the lock's wait and the writes
             lock = self._channel_lock(draft.channel)
             if not await _acquire(lock, self._op_timeout):
                 raise StoreUnavailable(
@@ -353,7 +357,7 @@ class MongoStore:
 
     async def latest_seqs(self, channels: Iterable[str]) -> dict[str, int]:
         names = list(dict.fromkeys(channels))
-        with _unavailable(self):
+        with unavailable_errors(self):
             seqs = await asyncio.gather(*(_latest(self._committed, n) for n in names))
         return dict(zip(names, seqs, strict=True))
 
@@ -368,7 +372,7 @@ class MongoStore:
         cap = max(cap, 0)
         out: dict[str, Recovery] = {}
         budget = max_bytes  # shared by the channels in order (persistence/store.py)
-        with _unavailable(self):
+        with unavailable_errors(self):
             for channel, after in since.items():
                 latest = await _latest(self._committed, channel)
                 query = {"channel": channel, "seq": {"$gt": after, "$lte": latest}}
@@ -385,7 +389,7 @@ class MongoStore:
         query: Doc = {"channel": channel}
         if before is not None:
             query["seq"] = {"$lt": before}
-        with _unavailable(self):
+        with unavailable_errors(self):
             docs, more, _ = await self._newest(channel, query, limit, max_bytes)
         return [_message(d) for d in reversed(docs)], more
 
@@ -403,19 +407,19 @@ class MongoStore:
         return kept_within_budget(await (await self._committed.aggregate(pipeline)).to_list(), count)
 
     async def get(self, channel: str, seq: int) -> Message | None:
-        with _unavailable(self):
+        with unavailable_errors(self):
             doc = await self._committed.find_one({"channel": channel, "seq": seq}, _NO_ID)
         return None if doc is None else _message(doc)
 
     async def range(self, channel: str, after: int, upto: int) -> list[Message]:
         query = {"channel": channel, "seq": {"$gt": after, "$lte": upto}}
-        with _unavailable(self):
+        with unavailable_errors(self):
             docs = await self._committed.find(query, _NO_ID).sort("seq", ASCENDING).to_list()
         return [_message(d) for d in docs]
 
     async def updates(self, upto: Mapping[str, int], after_ts: int) -> dict[str, list[Message]]:
         out: dict[str, list[Message]] = {}
-        with _unavailable(self):
+        with unavailable_errors(self):
             for channel, last in upto.items():
                 query = updates_query(channel, last, after_ts)
                 docs = await self._committed.find(query, _NO_ID).sort("seq", ASCENDING).to_list()
@@ -423,7 +427,7 @@ class MongoStore:
         return out
 
     async def edit(self, channel: str, seq: int, data: JSONDict, ts: int) -> Message | None:
-        with _unavailable(self):
+        with unavailable_errors(self):
             doc = await self._messages.find_one_and_update(
                 {"channel": channel, "seq": seq, "deleted": False},
                 {"$set": {"data": data, "edited": ts}},
@@ -434,7 +438,7 @@ class MongoStore:
 
     async def delete(self, channel: str, seq: int, ts: int) -> Message | None:
         where = {"channel": channel, "seq": seq}
-        with _unavailable(self):
+        with unavailable_errors(self):
             doc = await self._messages.find_one_and_update(
                 {**where, "deleted": False},
                 {"$set": {"deleted": True, "data": {}, "edited": ts}},
@@ -449,7 +453,7 @@ class MongoStore:
 
     async def mark_read(self, user_id: str, channel: str, seq: int) -> int:
         where = {"user_id": user_id, "channel": channel}
-        with _unavailable(self):
+        with unavailable_errors(self):
             for _ in range(2):  # two first marks racing: one upsert loses, then matches
                 try:
                     before = await self._read_marks.find_one_and_update(
@@ -467,14 +471,14 @@ class MongoStore:
     async def read_marks(self, channel: str, user_ids: Iterable[str]) -> dict[str, int]:
         users = list(dict.fromkeys(user_ids))
         marks = dict.fromkeys(users, 0)
-        with _unavailable(self):
+        with unavailable_errors(self):
             cursor = self._read_marks.find({"channel": channel, "user_id": {"$in": users}})
             async for doc in cursor:
                 marks[doc["user_id"]] = int(doc["seq"])
         return marks
 
     async def user_read_marks(self, user_id: str) -> dict[str, int]:
-        with _unavailable(self):
+        with unavailable_errors(self):
             docs = await self._read_marks.find({"user_id": user_id}).to_list()
         return {d["channel"]: int(d["seq"]) for d in docs}
 
@@ -484,7 +488,7 @@ class MongoStore:
         """All five collections from one snapshot (a snapshot session on a replica set or
         sharded cluster): never half of a directory change, such as a student whose class
         is not there yet."""
-        with _unavailable(self):
+        with unavailable_errors(self):
             if not self._transactions:
                 return _directory(await self._directory_docs(None))
             async with self._client.start_session(snapshot=True) as session:
@@ -497,12 +501,12 @@ class MongoStore:
         }
 
     async def directory_version(self) -> int:
-        with _unavailable(self):
+        with unavailable_errors(self):
             doc = await self._meta.find_one({"_id": "directory_version"})
         return 0 if doc is None else int(doc["value"])
 
     async def touch_directory(self) -> int:
-        with _unavailable(self):
+        with unavailable_errors(self):
             doc = await self._meta.find_one_and_update(
                 {"_id": "directory_version"}, {"$inc": {"value": 1}}, upsert=True,
                 return_document=ReturnDocument.AFTER)
@@ -520,7 +524,7 @@ class MongoStore:
             for name, requests in batches.items():
                 await self._directory[name].bulk_write(requests, session=session)
 
-        with _unavailable(self):
+        with unavailable_errors(self):
             if not self._transactions:
                 await apply(None)
                 return
