@@ -9,7 +9,6 @@ the body too and sends it back as `refresh_token`.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -19,14 +18,13 @@ from starlette.responses import JSONResponse, Response
 
 from auth import tokens
 from persistence.auth_store import DeviceSession
-from realtime.http.requests import bearer, json_object, read_body, require_api_key, services_of
+from realtime.http.requests import bearer, json_object, require_api_key, services_of
 from realtime.services import Services
 from realtime.services.invitations import class_audience, school_audience
 from realtime.services.signin import SignedIn, SignIn
 from school.directory import Person
 from school.directory_rules import entity_id
 from school.errors import BadRequest, NotFound, Unauthorized, Unavailable
-from school.text import check_value
 
 log = structlog.get_logger("liaison.auth_api")
 
@@ -88,21 +86,6 @@ def clear_refresh_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=_secure(request), httponly=True, samesite="strict")
 
 
-async def optional_json(request: Request) -> dict[str, Any]:
-    """The JSON object of a body that may be empty (a browser refreshing with its cookie)."""
-    raw = await read_body(request, MAX_AUTH_BODY)
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise BadRequest("the body must be empty or a JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be empty or a JSON object")
-    check_value(body, "body")
-    return body
-
-
 def _credential(request: Request, body: dict[str, Any]) -> tuple[str | None, bool]:
     """The refresh credential (from the body, else the cookie) and whether it came in the body."""
     given = body.get("refresh_token")
@@ -137,7 +120,7 @@ async def verify_code(request: Request) -> Response:
 
 async def refresh(request: Request) -> Response:
     signin = signin_of(request)
-    body = await optional_json(request)
+    body = await json_object(request, MAX_AUTH_BODY, empty_ok=True)
     native = _native(body)
     credential, in_body = _credential(request, body)
     if credential is None:
@@ -148,7 +131,7 @@ async def refresh(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     signin = signin_of(request)
-    body = await optional_json(request)
+    body = await json_object(request, MAX_AUTH_BODY, empty_ok=True)
     credential, _ = _credential(request, body)
     if credential is not None:
         await signin.sign_out(credential)

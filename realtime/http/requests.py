@@ -101,14 +101,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def json_object(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+async def json_object(request: Request, limit: int = MAX_JSON_BYTES, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The body's JSON object, checked by `check_value`; with `empty_ok`, an empty body is `{}`
+    (a browser refreshing with its cookie)."""
     raw = await read_body(request, limit)
+    if empty_ok and not raw.strip():
+        return {}
+    expected = "empty or a JSON object" if empty_ok else "a JSON object"
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
-        raise BadRequest("the body must be a JSON object (Content-Type: application/json)") from None
+        raise BadRequest(f"the body must be {expected} (Content-Type: application/json)") from None
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
+        raise BadRequest(f"the body must be {expected}")
     check_value(body, "body")
     return body
 
