@@ -15,18 +15,8 @@ from structlog.testing import capture_logs
 from channels.limits import Limiter, MemoryLimiter, Rate, UserLimits
 from channels.redis_limits import RedisLimiter
 from school.errors import RateLimited
+from tests.support.clock import FakeClock
 from tests.support.redis_servers import RedisServer, redis_missing, start_redis
-
-
-@dataclass
-class Clock:
-    now: float = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -34,7 +24,7 @@ class Backend:
     """Makes limiters that share one deployment's state, all on one clock."""
 
     make: Callable[[], Limiter]
-    clock: Clock
+    clock: FakeClock
     made: list[Limiter] = field(default_factory=list)
 
     def limiter(self) -> Limiter:
@@ -55,7 +45,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture(params=["memory", "redis"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
-    clock = Clock()
+    clock = FakeClock()
     if request.param == "memory":
         shared = MemoryLimiter(clock)  # one process: every "gateway" is the same limiter
         made = Backend(lambda: shared, clock)
@@ -203,7 +193,7 @@ async def test_redis_limiter_fails_open_with_one_warning_and_recovers(tmp_path: 
     if redis_missing():
         pytest.skip(redis_missing() or "")
     server = start_redis(tmp_path / "redis")
-    clock = Clock()
+    clock = FakeClock()
     limiter = RedisLimiter.from_url(server.url, f"t{uuid.uuid4().hex[:8]}:", clock=clock, retry_period=0.0)
     rate = Rate(1.0, 1)
     try:

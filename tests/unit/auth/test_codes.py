@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,35 +13,15 @@ import pytest
 from auth.codes import Checked, CodePolicy, Requested, SignInCodes
 from persistence.auth_sqlite import SQLiteAuthStore
 from persistence.auth_store import AuthStore
+from tests.support.clock import FakeClock
+from tests.unit.auth.conftest import T0
 
 KEY = b"c" * 32
-T0 = 1_800_000_000.0
 LEA = "lea@example.fr"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[AuthStore]:
-    opened = SQLiteAuthStore(str(tmp_path / "liaison.db"))
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def codes(store: AuthStore, clock: Clock) -> SignInCodes:
+def codes(store: AuthStore, clock: FakeClock) -> SignInCodes:
     return SignInCodes(store, KEY, clock=clock)
 
 
@@ -84,7 +63,7 @@ async def test_addresses_are_normalised(codes: SignInCodes) -> None:
     assert (await codes.verify("LEA@example.fr", sent.code)).outcome is Checked.VERIFIED
 
 
-async def test_a_code_lasts_ten_minutes(codes: SignInCodes, clock: Clock) -> None:
+async def test_a_code_lasts_ten_minutes(codes: SignInCodes, clock: FakeClock) -> None:
     sent = await codes.request(LEA, "p-lea")
     assert sent.code is not None
     clock.now = T0 + 600
@@ -93,7 +72,7 @@ async def test_a_code_lasts_ten_minutes(codes: SignInCodes, clock: Clock) -> Non
     assert (await codes.verify(LEA, sent.code)).outcome is Checked.VERIFIED
 
 
-async def test_a_new_request_replaces_the_previous_code(codes: SignInCodes, clock: Clock) -> None:
+async def test_a_new_request_replaces_the_previous_code(codes: SignInCodes, clock: FakeClock) -> None:
     first = await codes.request(LEA, "p-lea")
     clock.now += 30
     second = await codes.request(LEA, "p-lea")
@@ -103,7 +82,7 @@ async def test_a_new_request_replaces_the_previous_code(codes: SignInCodes, cloc
     assert (await codes.verify(LEA, second.code)).outcome is Checked.VERIFIED
 
 
-async def test_five_wrong_tries_then_a_cooldown(codes: SignInCodes, clock: Clock) -> None:
+async def test_five_wrong_tries_then_a_cooldown(codes: SignInCodes, clock: FakeClock) -> None:
     sent = await codes.request(LEA, "p-lea")
     assert sent.code is not None
     left = [(await codes.verify(LEA, wrong(sent.code))).attempts_left for _ in range(4)]
@@ -122,7 +101,7 @@ async def test_five_wrong_tries_then_a_cooldown(codes: SignInCodes, clock: Clock
     assert (await codes.verify(LEA, again.code)).outcome is Checked.VERIFIED
 
 
-async def test_three_codes_per_ten_minutes(codes: SignInCodes, clock: Clock) -> None:
+async def test_three_codes_per_ten_minutes(codes: SignInCodes, clock: FakeClock) -> None:
     for minute in (0, 1, 2):
         clock.now = T0 + 60 * minute
         assert (await codes.request(LEA, "p-lea")).outcome is Requested.SENT
@@ -136,7 +115,7 @@ async def test_three_codes_per_ten_minutes(codes: SignInCodes, clock: Clock) -> 
     assert other.outcome is Requested.SENT, "the limit is per address"
 
 
-async def test_the_limits_are_the_policy(store: AuthStore, clock: Clock) -> None:
+async def test_the_limits_are_the_policy(store: AuthStore, clock: FakeClock) -> None:
     strict = SignInCodes(store, KEY, clock=clock, policy=CodePolicy(ttl=60, max_attempts=2, max_requests=1))
     sent = await strict.request(LEA, "p-lea")
     assert sent.expires_at == T0 + 60 and sent.code is not None
@@ -161,19 +140,21 @@ async def test_nobody_s_address_stores_nothing(codes: SignInCodes, store: AuthSt
     assert (await codes.verify("stranger@example.fr", "000000")).outcome is Checked.NO_CODE
 
 
-async def test_a_code_is_worthless_under_another_key(codes: SignInCodes, store: AuthStore, clock: Clock) -> None:
+async def test_a_code_is_worthless_under_another_key(
+    codes: SignInCodes, store: AuthStore, clock: FakeClock
+) -> None:
     sent = await codes.request(LEA, "p-lea")
     assert sent.code is not None
     other = SignInCodes(store, b"o" * 32, clock=clock)
     assert (await other.verify(LEA, sent.code)).outcome is Checked.WRONG
 
 
-def test_the_key_must_be_long_enough(store: AuthStore, clock: Clock) -> None:
+def test_the_key_must_be_long_enough(store: AuthStore, clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="32"):
         SignInCodes(store, b"short", clock=clock)
 
 
-async def test_two_gateways_verifying_one_code_sign_in_once(tmp_path: Path, clock: Clock) -> None:
+async def test_two_gateways_verifying_one_code_sign_in_once(tmp_path: Path, clock: FakeClock) -> None:
     stores = [SQLiteAuthStore(str(tmp_path / "shared.db")) for _ in range(2)]
     for s in stores:
         await s.open()
@@ -199,7 +180,7 @@ async def test_concurrent_wrong_tries_are_all_counted(codes: SignInCodes, store:
     assert (await codes.verify(LEA, sent.code)).outcome is Checked.LOCKED
 
 
-async def test_purge_keeps_what_still_matters(codes: SignInCodes, store: AuthStore, clock: Clock) -> None:
+async def test_purge_keeps_what_still_matters(codes: SignInCodes, store: AuthStore, clock: FakeClock) -> None:
     await codes.request(LEA, "p-lea")
     clock.now = T0 + 1199  # the request still counts against the limit
     assert await codes.purge() == 0

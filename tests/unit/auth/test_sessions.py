@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,34 +23,14 @@ from auth.sessions import (
 from auth.tokens import verify_access
 from persistence.auth_sqlite import SQLiteAuthStore
 from persistence.auth_store import AuthStore
+from tests.support.clock import FakeClock
+from tests.unit.auth.conftest import T0
 
 SECRET = b"s" * 32
-T0 = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[AuthStore]:
-    opened = SQLiteAuthStore(str(tmp_path / "liaison.db"))
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def sessions(store: AuthStore, clock: Clock) -> DeviceSessions:
+def sessions(store: AuthStore, clock: FakeClock) -> DeviceSessions:
     return DeviceSessions(store, clock=clock)
 
 
@@ -119,7 +98,7 @@ async def test_access_tokens_carry_the_session(sessions: DeviceSessions) -> None
 # -- refresh and rotation ---------------------------------------------------------------------
 
 
-async def test_refresh_rotates_the_credential(sessions: DeviceSessions, clock: Clock) -> None:
+async def test_refresh_rotates_the_credential(sessions: DeviceSessions, clock: FakeClock) -> None:
     started = await sessions.start("p-lea", "phone")
     clock.now += 600
     first = await sessions.refresh(started.credential)
@@ -130,7 +109,9 @@ async def test_refresh_rotates_the_credential(sessions: DeviceSessions, clock: C
     assert second.outcome is Refresh.ROTATED and second.credential not in (None, first.credential)
 
 
-async def test_reuse_of_a_superseded_credential_ends_the_session(sessions: DeviceSessions, clock: Clock) -> None:
+async def test_reuse_of_a_superseded_credential_ends_the_session(
+    sessions: DeviceSessions, clock: FakeClock
+) -> None:
     started = await sessions.start("p-lea", "phone")
     rotated = await sessions.refresh(started.credential)
     clock.now += 60  # past the grace: not a race between two tabs
@@ -144,7 +125,7 @@ async def test_reuse_of_a_superseded_credential_ends_the_session(sessions: Devic
 
 
 async def test_the_previous_credential_just_after_rotation_is_forgiven(
-    sessions: DeviceSessions, clock: Clock
+    sessions: DeviceSessions, clock: FakeClock
 ) -> None:
     """Two tabs refresh with the same cookie; the loser is a moment late."""
     started = await sessions.start("p-lea", "phone")
@@ -163,14 +144,14 @@ async def test_older_credentials_are_reuse_even_within_the_grace(sessions: Devic
     assert (await sessions.refresh(started.credential)).outcome is Refresh.REUSED
 
 
-async def test_without_grace_any_reuse_ends_the_session(store: AuthStore, clock: Clock) -> None:
+async def test_without_grace_any_reuse_ends_the_session(store: AuthStore, clock: FakeClock) -> None:
     strict = DeviceSessions(store, clock=clock, policy=SessionPolicy(reuse_grace=0))
     started = await strict.start("p-lea", "phone")
     await strict.refresh(started.credential)
     assert (await strict.refresh(started.credential)).outcome is Refresh.REUSED
 
 
-async def test_two_gateways_refreshing_one_credential_rotate_once(tmp_path: Path, clock: Clock) -> None:
+async def test_two_gateways_refreshing_one_credential_rotate_once(tmp_path: Path, clock: FakeClock) -> None:
     stores = [SQLiteAuthStore(str(tmp_path / "shared.db")) for _ in range(2)]
     for s in stores:
         await s.open()
@@ -200,7 +181,7 @@ async def test_a_well_formed_unknown_credential_is_invalid(sessions: DeviceSessi
     assert (result.outcome, result.session) == (Refresh.INVALID, None)
 
 
-async def test_an_idle_session_ends_at_its_next_refresh(sessions: DeviceSessions, clock: Clock) -> None:
+async def test_an_idle_session_ends_at_its_next_refresh(sessions: DeviceSessions, clock: FakeClock) -> None:
     started = await sessions.start("p-lea", "phone")
     clock.now += 120 * 86_400
     live = await sessions.refresh(started.credential)
@@ -213,7 +194,7 @@ async def test_an_idle_session_ends_at_its_next_refresh(sessions: DeviceSessions
 # -- listing and ending ----------------------------------------------------------------------
 
 
-async def test_a_user_lists_and_ends_their_own_sessions(sessions: DeviceSessions, clock: Clock) -> None:
+async def test_a_user_lists_and_ends_their_own_sessions(sessions: DeviceSessions, clock: FakeClock) -> None:
     phone = await sessions.start("p-lea", "phone")
     clock.now += 1
     laptop = await sessions.start("p-lea", "laptop")
@@ -250,7 +231,7 @@ async def test_end_all_ends_every_session_of_a_person(sessions: DeviceSessions, 
 
 
 async def test_purge_drops_sessions_ended_long_ago(
-    sessions: DeviceSessions, store: AuthStore, clock: Clock
+    sessions: DeviceSessions, store: AuthStore, clock: FakeClock
 ) -> None:
     started = await sessions.start("p-lea", "phone")
     await sessions.sign_out(started.credential)

@@ -8,14 +8,7 @@ import pytest
 
 from channels.limits import MICROS, LocalFirst, MemoryLimiter, Rate, UserLimits, gcra
 from school.errors import RateLimited
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def run(coro):
@@ -35,7 +28,7 @@ def test_gcra_is_a_token_bucket_of_burst_refilled_at_the_rate() -> None:
 
 
 def test_memory_does_not_grow_with_keys_that_are_done() -> None:
-    clock = Clock()
+    clock = FakeClock(1_000.0)
     limiter = MemoryLimiter(clock)
 
     async def scenario() -> tuple[int, int]:
@@ -54,7 +47,7 @@ def test_memory_does_not_grow_with_keys_that_are_done() -> None:
 
 
 def test_publishes_have_their_own_lower_rate_with_retry_after() -> None:
-    clock = Clock()
+    clock = FakeClock(1_000.0)
     limits = UserLimits(MemoryLimiter(clock), publishes=Rate(10.0, 3))
 
     async def scenario() -> RateLimited:
@@ -72,7 +65,7 @@ def test_publishes_have_their_own_lower_rate_with_retry_after() -> None:
 
 
 def test_http_subjects_are_counted_apart_and_the_api_key_has_its_rate() -> None:
-    limits = UserLimits(MemoryLimiter(Clock()), http=Rate(1.0, 1), api_key=Rate(1.0, 2))
+    limits = UserLimits(MemoryLimiter(FakeClock(1_000.0)), http=Rate(1.0, 1), api_key=Rate(1.0, 2))
 
     async def scenario() -> list[bool]:
         results = []
@@ -89,7 +82,7 @@ def test_http_subjects_are_counted_apart_and_the_api_key_has_its_rate() -> None:
 
 
 def test_a_connect_is_counted_as_a_command_of_its_user() -> None:
-    limits = UserLimits(MemoryLimiter(Clock()), commands=Rate(1.0, 2))
+    limits = UserLimits(MemoryLimiter(FakeClock(1_000.0)), commands=Rate(1.0, 2))
 
     async def scenario() -> RateLimited:
         await limits.admit("p-1", "c1")
@@ -103,7 +96,7 @@ def test_a_connect_is_counted_as_a_command_of_its_user() -> None:
 
 def test_local_first_answers_without_the_backend_and_shares_in_batches() -> None:
     async def scenario() -> None:
-        clock = Clock()
+        clock = FakeClock(1_000.0)
         shared = MemoryLimiter(clock)  # the deployment's shared state (Redis in production)
         one, two = LocalFirst(shared, flush=0.01, clock=clock), LocalFirst(shared, flush=0.01, clock=clock)
         rate = Rate(10.0, 5)

@@ -7,22 +7,15 @@ import logging
 from realtime.config import load_settings
 from realtime.process.cli import FD_RESERVE, transport_limits
 from realtime.process.logs import RepeatFilter
+from tests.support.clock import FakeClock
 
 
 def record(msg: str, name: str = "asyncio", level: int = logging.ERROR) -> logging.LogRecord:
     return logging.LogRecord(name, level, __file__, 1, msg, None, None)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_same_message_passes_n_times_a_period_then_says_how_many_were_dropped() -> None:
-    clock = Clock()
+    clock = FakeClock(0.0)
     repeats = RepeatFilter(limit=3, period=60, clock=clock)
     emfile = "socket.accept() out of system resource\nsocket: <fd=7>"
     passed = [repeats.filter(record(emfile)) for _ in range(1000)]
@@ -37,7 +30,7 @@ def test_the_same_message_passes_n_times_a_period_then_says_how_many_were_droppe
 
 
 def test_the_same_text_from_another_logger_or_level_is_counted_apart() -> None:
-    repeats = RepeatFilter(limit=1, period=60, clock=Clock())
+    repeats = RepeatFilter(limit=1, period=60, clock=FakeClock(0.0))
     assert repeats.filter(record("x", name="uvicorn.error"))
     assert repeats.filter(record("x", name="asyncio"))
     assert repeats.filter(record("x", level=logging.WARNING))
@@ -45,7 +38,7 @@ def test_the_same_text_from_another_logger_or_level_is_counted_apart() -> None:
 
 
 def test_messages_with_arguments_keep_formatting_after_the_count() -> None:
-    clock = Clock()
+    clock = FakeClock(0.0)
     repeats = RepeatFilter(limit=1, period=1, clock=clock)
     for _ in range(3):
         repeats.filter(logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, "%s busy", ("gw",), None))
