@@ -11,6 +11,7 @@ periodic catch-up of `realtime.engine.catchup`), edits by `updated_since` on rec
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 
 import structlog
@@ -23,14 +24,19 @@ from school.wire import MessageBody
 log = structlog.get_logger("liaison.events")
 
 MAX_QUEUED = 10_000  # events waiting for the broker; beyond, the oldest are dropped
+MAX_QUEUED_BYTES = 32 * 1024 * 1024  # and their bodies' bytes: a message can be 40 KB
 BATCH = 500  # events handed to the broker side by side at most
 
 
 class Events:
-    def __init__(self, broker: Broker, max_queued: int = MAX_QUEUED) -> None:
+    def __init__(self, broker: Broker, max_queued: int = MAX_QUEUED,
+                 max_bytes: int = MAX_QUEUED_BYTES) -> None:
         self.broker = broker
         self._queue: deque[Event] = deque()
+        self._sizes: dict[int, int] = {}  # id(event) -> its size, while queued
+        self._bytes = 0
         self._max = max_queued
+        self._max_bytes = max_bytes
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -38,15 +44,32 @@ class Events:
         self._backoff = EqualJitterBackoff(cap=5.0, base=0.1)
 
     async def publish(self, event: Event) -> None:
-        """Queue an event for the broker; returns at once."""
-        if len(self._queue) >= self._max:
-            lost = self._queue.popleft()
+        """Queue an event for the broker; returns at once. Beyond the bounds (count and bytes:
+        a broker away for long), the oldest events are dropped and logged."""
+        size = event_size(event)
+        while self._queue and (len(self._queue) >= self._max or self._bytes + size > self._max_bytes):
+            lost = self._take()
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("events_dropped", dropped=self.dropped, channel=lost.channel, type=lost.type)
         self._queue.append(event)
+        self._sizes[id(event)] = size
+        self._bytes += size
         self._idle.clear()
         self._wake.set()
+
+    def _take(self) -> Event:
+        event = self._queue.popleft()
+        self._bytes -= self._sizes.pop(id(event), 0)
+        return event
+
+    def _put_back(self, events: list[Event]) -> None:
+        """Events that were not published, back in front, in order."""
+        for event in reversed(events):
+            self._queue.appendleft(event)
+            size = event_size(event)
+            self._sizes[id(event)] = size
+            self._bytes += size
 
     def pending(self) -> int:
         return len(self._queue)
@@ -67,7 +90,7 @@ class Events:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch = [self._queue.popleft() for _ in range(min(len(self._queue), BATCH))]
+            batch = [self._take() for _ in range(min(len(self._queue), BATCH))]
             by_channel: dict[str, list[Event]] = {}
             for event in batch:
                 by_channel.setdefault(event.channel, []).append(event)
@@ -75,7 +98,7 @@ class Events:
             unsent = [event for events in left for event in events]
             if unsent:  # the broker is away: put them back in front, in order, and wait
                 position = {id(event): n for n, event in enumerate(batch)}
-                self._queue.extendleft(reversed(sorted(unsent, key=lambda event: position[id(event)])))
+                self._put_back(sorted(unsent, key=lambda event: position[id(event)]))
                 failures += 1
                 if failures == 1:
                     log.warning("broker_publish_failed", queued=len(self._queue))
@@ -93,6 +116,11 @@ class Events:
             except BrokerUnavailable:
                 return events[index:]
         return []
+
+
+def event_size(event: Event) -> int:
+    """About the bytes an event holds while queued (its body as JSON)."""
+    return len(event.channel) + len(json.dumps(event.body, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def message_event(message: Message) -> Event:

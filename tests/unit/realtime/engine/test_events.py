@@ -42,3 +42,11 @@ async def test_a_burst_goes_out_whole_and_in_order_per_channel() -> None:
     finally:
         pump.cancel()
         await broker.close()
+
+
+async def test_while_the_broker_is_away_the_queue_is_bounded_in_bytes() -> None:
+    broker = MemoryBroker()  # never started: nothing is pumped in this test
+    events = Events(broker, max_queued=1_000, max_bytes=50_000)
+    for n in range(100):
+        await events.publish(Event("class:a", "message", {"text": "x" * 2_000}, n + 1))
+    assert events.pending() < 25 and events.dropped == 100 - events.pending()  # ~2 KB each, 50 KB at most
