@@ -482,6 +482,30 @@ class MongoStore:
             docs = await self._read_marks.find({"user_id": user_id}).to_list()
         return {d["channel"]: int(d["seq"]) for d in docs}
 
+    async def read_marks_many(self, channels: Iterable[str], user_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        names, users = list(dict.fromkeys(channels)), list(dict.fromkeys(user_ids))
+        out: dict[str, dict[str, int]] = {name: {} for name in names}
+        with unavailable_errors(self):
+            cursor = self._read_marks.find({"channel": {"$in": names}, "user_id": {"$in": users}})
+            async for doc in cursor:
+                out[doc["channel"]][doc["user_id"]] = int(doc["seq"])
+        return out
+
+    async def recent_messages(self, channels: Iterable[str], limit: int, *, since_ts: int = 0
+                              ) -> dict[str, list[Message]]:
+        names, limit = list(dict.fromkeys(channels)), max(limit, 0)
+
+        async def newest(channel: str) -> list[Message]:
+            if limit == 0:
+                return []
+            query = {"channel": channel, "deleted": {"$ne": True}, "ts": {"$gte": since_ts}}
+            docs = await self._committed.find(query, _NO_ID).sort("seq", DESCENDING).limit(limit).to_list()
+            return [_message(d) for d in reversed(docs)]
+
+        with unavailable_errors(self):
+            found = await asyncio.gather(*(newest(name) for name in names))
+        return dict(zip(names, found, strict=True))
+
     # -- directory ------------------------------------------------------------
 
     async def load_directory(self) -> Directory:

@@ -340,6 +340,15 @@ class SQLiteStore:
     async def user_read_marks(self, user_id: str) -> dict[str, int]:
         return await self._read(lambda c: sql.user_read_marks(c, user_id))
 
+    async def read_marks_many(self, channels: Iterable[str], user_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        names, users = list(dict.fromkeys(channels)), list(dict.fromkeys(user_ids))
+        return await self._read(lambda c: sql.read_marks_many(c, names, users))
+
+    async def recent_messages(self, channels: Iterable[str], limit: int, *, since_ts: int = 0
+                              ) -> dict[str, list[Message]]:
+        names, limit = list(dict.fromkeys(channels)), max(limit, 0)
+        return await self._read(lambda c: sql.recent_messages(c, names, limit, since_ts))
+
     # -- directory ------------------------------------------------------------
 
     async def directory_version(self) -> int:

@@ -406,6 +406,37 @@ def user_read_marks(conn: sqlite3.Connection, user_id: str) -> dict[str, int]:
     return dict(rows.fetchall())
 
 
+def read_marks_many(conn: sqlite3.Connection, channels: list[str], users: list[str]) -> dict[str, dict[str, int]]:
+    """Per channel, the users' marks there: one read of each user's rows (the primary key's
+    prefix), channels filtered here (a user has a mark in a few channels)."""
+    out: dict[str, dict[str, int]] = {channel: {} for channel in channels}
+    with transaction(conn, "DEFERRED"):
+        for start in range(0, len(users), _IN_CHUNK):
+            chunk = users[start : start + _IN_CHUNK]
+            rows = conn.execute(
+                f"SELECT user_id, channel, seq FROM read_marks WHERE user_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for user_id, channel, seq in rows:
+                marks = out.get(channel)
+                if marks is not None:
+                    marks[user_id] = int(seq)
+    return out
+
+
+def recent_messages(conn: sqlite3.Connection, channels: list[str], limit: int, since_ts: int
+                    ) -> dict[str, list[Message]]:
+    """Per channel, its newest `limit` messages not deleted with `ts >= since_ts`, ascending:
+    read newest first along the primary key, in one snapshot."""
+    out: dict[str, list[Message]] = {}
+    with transaction(conn, "DEFERRED"):
+        for channel in channels:
+            found = _messages(conn, "channel = ? AND deleted = 0 AND ts >= ? ORDER BY seq DESC LIMIT ?",
+                              (channel, since_ts, limit))
+            out[channel] = found[::-1]
+    return out
+
+
 # -- directory ----------------------------------------------------------------------
 
 

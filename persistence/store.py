@@ -162,6 +162,17 @@ class Store(Protocol):
     async def user_read_marks(self, user_id: str) -> dict[str, int]:
         """Every read mark of one user, by channel."""
 
+    # -- the director's board (issue 17): batched reads ---------------------------------
+
+    async def read_marks_many(self, channels: Iterable[str], user_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        """The read marks of many users in many channels in one read: by channel (every
+        channel asked is a key), the users with a mark there (a user absent has mark 0)."""
+
+    async def recent_messages(self, channels: Iterable[str], limit: int, *, since_ts: int = 0
+                              ) -> dict[str, list[Message]]:
+        """For each channel (every one asked is a key), its newest `limit` messages that are
+        not deleted and have `ts >= since_ts`, ascending."""
+
     # -- directory ------------------------------------------------------------
 
     async def load_directory(self) -> Directory: ...

@@ -436,6 +436,30 @@ async def test_read_marks_per_channel_and_per_user(store: Store) -> None:
     assert await store.user_read_marks("p-durand") == {CLASS: 4, "class:cm2-b": 9}
 
 
+async def test_read_marks_many_answers_every_channel_asked_for_the_users_asked(store: Store) -> None:
+    await store.mark_read("p-durand", CLASS, 4)
+    await store.mark_read("p-durand", "class:cm2-b", 9)
+    await store.mark_read("p-adam", "class:cm2-b", 2)
+    await store.mark_read("p-adam", "chat:x", 3)  # a channel not asked for
+    await store.mark_read("p-lea-mere", CLASS, 8)  # a user not asked for
+    users = ["p-durand", "p-adam", *(f"p-{i}" for i in range(1200))]  # beyond one IN (...) chunk
+    marks = await store.read_marks_many([CLASS, "class:cm2-b", "school:ecole-jaures"], users)
+    assert marks == {CLASS: {"p-durand": 4}, "class:cm2-b": {"p-durand": 9, "p-adam": 2},
+                     "school:ecole-jaures": {}}
+
+
+async def test_recent_messages_are_the_newest_not_deleted_per_channel(store: Store) -> None:
+    cp = await fill(store, 6)
+    cm2 = await fill(store, 2, "class:cm2-b")
+    await store.delete(CLASS, cp[5].seq, cp[5].ts + 1)
+    recent = await store.recent_messages([CLASS, "class:cm2-b", "class:empty"], 3)
+    assert {c: seqs(m) for c, m in recent.items()} == {CLASS: [3, 4, 5], "class:cm2-b": [1, 2], "class:empty": []}
+    assert recent[CLASS][0] == cp[2]
+    since = await store.recent_messages([CLASS, "class:cm2-b"], 10, since_ts=cp[3].ts)
+    assert seqs(since[CLASS]) == [4, 5] and since["class:cm2-b"] == [m for m in cm2 if m.ts >= cp[3].ts]
+    assert (await store.recent_messages([CLASS], 0)) == {CLASS: []}
+
+
 async def test_read_marks_of_many_users(store: Store) -> None:
     users = [f"p-{i}" for i in range(1200)]
     await asyncio.gather(*(store.mark_read(u, CLASS, 3) for u in users[::100]))
