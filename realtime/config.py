@@ -106,6 +106,7 @@ class Settings:
     header_timeout: float = 10.0  # seconds to send a request's head, and to finish the WebSocket handshake
     keep_alive_timeout: int = 5  # seconds an idle HTTP keep-alive connection is kept
     http_write_timeout: float = 30.0  # seconds an HTTP response may stay paused by a client not reading
+    audit_retention_days: int = 365  # days the audit log keeps an entry (issue 15)
     limits: Limits = Limits()
     signin: SignInSettings = SignInSettings()
 
@@ -146,6 +147,7 @@ _SETTING_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_HEADER_TIMEOUT": ("header_timeout", float),
     "LIAISON_KEEP_ALIVE_TIMEOUT": ("keep_alive_timeout", int),
     "LIAISON_HTTP_WRITE_TIMEOUT": ("http_write_timeout", float),
+    "LIAISON_AUDIT_RETENTION_DAYS": ("audit_retention_days", int),
 }
 
 _SIGNIN_VARS: dict[str, tuple[str, type]] = {

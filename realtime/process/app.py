@@ -29,6 +29,7 @@ from channels.presence import LocalPresence, Presence
 from channels.redis_limits import RedisLimiter
 from channels.redis_presence import RedisPresence, presence_client
 from notify.email import Mailer, OutboxMailer, SmtpMailer
+from persistence.audit_factory import open_audit_store
 from persistence.auth_factory import open_auth_store
 from persistence.auth_store import AuthStore
 from persistence.factory import open_store
@@ -50,10 +51,12 @@ from realtime.http.routing import OwnedRoute
 from realtime.http.security import ClientFiles, SecurityHeaders
 from realtime.metrics import Metrics
 from realtime.services import Services
+from realtime.services.audit import Audit
 from realtime.services.history import History
 from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
 from realtime.services.oidc import ProviderTokens
+from realtime.services.privacy import PersonalData
 from realtime.services.publishing import Publisher, content_limits
 from realtime.services.reach import Reach
 from realtime.services.receipts import Receipts
@@ -102,6 +105,9 @@ class Runtime:
     def __init__(self, settings: Settings, store: Store, broker: Broker, directory: Directory,
                  auth_store: AuthStore) -> None:
         clock = time.time
+        self.personal_data: list[PersonalData] = []  # sections of the export and erasure (issue 15)
+        self.audit_store = open_audit_store(settings.store_url, retention_days=settings.audit_retention_days)
+        self.audit = Audit(self.audit_store, retention_days=settings.audit_retention_days, clock=clock)
         self.settings = settings
         self.store = store
         self.broker = broker
@@ -154,7 +160,7 @@ class Runtime:
         self.gateway.use(command_table(core, messages, school))
         self.services = Services(settings, store, directory, self.publisher, self.history,
                                  self.receipts, self.membership, self.signin, self.invitations, self.outbox,
-                                 Reach(directory, auth_store))
+                                 Reach(directory, auth_store), audit=self.audit)
 
     async def _fetch_range(self, channel: str, after: int, upto: int) -> list[dict[str, object]]:
         return [dict(m.to_wire()) for m in await self.store.range(channel, after, upto)]
@@ -164,6 +170,7 @@ class Runtime:
 
     async def start(self) -> None:
         settings = self.settings
+        await self.audit_store.open()
         self.background.spawn(self.catch_up.run(settings.catch_up_period))
         self.background.spawn(self.membership.watch_store(settings.directory_poll))
         self.background.spawn(self.gateway.keep_counted(settings.presence_period))
@@ -185,6 +192,7 @@ class Runtime:
         if isinstance(self.presence, RedisPresence):
             await self.presence.close()
         await self.limiter.close()
+        await self.audit_store.close()
 
     def render_metrics(self) -> bytes:
         """The Prometheus text of `/metrics`: this process's figures, or the sums over the

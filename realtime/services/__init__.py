@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from notify.email import OutboxMailer
 from persistence.store import Store
 from realtime.config import Settings
+from realtime.services.audit import Audit
 from realtime.services.history import History
 from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
@@ -32,3 +33,4 @@ class Services:
     invitations: Invitations | None = None
     outbox: OutboxMailer | None = None  # --demo without SMTP: the e-mails it would have sent
     reach: Reach | None = None  # the school's reach per class (issue 17)
+    audit: Audit | None = None  # the append-only audit log (issue 15)
