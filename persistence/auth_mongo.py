@@ -193,6 +193,12 @@ class MongoAuthStore:
             docs = await self._sign_ins.find({"_id": {"$in": ids}}).to_list()
         return {doc["_id"]: doc["first_at"] for doc in docs}
 
+    async def with_live_sessions(self, user_ids: Iterable[str]) -> set[str]:
+        ids = list(dict.fromkeys(user_ids))
+        with unavailable_errors(self, "the MongoDB auth store"):
+            found = await self._sessions.distinct("user_id", {"user_id": {"$in": ids}, "ended_at": None})
+        return {str(user) for user in found}
+
     async def record_invitation(self, user_id: str, sent_at: float) -> None:
         with unavailable_errors(self, "the MongoDB auth store"):
             await self._invitations.insert_one({"user_id": user_id, "sent_at": sent_at})

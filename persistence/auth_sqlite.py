@@ -336,6 +336,20 @@ class SQLiteAuthStore:
 
         return await self._call(read, write=False)
 
+    async def with_live_sessions(self, user_ids: Iterable[str]) -> set[str]:
+        chunks = _chunks(user_ids)
+
+        def read(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for chunk in chunks:
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT DISTINCT user_id FROM auth_sessions WHERE ended_at IS NULL"
+                                    f" AND user_id IN ({marks})", chunk).fetchall()
+                found.update(row[0] for row in rows)
+            return found
+
+        return await self._call(read, write=False)
+
     async def record_invitation(self, user_id: str, sent_at: float) -> None:
         def record(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO auth_invitations (user_id, sent_at) VALUES (?, ?)", (user_id, sent_at))

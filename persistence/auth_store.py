@@ -160,6 +160,11 @@ class AuthStore(Protocol):
         The others ("never signed in") are absent."""
         ...
 
+    async def with_live_sessions(self, user_ids: Iterable[str]) -> set[str]:
+        """Those of `user_ids` with at least one live device session (the director's board:
+        who can be reached on a device)."""
+        ...
+
     async def record_invitation(self, user_id: str, sent_at: float) -> None:
         """Remember that an invitation e-mail was sent to `user_id` at `sent_at`."""
         ...

@@ -237,6 +237,16 @@ async def test_invitations_are_recorded_per_person_oldest_first(auth: AuthStore)
     assert await auth.invitations([]) == {}
 
 
+async def test_with_live_sessions_names_who_has_a_live_device(auth: AuthStore) -> None:
+    await auth.create_session(device("s-1", user="p-adam"), h("r1"))
+    await auth.create_session(device("s-2", user="p-adam"), h("r2"))
+    await auth.create_session(device("s-3", user="p-lea"), h("r3"))
+    await auth.end_session("s-3", T0 + 1, "signed_out")
+    ids = ["p-adam", "p-lea", "p-durand", *(f"p-{i}" for i in range(1200))]
+    assert await auth.with_live_sessions(ids) == {"p-adam"}
+    assert await auth.with_live_sessions([]) == set()
+
+
 async def test_many_ids_at_once(auth: AuthStore) -> None:
     ids = [f"p-{i}" for i in range(1200)]
     await auth.create_session(device("s-1", user="p-1199"), h("r1"))
