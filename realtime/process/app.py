@@ -33,6 +33,7 @@ from persistence.audit_factory import open_audit_store
 from persistence.auth_factory import open_auth_store
 from persistence.auth_store import AuthStore
 from persistence.factory import open_store
+from persistence.notification_factory import open_notification_store
 from persistence.store import Store
 from realtime.config import Settings
 from realtime.engine.background import Background
@@ -55,6 +56,7 @@ from realtime.services.audit import Audit
 from realtime.services.history import History
 from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
+from realtime.services.notification_rules import Digests, NotificationRules
 from realtime.services.oidc import ProviderTokens
 from realtime.services.privacy import PersonalData
 from realtime.services.publishing import Publisher, content_limits
@@ -158,9 +160,14 @@ class Runtime:
         school = SchoolHandlers(directory, store, self.events, lambda: self.presence, self.membership,
                                 self.history, self.publisher, self.receipts, clock)
         self.gateway.use(command_table(core, messages, school))
+        # issue 12 part B: quiet hours, preferences, digest entries (tables notify_* beside the messages)
+        self.notification_store = open_notification_store(settings.store_url)
+        self.notification_rules = NotificationRules(self.notification_store, clock)
+        self.digests = Digests(self.notification_store)
         self.services = Services(settings, store, directory, self.publisher, self.history,
                                  self.receipts, self.membership, self.signin, self.invitations, self.outbox,
-                                 Reach(directory, auth_store), audit=self.audit)
+                                 Reach(directory, auth_store), audit=self.audit,
+                                 notification_rules=self.notification_rules, digests=self.digests)
 
     async def _fetch_range(self, channel: str, after: int, upto: int) -> list[dict[str, object]]:
         return [dict(m.to_wire()) for m in await self.store.range(channel, after, upto)]
@@ -170,6 +177,7 @@ class Runtime:
 
     async def start(self) -> None:
         settings = self.settings
+        await self.notification_store.open()
         await self.audit_store.open()
         self.background.spawn(self.catch_up.run(settings.catch_up_period))
         self.background.spawn(self.membership.watch_store(settings.directory_poll))
@@ -192,6 +200,7 @@ class Runtime:
         if isinstance(self.presence, RedisPresence):
             await self.presence.close()
         await self.limiter.close()
+        await self.notification_store.close()
         await self.audit_store.close()
 
     def render_metrics(self) -> bytes:

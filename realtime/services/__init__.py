@@ -11,6 +11,7 @@ from realtime.services.audit import Audit
 from realtime.services.history import History
 from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
+from realtime.services.notification_rules import Digests, NotificationRules
 from realtime.services.publishing import Publisher
 from realtime.services.reach import Reach
 from realtime.services.receipts import Receipts
@@ -34,3 +35,5 @@ class Services:
     outbox: OutboxMailer | None = None  # --demo without SMTP: the e-mails it would have sent
     reach: Reach | None = None  # the school's reach per class (issue 17)
     audit: Audit | None = None  # the append-only audit log (issue 15)
+    notification_rules: NotificationRules | None = None  # quiet hours and preferences (issue 12)
+    digests: Digests | None = None  # the e-mail digest's entries (issue 12)
