@@ -183,6 +183,7 @@ MESSAGE_INDEXES = [
         name="channel_edited",
         partialFilterExpression={"edited": {"$type": "number"}},
     ),
+    IndexModel([("author.id", ASCENDING)], name="author"),  # a person's messages (issue 15)
 ]
 READ_MARK_INDEXES = [
     IndexModel([("user_id", ASCENDING), ("channel", ASCENDING)], unique=True, name="user_channel"),
@@ -448,6 +449,42 @@ class MongoStore:
             if doc is None:  # missing, or deleted already
                 doc = await self._messages.find_one(where, _NO_ID)
         return None if doc is None else _message(doc)
+
+    # -- children's data (issue 15) -------------------------------------------
+
+    async def messages_by(self, author_id: str) -> list[Message]:
+        with unavailable_errors(self):
+            docs = await self._committed.find({"author.id": author_id}, _NO_ID).sort(
+                [("channel", ASCENDING), ("seq", ASCENDING)]).to_list()
+        return [_message(d) for d in docs]
+
+    async def redact(self, channel: str, seq: int, ts: int) -> Message | None:
+        where = {"channel": channel, "seq": seq}
+        changed = {"$or": [{"author.id": {"$ne": ""}}, {"author.name": {"$ne": ""}}, {"deleted": False}]}
+        with unavailable_errors(self):
+            doc = await self._messages.find_one_and_update(
+                {**where, **changed},
+                {"$set": {"deleted": True, "data": {}, "edited": ts, "author.id": "", "author.name": ""},
+                 "$unset": {"key": ""}},
+                projection=_NO_ID,
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:  # missing, or redacted already
+                doc = await self._messages.find_one(where, _NO_ID)
+        return None if doc is None else _message(doc)
+
+    async def forget_read_marks(self, user_id: str) -> int:
+        with unavailable_errors(self):
+            return (await self._read_marks.delete_many({"user_id": user_id})).deleted_count
+
+    async def purge_channels(self, channels: Iterable[str]) -> int:
+        names = list(dict.fromkeys(channels))
+        if not names:
+            return 0
+        with unavailable_errors(self):
+            removed = (await self._messages.delete_many({"channel": {"$in": names}})).deleted_count
+            await self._read_marks.delete_many({"channel": {"$in": names}})
+        return removed
 
     # -- read marks -----------------------------------------------------------
 

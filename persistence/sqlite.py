@@ -349,6 +349,21 @@ class SQLiteStore:
         names, limit = list(dict.fromkeys(channels)), max(limit, 0)
         return await self._read(lambda c: sql.recent_messages(c, names, limit, since_ts))
 
+    # -- children's data (issue 15) -------------------------------------------
+
+    async def messages_by(self, author_id: str) -> list[Message]:
+        return await self._read(lambda c: sql.messages_by(c, author_id))
+
+    async def redact(self, channel: str, seq: int, ts: int) -> Message | None:
+        return await self._write(lambda c: sql.redact(c, channel, seq, ts))
+
+    async def forget_read_marks(self, user_id: str) -> int:
+        return await self._write(lambda c: sql.forget_read_marks(c, user_id))
+
+    async def purge_channels(self, channels: Iterable[str]) -> int:
+        names = list(dict.fromkeys(channels))
+        return await self._write(lambda c: sql.purge_channels(c, names))
+
     # -- directory ------------------------------------------------------------
 
     async def directory_version(self) -> int:

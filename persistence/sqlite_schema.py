@@ -54,6 +54,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
     ON messages (channel, author_id, key) WHERE key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_edited
     ON messages (channel, edited) WHERE edited IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_author
+    ON messages (author_id);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -370,6 +372,43 @@ def delete(conn: sqlite3.Connection, channel: str, seq: int, ts: int) -> Message
         # error); the checkpoint of a later delete, or the close, then completes it.
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     return message
+
+
+def messages_by(conn: sqlite3.Connection, author_id: str) -> list[Message]:
+    return _messages(conn, "author_id = ? ORDER BY channel, seq", (author_id,))
+
+
+def redact(conn: sqlite3.Connection, channel: str, seq: int, ts: int) -> Message | None:
+    """`delete` that also drops the author's id and name and the key (an erasure, issue 15);
+    `secure_delete` and the checkpoint leave none of it in the files."""
+    with transaction(conn):
+        cursor = conn.execute(
+            "UPDATE messages SET deleted = 1, data = '{}', edited = ?, author_id = '', author_name = '',"
+            " key = NULL WHERE channel = ? AND seq = ? AND (author_id != '' OR author_name != '' OR deleted = 0)",
+            (ts, channel, seq),
+        )
+        message = get(conn, channel, seq)
+    if cursor.rowcount:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    return message
+
+
+def forget_read_marks(conn: sqlite3.Connection, user_id: str) -> int:
+    with transaction(conn):
+        return conn.execute("DELETE FROM read_marks WHERE user_id = ?", (user_id,)).rowcount
+
+
+def purge_channels(conn: sqlite3.Connection, channels: list[str]) -> int:
+    removed = 0
+    with transaction(conn):
+        for start in range(0, len(channels), _IN_CHUNK):
+            chunk = channels[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            removed += conn.execute(f"DELETE FROM messages WHERE channel IN ({marks})", chunk).rowcount
+            conn.execute(f"DELETE FROM read_marks WHERE channel IN ({marks})", chunk)
+    if removed:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    return removed
 
 
 # -- read marks -------------------------------------------------------------------

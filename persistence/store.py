@@ -173,6 +173,25 @@ class Store(Protocol):
         """For each channel (every one asked is a key), its newest `limit` messages that are
         not deleted and have `ts >= since_ts`, ascending."""
 
+    # -- children's data (issue 15): export, erasure, the school year's purge -----------
+
+    async def messages_by(self, author_id: str) -> list[Message]:
+        """Every message that names `author_id` as its author (deleted ones included), by
+        channel then `seq`: what the person wrote, for their export and erasure."""
+
+    async def redact(self, channel: str, seq: int, ts: int) -> Message | None:
+        """Erase one message for its author's erasure: it keeps its `seq`, `id`, `ts`, kind and
+        the author's role, and loses its content, its author's id and name and its idempotency
+        key; it is `deleted`, with `edited = ts` (so `updates` reports it). A second call
+        changes nothing and returns the same message; None if missing."""
+
+    async def forget_read_marks(self, user_id: str) -> int:
+        """Remove every read mark of one user; how many there were."""
+
+    async def purge_channels(self, channels: Iterable[str]) -> int:
+        """Remove every message and read mark of these channels (a class purged after its
+        school year); how many messages were removed."""
+
     # -- directory ------------------------------------------------------------
 
     async def load_directory(self) -> Directory: ...

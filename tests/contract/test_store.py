@@ -587,6 +587,10 @@ CALLS: dict[str, Callable[[Store], Awaitable[object]]] = {
     "save_directory": lambda s: s.save_directory(school_items()),
     "directory_version": lambda s: s.directory_version(),
     "touch_directory": lambda s: s.touch_directory(),
+    "messages_by": lambda s: s.messages_by("p-durand"),
+    "redact": lambda s: s.redact(CLASS, 1, 1),
+    "forget_read_marks": lambda s: s.forget_read_marks("p-durand"),
+    "purge_channels": lambda s: s.purge_channels([CLASS]),
 }
 
 
@@ -836,3 +840,65 @@ def test_factory_error_names_the_accepted_schemes_without_credentials() -> None:
         open_store("redis://admin:hunter2@cache:6379")
     assert "mongodb://" in str(raised.value) and "sqlite:///" in str(raised.value)
     assert "hunter2" not in str(raised.value)
+
+
+# -- children's data (issue 15) ------------------------------------------------------------
+
+LEA_MOTHER = Author("p-lea-mere", "Claire Dupuis", "guardian")
+
+
+async def test_messages_by_lists_what_one_author_wrote_in_every_channel(store: Store) -> None:
+    await store.append(draft(author=LEA_MOTHER, text="a"))
+    await store.append(draft(text="b"))
+    await store.append(draft("chat:x", author=LEA_MOTHER, text="c"))
+    await store.delete(CLASS, 1, 5)
+    mine = await store.messages_by(LEA_MOTHER.id)
+    assert [(m.channel, m.seq, m.deleted) for m in mine] == [("chat:x", 1, False), (CLASS, 1, True)]
+    assert await store.messages_by("p-nobody") == []
+
+
+async def test_redact_keeps_the_seq_and_drops_content_author_and_key(store: Store) -> None:
+    await store.append(draft(author=LEA_MOTHER, key="k-1", text="Claire écrit"))
+    await store.append(draft(text="others"))
+    redacted = await store.redact(CLASS, 1, 777)
+    assert redacted is not None
+    assert (redacted.seq, redacted.deleted, redacted.data, redacted.edited) == (1, True, {}, 777)
+    assert (redacted.author.id, redacted.author.name, redacted.author.role) == ("", "", "guardian")
+    assert await store.redact(CLASS, 1, 999) == redacted, "a second redaction changes nothing"
+    assert await store.messages_by(LEA_MOTHER.id) == []
+    assert seqs((await store.recover(CLASS, 0, 10)).messages) == [1, 2]
+    assert [m.seq for m in (await store.updates({CLASS: 2}, 777))[CLASS]] == [1]
+    assert await store.redact(CLASS, 9, 1) is None
+    # the key is gone with the author: the same key makes a new message now
+    again = await store.append(draft(author=LEA_MOTHER, key="k-1"))
+    assert again.created and again.message.seq == 3
+
+
+async def test_forget_read_marks_and_purge_channels(store: Store) -> None:
+    await fill(store, 2)
+    await fill(store, 2, "class:cm2-b")
+    await store.mark_read("p-adam", CLASS, 2)
+    await store.mark_read("p-adam", "class:cm2-b", 1)
+    await store.mark_read("p-hugo", CLASS, 1)
+    assert await store.forget_read_marks("p-adam") == 2
+    assert await store.user_read_marks("p-adam") == {}
+    assert await store.purge_channels([CLASS]) == 2
+    assert (await store.recover(CLASS, 0, 10)).messages == []
+    assert await store.user_read_marks("p-hugo") == {}
+    assert seqs((await store.recover("class:cm2-b", 0, 10)).messages) == [1, 2]
+
+
+async def test_sqlite_erases_redacted_authors_from_its_files(tmp_path: Path) -> None:
+    path = tmp_path / "liaison.db"
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        zephyrine = Author("p-zz", "Zéphyrine Quasimodo", "guardian")
+        await store.append(draft(author=zephyrine, text="Xylophone-secret"))
+        await fill(store, 2)
+        await store.redact(CLASS, 1, 99)
+        files = await asyncio.to_thread(database_files, path)
+        for needle in ("Zéphyrine Quasimodo", "Xylophone-secret"):
+            assert all(needle.encode() not in content for content in files.values()), needle
+    finally:
+        await store.close()
