@@ -477,13 +477,20 @@ class MongoStore:
         with unavailable_errors(self):
             return (await self._read_marks.delete_many({"user_id": user_id})).deleted_count
 
-    async def purge_channels(self, channels: Iterable[str]) -> int:
-        names = list(dict.fromkeys(channels))
-        if not names:
-            return 0
+    async def purge_channels(self, channels: Iterable[str], before_ts: int) -> int:
+        removed = 0
         with unavailable_errors(self):
-            removed = (await self._messages.delete_many({"channel": {"$in": names}})).deleted_count
-            await self._read_marks.delete_many({"channel": {"$in": names}})
+            for channel in dict.fromkeys(channels):
+                old = {"channel": channel, "ts": {"$lt": before_ts}}
+                last = await self._messages.find_one(old, {"seq": True}, sort=[("seq", DESCENDING)])
+                if last is None:
+                    continue
+                tombstone = {"channel": channel, "seq": int(last["seq"])}
+                await self._messages.update_one(tombstone, {"$set": {"deleted": True, "data": {}, "author.id": "",
+                                                                     "author.name": ""}, "$unset": {"key": ""}})
+                old["seq"] = {"$lt": int(last["seq"])}
+                removed += (await self._messages.delete_many(old)).deleted_count + 1
+                await self._read_marks.delete_many({"channel": channel, "seq": {"$lte": int(last["seq"])}})
         return removed
 
     # -- read marks -----------------------------------------------------------

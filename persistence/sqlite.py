@@ -360,9 +360,9 @@ class SQLiteStore:
     async def forget_read_marks(self, user_id: str) -> int:
         return await self._write(lambda c: sql.forget_read_marks(c, user_id))
 
-    async def purge_channels(self, channels: Iterable[str]) -> int:
+    async def purge_channels(self, channels: Iterable[str], before_ts: int) -> int:
         names = list(dict.fromkeys(channels))
-        return await self._write(lambda c: sql.purge_channels(c, names))
+        return await self._write(lambda c: sql.purge_channels(c, names, before_ts))
 
     # -- directory ------------------------------------------------------------
 

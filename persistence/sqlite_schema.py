@@ -398,14 +398,18 @@ def forget_read_marks(conn: sqlite3.Connection, user_id: str) -> int:
         return conn.execute("DELETE FROM read_marks WHERE user_id = ?", (user_id,)).rowcount
 
 
-def purge_channels(conn: sqlite3.Connection, channels: list[str]) -> int:
+def purge_channels(conn: sqlite3.Connection, channels: list[str], before_ts: int) -> int:
     removed = 0
     with transaction(conn):
-        for start in range(0, len(channels), _IN_CHUNK):
-            chunk = channels[start : start + _IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            removed += conn.execute(f"DELETE FROM messages WHERE channel IN ({marks})", chunk).rowcount
-            conn.execute(f"DELETE FROM read_marks WHERE channel IN ({marks})", chunk)
+        for channel in channels:
+            last = _one(conn, "SELECT max(seq) FROM messages WHERE channel = ? AND ts < ?", (channel, before_ts))
+            if last is None or last[0] is None:
+                continue
+            removed += conn.execute("DELETE FROM messages WHERE channel = ? AND ts < ? AND seq < ?",
+                                    (channel, before_ts, int(last[0]))).rowcount + 1
+            conn.execute("UPDATE messages SET deleted = 1, data = '{}', author_id = '', author_name = '',"
+                         " key = NULL WHERE channel = ? AND seq = ?", (channel, int(last[0])))
+            conn.execute("DELETE FROM read_marks WHERE channel = ? AND seq <= ?", (channel, int(last[0])))
     if removed:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     return removed

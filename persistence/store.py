@@ -188,9 +188,12 @@ class Store(Protocol):
     async def forget_read_marks(self, user_id: str) -> int:
         """Remove every read mark of one user; how many there were."""
 
-    async def purge_channels(self, channels: Iterable[str]) -> int:
-        """Remove every message and read mark of these channels (a class purged after its
-        school year); how many messages were removed."""
+    async def purge_channels(self, channels: Iterable[str], before_ts: int) -> int:
+        """The purge of a school year (its classes' channels, months after its end): remove the
+        messages of these channels with `ts < before_ts` (ms), and the read marks that point
+        at none but those; how many messages were removed. The newest of them stays as an
+        empty tombstone (deleted, no data, no author, as `redact` leaves it) so that the
+        channel's `seq` never goes back: a class id used again the next year continues it."""
 
     # -- directory ------------------------------------------------------------
 

@@ -590,7 +590,7 @@ CALLS: dict[str, Callable[[Store], Awaitable[object]]] = {
     "messages_by": lambda s: s.messages_by("p-durand"),
     "redact": lambda s: s.redact(CLASS, 1, 1),
     "forget_read_marks": lambda s: s.forget_read_marks("p-durand"),
-    "purge_channels": lambda s: s.purge_channels([CLASS]),
+    "purge_channels": lambda s: s.purge_channels([CLASS], 1),
 }
 
 
@@ -874,18 +874,33 @@ async def test_redact_keeps_the_seq_and_drops_content_author_and_key(store: Stor
     assert again.created and again.message.seq == 3
 
 
-async def test_forget_read_marks_and_purge_channels(store: Store) -> None:
+async def test_forget_read_marks(store: Store) -> None:
     await fill(store, 2)
-    await fill(store, 2, "class:cm2-b")
     await store.mark_read("p-adam", CLASS, 2)
     await store.mark_read("p-adam", "class:cm2-b", 1)
     await store.mark_read("p-hugo", CLASS, 1)
     assert await store.forget_read_marks("p-adam") == 2
     assert await store.user_read_marks("p-adam") == {}
-    assert await store.purge_channels([CLASS]) == 2
-    assert (await store.recover(CLASS, 0, 10)).messages == []
+    assert await store.user_read_marks("p-hugo") == {CLASS: 1}
+
+
+async def test_purge_channels_removes_what_is_older_than_the_bound(store: Store) -> None:
+    old = await fill(store, 2)
+    await fill(store, 2, "class:cm2-b")
+    bound = old[-1].ts + 1
+    await store.append(Draft(CLASS, "new", bound + 10, MARTIN, "post", {"text": "next year"}))
+    await store.mark_read("p-hugo", CLASS, 2)
+    await store.mark_read("p-lea", CLASS, 3)
+    assert await store.purge_channels([CLASS, "class:unknown"], bound) == 2
+    left = (await store.recover(CLASS, 0, 10)).messages
+    assert seqs(left) == [2, 3], "the newest purged message stays as a tombstone: seq never goes back"
+    assert (left[0].deleted, left[0].data, left[0].author.name) == (True, {}, "")
     assert await store.user_read_marks("p-hugo") == {}
+    assert await store.user_read_marks("p-lea") == {CLASS: 3}
     assert seqs((await store.recover("class:cm2-b", 0, 10)).messages) == [1, 2]
+    assert (await store.append(draft())).message.seq == 4
+    await store.purge_channels(["class:cm2-b"], 1 << 62)
+    assert (await store.append(draft("class:cm2-b"))).message.seq == 3
 
 
 async def test_sqlite_erases_redacted_authors_from_its_files(tmp_path: Path) -> None:
