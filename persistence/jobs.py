@@ -32,6 +32,14 @@ class Job:
     token: str  # this claim's proof, for complete/retry/fail
 
 
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    not_before: float = 0.0
+
+
 class JobQueue(Protocol):
     async def open(self) -> None: ...
 
@@ -39,6 +47,9 @@ class JobQueue(Protocol):
 
     async def enqueue(self, job_id: str, kind: str, payload: dict[str, Any], not_before: float = 0.0) -> bool:
         """Store the job unless its id is known; True when it was new."""
+
+    async def enqueue_many(self, jobs: list[NewJob]) -> int:
+        """`enqueue` for each, in one round trip where the backend allows; how many were new."""
 
     async def claim(self, worker: str, now: float, limit: int, lease: float) -> list[Job]:
         """Up to `limit` due jobs, leased to `worker` for `lease` seconds."""

@@ -15,11 +15,11 @@ from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
-from persistence.jobs import DONE_RETENTION, Job
+from persistence.jobs import DONE_RETENTION, Job, NewJob
 from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
 
 Doc = dict[str, Any]
@@ -57,6 +57,17 @@ class MongoJobQueue:
             except DuplicateKeyError:
                 return False
         return True
+
+    async def enqueue_many(self, jobs: list[NewJob]) -> int:
+        if not jobs:
+            return 0
+        docs = [{"_id": j.id, "kind": j.kind, "payload": j.payload, "not_before": j.not_before, "attempts": 0,
+                 "state": "ready", "lease_until": 0.0, "token": None} for j in jobs]
+        with unavailable_errors(self, WHAT):
+            try:
+                return len((await self._jobs.insert_many(docs, ordered=False)).inserted_ids)
+            except BulkWriteError as exc:  # duplicates are known jobs: the others went in
+                return int(exc.details.get("nInserted", 0))
 
     async def claim(self, worker: str, now: float, limit: int, lease: float) -> list[Job]:
         jobs: list[Job] = []

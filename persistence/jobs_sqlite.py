@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from persistence.jobs import DONE_RETENTION, Job
+from persistence.jobs import DONE_RETENTION, Job, NewJob
 from persistence.sqlite_thread import SQLiteThread
 
 SCHEMA = """
@@ -55,6 +55,17 @@ class SQLiteJobQueue:
             return cur.rowcount == 1
 
         return await self._db.call(insert, write=True)
+
+    async def enqueue_many(self, jobs: list[NewJob]) -> int:
+        rows = [(j.id, j.kind, json.dumps(j.payload, separators=(",", ":")), j.not_before) for j in jobs]
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany("INSERT OR IGNORE INTO notify_jobs (id, kind, payload, not_before) "
+                             "VALUES (?, ?, ?, ?)", rows)
+            return conn.total_changes - before
+
+        return await self._db.call(insert, write=True) if rows else 0
 
     async def claim(self, worker: str, now: float, limit: int, lease: float) -> list[Job]:
         token = f"{worker}:{uuid.uuid4().hex}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from persistence.jobs import Job, JobQueue
+from persistence.jobs import Job, JobQueue, NewJob
 from persistence.jobs_mongo import MongoJobQueue
 from persistence.jobs_redis import RedisJobQueue
 from persistence.jobs_sqlite import SQLiteJobQueue
@@ -141,3 +141,15 @@ async def test_a_dead_workers_job_is_handed_out_again_and_its_stale_claim_cannot
     assert await queue.complete(first) is False, "the first claim's lease ran out"
     assert await other.complete(second) is True
     assert await queue.pending() == 0
+
+
+async def test_many_jobs_are_enqueued_at_once_and_known_ids_are_skipped(queues: tuple[JobQueue, JobQueue]) -> None:
+    queue, other = queues
+    now = time.time()
+    await queue.enqueue("job-3", "push", {"i": 3})
+    batch = [NewJob(f"job-{i}", "push", {"i": i}, now + 50 if i == 7 else 0.0) for i in range(10)]
+    assert await other.enqueue_many(batch) == 9
+    assert await queue.pending() == 10
+    claimed = await queue.claim("w1", now, 100, 300.0)
+    assert sorted(j.id for j in claimed) == sorted(f"job-{i}" for i in range(10) if i != 7)
+    assert [j.id for j in await queue.claim("w1", now + 51, 100, 300.0)] == ["job-7"]
