@@ -12,19 +12,12 @@ one `BEGIN IMMEDIATE` transaction per write, `StoreUnavailable` past the deadlin
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from persistence.audit_store import AuditEntry
-from persistence.store import StoreUnavailable
-
-T = TypeVar("T")
-DEFAULT_OP_TIMEOUT = 3.0
+from persistence.sqlite_worker import DEFAULT_OP_TIMEOUT, SQLiteWorker
 
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS audit_log (
@@ -55,10 +48,6 @@ SCHEMA: tuple[str, ...] = (
     END""",
 )
 _COLUMNS = "id, at, actor, action, target, school, details"
-_UNAVAILABLE_CODES = frozenset({
-    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
-})
 
 
 def _entry(row: tuple[Any, ...]) -> AuditEntry:
@@ -70,82 +59,19 @@ class SQLiteAuditStore:
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
         self.path = path
         self.retention_days = retention_days
-        self._busy_timeout_ms = busy_timeout_ms
-        self._op_timeout = op_timeout
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._db = SQLiteWorker(path, "audit-sqlite", SCHEMA, busy_timeout_ms=busy_timeout_ms,
+                                op_timeout=op_timeout, setup=self._set_policy)
+
+    def _set_policy(self, conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO audit_policy (id, retention_days) VALUES (1, ?) "
+                     "ON CONFLICT (id) DO UPDATE SET retention_days = excluded.retention_days",
+                     (self.retention_days,))
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sqlite")
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"audit store: {exc}") from exc
-
-    def _connect(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in SCHEMA:
-                conn.execute(statement)
-            conn.execute("INSERT INTO audit_policy (id, retention_days) VALUES (1, ?) "
-                         "ON CONFLICT (id) DO UPDATE SET retention_days = excluded.retention_days",
-                         (self.retention_days,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        await self._db.open()
 
     async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        try:
-            await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
-        finally:
-            executor.shutdown(wait=False)
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    async def _call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        if self._executor is None:
-            raise StoreUnavailable("the audit store is not open")
-        deadline = None if self._op_timeout is None else time.monotonic() + self._op_timeout
-
-        def run() -> T:
-            if deadline is not None and time.monotonic() > deadline:
-                raise StoreUnavailable("audit store operation not started before its deadline")
-            conn = self._conn
-            if conn is None:
-                raise StoreUnavailable("the audit store is closed")
-            if deadline is not None:
-                left_ms = max(1, int((deadline - time.monotonic()) * 1000))
-                conn.execute(f"PRAGMA busy_timeout = {min(left_ms, self._busy_timeout_ms)}")
-            if not write:
-                return fn(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, run)
-        except sqlite3.Error as exc:
-            code = getattr(exc, "sqlite_errorcode", None)
-            if code is not None and int(code) & 0xFF in _UNAVAILABLE_CODES:
-                raise StoreUnavailable(f"audit store: {exc}") from exc
-            raise
+        await self._db.close()
 
     async def append(self, entry: AuditEntry) -> int:
         def insert(conn: sqlite3.Connection) -> int:
@@ -155,7 +81,7 @@ class SQLiteAuditStore:
                  json.dumps(entry.details, sort_keys=True)))
             return int(cursor.lastrowid or 0)
 
-        return await self._call(insert, write=True)
+        return await self._db.call(insert, write=True)
 
     async def entries(self, *, school: str | None = None, target: str | None = None,
                       before: int | None = None, limit: int = 100) -> list[AuditEntry]:
@@ -177,7 +103,7 @@ class SQLiteAuditStore:
                                 (*args, max(0, limit))).fetchall()
             return [_entry(r) for r in rows]
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def purge(self, before: float) -> int:
         def delete(conn: sqlite3.Connection) -> int:
@@ -187,5 +113,5 @@ class SQLiteAuditStore:
                 " - (SELECT retention_days FROM audit_policy WHERE id = 1) * 86400.0", (before,))
             return cursor.rowcount
 
-        return await self._call(delete, write=True)
+        return await self._db.call(delete, write=True)
 
