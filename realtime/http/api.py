@@ -26,8 +26,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from realtime.http import auth_api
+from realtime.http import auth_api, board_api
 from realtime.http.admin import AdminApi
+from realtime.http.notifications_api import (
+    admin_get_quiet_hours,
+    admin_put_quiet_hours,
+    get_my_preferences,
+    put_my_preferences,
+    school_get_quiet_hours,
+    school_put_quiet_hours,
+    unsubscribe,
+    unsubscribe_page,
+)
 from realtime.http.requests import (
     count_request,
     json_object,
@@ -42,14 +52,13 @@ from school.directory_rules import (
     check_fields,
     class_deletion,
     class_from,
-    entity_id,
     person_deletion,
     person_from,
     school_from,
     student_deletion,
     student_from,
 )
-from school.errors import BadRequest, Forbidden, NotFound, Unavailable
+from school.errors import BadRequest, Forbidden, NotFound
 
 log = structlog.get_logger("liaison.http_api")
 
@@ -86,15 +95,6 @@ async def channel_history(request: Request) -> Response:
     channel = path_channel(request)
     page = await services.history.page(person, channel, query_int(request, "before"), query_int(request, "limit"))
     return JSONResponse(page)
-
-
-async def school_reach(request: Request) -> Response:
-    """Per class: families, families never signed in, families not notifiable (issue 17)."""
-    services = require_api_key(request)
-    school_id = entity_id(request.path_params["id"], "the school id")
-    if services.reach is None:
-        raise Unavailable("the reach figures are not available on this server")
-    return JSONResponse(await services.reach.of_school(school_id))
 
 
 async def unread_counts(request: Request) -> Response:
@@ -181,9 +181,19 @@ def api_routes() -> list[Route]:
         f"{ADMIN}/people/{{id}}/sessions": {"DELETE": auth_api.end_person_sessions},
         f"{ADMIN}/schools/{{id}}/invitations": {"POST": auth_api.invite_school},
         f"{ADMIN}/classes/{{id}}/invitations": {"POST": auth_api.invite_class},
-        f"{ADMIN}/schools/{{id}}/reach": {"GET": school_reach},
+        f"{ADMIN}/schools/{{id}}/reach": {"GET": board_api.admin_reach},
+        f"{ADMIN}/schools/{{id}}/families.csv": {"GET": board_api.admin_families_csv},
+        "/api/v1/board/schools/{id}": {"GET": board_api.school_board},
+        "/api/v1/board/schools/{id}/families.csv": {"GET": board_api.school_families_csv},
+        "/api/v1/board/classes/{id}": {"GET": board_api.class_board},
+        "/api/v1/board/classes/{id}/families.csv": {"GET": board_api.class_families_csv},
+        "/api/v1/board/reminders": {"POST": board_api.remind},
         "/api/v1/channels/{channel}/messages": {"POST": publish_as_staff, "GET": channel_history},
         "/api/v1/me/unread": {"GET": unread_counts},
+        f"{ADMIN}/schools/{{id}}/quiet-hours": {"GET": admin_get_quiet_hours, "PUT": admin_put_quiet_hours},
+        "/api/v1/schools/{id}/quiet-hours": {"GET": school_get_quiet_hours, "PUT": school_put_quiet_hours},
+        "/api/v1/me/notification-preferences": {"GET": get_my_preferences, "PUT": put_my_preferences},
+        "/api/v1/digest/unsubscribe": {"GET": unsubscribe_page, "POST": unsubscribe},
         "/api/v1/auth/code": {"POST": auth_api.request_code},
         "/api/v1/auth/verify": {"POST": auth_api.verify_code},
         "/api/v1/auth/refresh": {"POST": auth_api.refresh},

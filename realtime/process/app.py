@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from auth.sessions import DeviceSessions, SessionPolicy
+from auth.unsubscribe import unsubscribe_key
 from channels.broker import Broker
 from channels.factory import make_broker
 from channels.hub import Hub
@@ -32,6 +33,7 @@ from notify.email import Mailer, OutboxMailer, SmtpMailer
 from persistence.audit_factory import open_audit_store
 from persistence.auth_factory import open_auth_store
 from persistence.auth_store import AuthStore
+from persistence.board_factory import open_board_store
 from persistence.factory import open_store
 from persistence.notification_factory import open_notification_store
 from persistence.store import Store
@@ -40,9 +42,12 @@ from realtime.engine.background import Background
 from realtime.engine.catchup import CatchUp
 from realtime.engine.events import Events
 from realtime.engine.gateway import Gateway, user_limits
+from realtime.engine.reads import LatestSeqs
+from realtime.engine.recent import RecentCache
 from realtime.engine.recovery import Recovery
 from realtime.handlers import command_table
 from realtime.handlers.core import CoreHandlers, MessageHandlers
+from realtime.handlers.scheduling import ScheduleHandlers
 from realtime.handlers.school import SchoolHandlers
 from realtime.http.api import api_routes
 from realtime.http.demo import demo_outbox, demo_people, demo_token
@@ -53,15 +58,17 @@ from realtime.http.security import ClientFiles, SecurityHeaders
 from realtime.metrics import Metrics
 from realtime.services import Services
 from realtime.services.audit import Audit
+from realtime.services.board import Board, ReadTimes
+from realtime.services.digest import DigestSender
 from realtime.services.history import History
 from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
-from realtime.services.notification_rules import Digests, NotificationRules
+from realtime.services.notification_rules import Digests, NotificationData, NotificationRules
 from realtime.services.oidc import ProviderTokens
 from realtime.services.privacy import PersonalData
 from realtime.services.publishing import Publisher, content_limits
-from realtime.services.reach import Reach
 from realtime.services.receipts import Receipts
+from realtime.services.scheduling import ScheduledPosts
 from realtime.services.session_ends import SessionEnds
 from realtime.services.signin import SignIn
 from realtime.ws.codec import CODECS
@@ -131,7 +138,12 @@ class Runtime:
                                        exact=shared)
         self.gateway = Gateway(settings.limits, self.metrics, self.hub.unsubscribe, settings.allowed_origins,
                                quotas=self.user_limits)
-        self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap, settings.limits.reply_bytes)
+        # the storm path (issue 16): recent messages in memory, latest seqs read per batch
+        self.recent = RecentCache(store, self.hub.position, settings.limits.recovery_cap,
+                                  settings.limits.reply_bytes, settings.limits.recent_cache_bytes)
+        self.hub.listeners.append(self.recent)
+        self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap, settings.limits.reply_bytes,
+                                 recent=self.recent, latest=LatestSeqs(store.latest_seqs))
         self.publisher = Publisher(store, directory, self.events, content_limits(settings.limits),
                                    self.metrics, clock)
         self.history = History(store, directory, settings.limits.reply_bytes)
@@ -154,19 +166,32 @@ class Runtime:
         self.signin = SignIn(settings, directory, auth_store, mailer, self.session_ends, self.background, clock,
                              provider)
         self.invitations = Invitations(directory, auth_store, mailer, s.public_url, clock)
+        # issue 17: the director's board (tables board_* beside the messages: when guardians read)
+        self.board_store = open_board_store(settings.store_url)
+        self.board = Board(directory, store, auth_store, self.board_store, mailer, s.public_url, clock)
+        self.board.audit = self.audit
+        self.receipts.read_hooks.append(self.board.note_read)
+        self.personal_data.append(ReadTimes(self.board_store))
         core = CoreHandlers(settings, directory, store, self.gateway, self.recovery, clock, self.user_limits,
                             self.signin)
         messages = MessageHandlers(self.publisher, self.history, self.receipts, self.user_limits)
         school = SchoolHandlers(directory, store, self.events, lambda: self.presence, self.membership,
                                 self.history, self.publisher, self.receipts, clock)
-        self.gateway.use(command_table(core, messages, school))
-        # issue 12 part B: quiet hours, preferences, digest entries (tables notify_* beside the messages)
+        # issue 12 part B: quiet hours, preferences, the digest, scheduled posts (tables notify_*)
         self.notification_store = open_notification_store(settings.store_url)
         self.notification_rules = NotificationRules(self.notification_store, clock)
         self.digests = Digests(self.notification_store)
+        self.digest_sender = DigestSender(self.notification_store, store, directory, self.notification_rules,
+                                          mailer, unsubscribe_key(settings.jwt_secret.bytes()), s.public_url,
+                                          settings.digest_period, clock)
+        self.scheduled_posts = ScheduledPosts(self.notification_store, self.publisher, directory,
+                                              self.notification_rules, clock)
+        self.personal_data.append(NotificationData(self.notification_store))
+        scheduling = ScheduleHandlers(self.scheduled_posts, self.publisher, messages.publish, self.user_limits)
+        self.gateway.use(command_table(core, messages, school, scheduling))
         self.services = Services(settings, store, directory, self.publisher, self.history,
                                  self.receipts, self.membership, self.signin, self.invitations, self.outbox,
-                                 Reach(directory, auth_store), audit=self.audit,
+                                 self.board, audit=self.audit,
                                  notification_rules=self.notification_rules, digests=self.digests)
 
     async def _fetch_range(self, channel: str, after: int, upto: int) -> list[dict[str, object]]:
@@ -179,7 +204,10 @@ class Runtime:
         settings = self.settings
         await self.notification_store.open()
         await self.audit_store.open()
+        await self.board_store.open()
         self.background.spawn(self.catch_up.run(settings.catch_up_period))
+        self.background.spawn(self.scheduled_posts.run(settings.schedule_poll))
+        self.background.spawn(self.digest_sender.run(settings.digest_poll))
         self.background.spawn(self.membership.watch_store(settings.directory_poll))
         self.background.spawn(self.gateway.keep_counted(settings.presence_period))
         if settings.redis_url:
@@ -195,6 +223,7 @@ class Runtime:
         with contextlib.suppress(TimeoutError):  # hand what is queued to the broker, briefly
             await asyncio.wait_for(self.events.flushed(), 1.0)
         await self.background.close()
+        await self.recent.close()
         await self.hub.close()
         await self.broker.close()
         if isinstance(self.presence, RedisPresence):
@@ -202,6 +231,7 @@ class Runtime:
         await self.limiter.close()
         await self.notification_store.close()
         await self.audit_store.close()
+        await self.board_store.close()
 
     def render_metrics(self) -> bytes:
         """The Prometheus text of `/metrics`: this process's figures, or the sums over the

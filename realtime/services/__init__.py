@@ -8,12 +8,12 @@ from notify.email import OutboxMailer
 from persistence.store import Store
 from realtime.config import Settings
 from realtime.services.audit import Audit
+from realtime.services.board import Board
 from realtime.services.history import History
 from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
 from realtime.services.notification_rules import Digests, NotificationRules
 from realtime.services.publishing import Publisher
-from realtime.services.reach import Reach
 from realtime.services.receipts import Receipts
 from realtime.services.signin import SignIn
 from school.directory import Directory
@@ -33,7 +33,7 @@ class Services:
     signin: SignIn | None = None  # sign-in by e-mailed codes and device sessions (issue 11)
     invitations: Invitations | None = None
     outbox: OutboxMailer | None = None  # --demo without SMTP: the e-mails it would have sent
-    reach: Reach | None = None  # the school's reach per class (issue 17)
+    board: Board | None = None  # the director's board: reach, lists, reminders (issue 17)
     audit: Audit | None = None  # the append-only audit log (issue 15)
     notification_rules: NotificationRules | None = None  # quiet hours and preferences (issue 12)
     digests: Digests | None = None  # the e-mail digest's entries (issue 12)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from auth import policy
 from channels.broker import Event
 from persistence.store import Store
@@ -14,6 +16,8 @@ from school.receipts import by_class, family_groups, tells_author
 from school.wire import FamilyReads, ReceiptBody, ReceiptsReply
 
 RECEIPT_WINDOW = 100  # receipts pushed for at most this many messages per read
+# Told of each forward move of a read mark: (reader, channel, previous mark, new mark).
+ReadHook = Callable[[Person, str, int, int], Awaitable[None]]
 
 
 class Receipts:
@@ -21,6 +25,7 @@ class Receipts:
         self.store = store
         self.directory = directory
         self.events = events
+        self.read_hooks: list[ReadHook] = []  # the board's read times (issue 17)
 
     async def mark_read(self, reader: Person, channel: ChannelName, seq: int) -> None:
         """Move `reader`'s read mark in `channel` up to `seq` (never past the channel's newest
@@ -32,6 +37,8 @@ class Receipts:
             return
         previous = await self.store.mark_read(reader.id, name, seq)
         if seq > previous:
+            for hook in self.read_hooks:
+                await hook(reader, name, previous, seq)
             await self._push(reader, channel, previous, seq)
 
     async def _push(self, reader: Person, channel: ChannelName, previous: int, seq: int) -> None:

@@ -40,8 +40,9 @@ async def sign_in(gateway: GatewayProcess, email: str) -> None:
 async def test_reach_follows_sign_ins_and_addresses(make_server) -> None:
     gateway = make_server(env={"LIAISON_API_KEY": API_KEY})
     before = reach(gateway)
-    assert before["cp-a"] == {"class": "cp-a", "name": "CP A", "families": 2,
-                              "families_never_signed_in": 2, "families_not_notifiable": 0}
+    contract = ("class", "name", "families", "families_never_signed_in", "families_not_notifiable")
+    assert {k: before["cp-a"][k] for k in contract} == {"class": "cp-a", "name": "CP A", "families": 2,
+                                                       "families_never_signed_in": 2, "families_not_notifiable": 0}
     assert before["cm2-b"]["families"] == 2 and before["cm2-b"]["families_never_signed_in"] == 2
     await sign_in(gateway, "julien.petit@example.fr")  # one guardian of Léa's two households
     after = reach(gateway)
