@@ -49,6 +49,24 @@ class Subscriber(Protocol):
         the event (the hub has already moved past it and never delivers it again)."""
 
 
+class StreamListener(Protocol):
+    """Follows the ordered stream of each channel this process delivers (the recent-messages
+    cache of `realtime.engine.recent`): every stored-message change passes here, on every
+    gateway, whichever gateway made it."""
+
+    def advanced(self, event: Event) -> None:
+        """A `message` event delivered in `seq` order (no gap, no duplicate)."""
+
+    def updated(self, event: Event) -> None:
+        """An `update` event (an edit, a deletion, an erasure, a hiding)."""
+
+    def closed(self, channel: str) -> None:
+        """The channel's feed ended: its stream is no longer followed."""
+
+    def reset(self) -> None:
+        """The broker reconnected: events may have been lost while it was away."""
+
+
 @dataclass(eq=False)
 class _Feed:
     """The local state of one channel: its subscribers and the next `seq` to deliver."""
@@ -84,6 +102,7 @@ class Hub:
         self._upstream_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
         self.control_handlers: list[Callable[[Event], None]] = []
+        self.listeners: list[StreamListener] = []
 
     # -- registry -------------------------------------------------------------
 
@@ -141,6 +160,8 @@ class Hub:
         feed.subscribers.discard(subscriber)
         if not feed.subscribers and feed.ready.done():
             del self._feeds[channel]
+            for listener in self.listeners:
+                listener.closed(channel)
             if feed.filling is not None:
                 feed.filling.cancel()
             self._spawn(self._reconcile(channel))
@@ -170,6 +191,9 @@ class Hub:
         if feed is None:
             return
         if event.seq is None:
+            if event.type == "update":
+                for listener in self.listeners:
+                    listener.updated(event)
             self._fan_out(feed, event)
             return
         if feed.next_seq is None or event.seq > feed.next_seq:
@@ -180,6 +204,13 @@ class Hub:
         if event.seq == feed.next_seq:
             self._advance(feed, event)
             self._release_held(event.channel, feed)
+
+    def position(self, channel: str) -> int | None:
+        """The last `seq` delivered in `channel`; None without a live feed."""
+        feed = self._feeds.get(channel)
+        if feed is None or feed.next_seq is None:
+            return None
+        return feed.next_seq - 1
 
     def positions(self) -> dict[str, int]:
         """The last `seq` delivered in each channel with a known position."""
@@ -195,6 +226,8 @@ class Hub:
     def on_reconnect(self) -> None:
         self.reconnects += 1
         log.info("broker_reconnected", channels=len(self._feeds))
+        for listener in self.listeners:
+            listener.reset()
         for channel, feed in self._feeds.items():
             if feed.next_seq is not None:
                 self._schedule_fill(channel, feed, 0.0)
@@ -204,6 +237,9 @@ class Hub:
     def _advance(self, feed: _Feed, event: Event) -> None:
         assert feed.next_seq is not None
         feed.next_seq += 1
+        if event.type == "message":
+            for listener in self.listeners:
+                listener.advanced(event)
         self._fan_out(feed, event)
 
     def _release_held(self, channel: str, feed: _Feed) -> None:

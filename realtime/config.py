@@ -51,6 +51,7 @@ class Limits:
     since_channels: int = 200
     socket_sndbuf: int = 64 * 1024  # kernel send buffer of a WebSocket (Linux reserves twice this)
     reply_bytes: int = 512 * 1024  # the messages of one recovery or history reply, at most
+    recent_cache_bytes: int = 64 * 1024 * 1024  # recent messages kept in memory for recoveries (LRU by channel)
     # per user (or API key, or address) across every gateway process: `channels.limits`
     user_connections: int = 10
     user_commands_per_second: float | None = None  # None: commands_per_second
@@ -86,6 +87,19 @@ class SignInSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PushSettings:
+    """Web Push, the webhook provider and the job workers (issue 12)."""
+
+    vapid_private_key: Secret | None = None  # None: generated once and kept in the store
+    vapid_subject: str = "mailto:liaison@localhost"  # who push services may contact (RFC 8292 `sub`)
+    allowed_hosts: frozenset[str] = frozenset()  # push endpoints exempt from the public-address rules
+    webhook_url: str | None = None  # notifications POSTed there too (an operator's FCM/APNs/SMS gateway)
+    webhook_secret: Secret | None = None  # HMAC-SHA256 key of the webhook's X-Liaison-Signature
+    workers_in_serve: bool = True  # run the job workers inside `liaison serve`
+    send_timeout: float = 10.0  # seconds per request to a push service or the webhook
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     jwt_secret: Secret
     store_url: str = DEFAULT_STORE_URL
@@ -106,9 +120,17 @@ class Settings:
     header_timeout: float = 10.0  # seconds to send a request's head, and to finish the WebSocket handshake
     keep_alive_timeout: int = 5  # seconds an idle HTTP keep-alive connection is kept
     http_write_timeout: float = 30.0  # seconds an HTTP response may stay paused by a client not reading
+    digest_period: float = 1800.0  # at most one digest e-mail per person per period, seconds (issue 12)
+    digest_poll: float = 60.0  # seconds between two rounds of the digest sender
+    schedule_poll: float = 2.0  # seconds between two looks for scheduled posts that are due
     audit_retention_days: int = 365  # days the audit log keeps an entry (issue 15)
+    upload_image_bytes: int = 20 * 1024 * 1024  # largest uploaded photo (issue 13)
+    upload_pdf_bytes: int = 50 * 1024 * 1024  # largest uploaded PDF
+    uploads_per_minute: int = 30  # uploads per user and minute, per process
+    upload_workers: int = 2  # processes re-encoding photos, off the event loop
     limits: Limits = Limits()
     signin: SignInSettings = SignInSettings()
+    push: PushSettings = PushSettings()
 
 
 _LIMIT_VARS: dict[str, tuple[str, type]] = {
@@ -133,6 +155,7 @@ _LIMIT_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_API_KEY_BURST": ("api_key_burst", int),
     "LIAISON_RATE_LIMIT_BLOCK": ("rate_limit_block", float),
     "LIAISON_REPLY_BYTES": ("reply_bytes", int),
+    "LIAISON_RECENT_CACHE_BYTES": ("recent_cache_bytes", int),
 }
 
 _SETTING_VARS: dict[str, tuple[str, type]] = {
@@ -147,7 +170,14 @@ _SETTING_VARS: dict[str, tuple[str, type]] = {
     "LIAISON_HEADER_TIMEOUT": ("header_timeout", float),
     "LIAISON_KEEP_ALIVE_TIMEOUT": ("keep_alive_timeout", int),
     "LIAISON_HTTP_WRITE_TIMEOUT": ("http_write_timeout", float),
+    "LIAISON_DIGEST_PERIOD": ("digest_period", float),
+    "LIAISON_DIGEST_POLL": ("digest_poll", float),
+    "LIAISON_SCHEDULE_POLL": ("schedule_poll", float),
     "LIAISON_AUDIT_RETENTION_DAYS": ("audit_retention_days", int),
+    "LIAISON_UPLOAD_IMAGE_BYTES": ("upload_image_bytes", int),
+    "LIAISON_UPLOAD_PDF_BYTES": ("upload_pdf_bytes", int),
+    "LIAISON_UPLOADS_PER_MINUTE": ("uploads_per_minute", int),
+    "LIAISON_UPLOAD_WORKERS": ("upload_workers", int),
 }
 
 _SIGNIN_VARS: dict[str, tuple[str, type]] = {
@@ -257,6 +287,37 @@ def _signin(env: Mapping[str, str]) -> SignInSettings:
                           oidc_jwks_url=_http_url(env, "LIAISON_OIDC_JWKS_URL"), **values)
 
 
+def _push(env: Mapping[str, str]) -> PushSettings:
+    values: dict[str, Any] = {}
+    key = env.get("LIAISON_VAPID_PRIVATE_KEY", "").strip()
+    if key:
+        values["vapid_private_key"] = Secret(key)
+    subject = env.get("LIAISON_VAPID_SUBJECT", "").strip()
+    if subject:
+        if not subject.startswith(("mailto:", "https://")):
+            raise ConfigError("LIAISON_VAPID_SUBJECT must be a mailto: address or an https:// URL "
+                              "(e.g. mailto:informatique@ecole.fr)")
+        values["vapid_subject"] = subject
+    hosts = env.get("LIAISON_PUSH_ALLOWED_HOSTS", "")
+    values["allowed_hosts"] = frozenset(h.strip().lower().strip("[]") for h in hosts.split(",") if h.strip())
+    hook = _http_url(env, "LIAISON_WEBHOOK_URL")
+    secret = env.get("LIAISON_WEBHOOK_SECRET", "")
+    if hook is not None:
+        if len(secret.encode()) < 32:
+            raise ConfigError("LIAISON_WEBHOOK_URL needs LIAISON_WEBHOOK_SECRET, at least 32 bytes "
+                              "(`openssl rand -hex 32`), to sign what is sent there")
+        values["webhook_url"] = hook
+        values["webhook_secret"] = Secret(secret)
+    in_serve = env.get("LIAISON_WORKERS_IN_SERVE", "1").strip().lower()
+    if in_serve not in ("0", "1", "true", "false", "yes", "no"):
+        raise ConfigError("LIAISON_WORKERS_IN_SERVE must be 1 or 0")
+    values["workers_in_serve"] = in_serve in ("1", "true", "yes")
+    timeout = _number(env, "LIAISON_PUSH_TIMEOUT", float)
+    if timeout is not None:
+        values["send_timeout"] = timeout
+    return PushSettings(**values)
+
+
 def store_url(env: Mapping[str, str]) -> str:
     """The store's URL alone, for the offline commands (import, seed) that need no secret."""
     return env.get("LIAISON_STORE_URL") or DEFAULT_STORE_URL
@@ -286,5 +347,6 @@ def load_settings(env: Mapping[str, str], *, demo: bool = False) -> Settings:
         log_level=env.get("LIAISON_LOG_LEVEL", "info").lower(),
         limits=Limits(**limits),
         signin=_signin(env),
+        push=_push(env),
         **settings,
     )

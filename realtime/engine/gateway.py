@@ -24,6 +24,7 @@ import structlog
 
 from channels.limits import Limiter, MemoryLimiter, Rate, UserLimits, Verdict
 from realtime.config import Limits
+from realtime.engine import splice
 from realtime.metrics import Metrics
 from realtime.ws.close import CloseCode, error_reply
 from realtime.ws.codec import Codec
@@ -221,7 +222,7 @@ class Gateway:
             self.metrics.error(refused)
             log.info("command_refused", conn=session.id, op=command.op, code=refused,
                      user=session.user.id if session.user else None)
-        conn.send(encode_reply(codec, reply, session.id, command.op))
+        conn.send(encode_reply(codec, reply, session.id, command.op, spliced=finish is not None))
         if finish is not None:
             finish()
         if close is not None:
@@ -265,13 +266,15 @@ class Gateway:
 ENCODING_ERRORS = (TypeError, ValueError, OverflowError, UnicodeError)
 
 
-def encode_reply(codec: Codec, reply: OkReply | ErrorReply, conn_id: str, op: str) -> bytes:
+def encode_reply(codec: Codec, reply: OkReply | ErrorReply, conn_id: str, op: str,
+                 spliced: bool = False) -> bytes:
     """The reply's frame. A message stored before values were checked at publish (one that a
     codec cannot carry: an integer beyond 64 bits, a lone surrogate) must not close the
     connection, nor every connection of that codec recovering it: such messages are sent
-    with `data: {}` and `unreadable: true`, and the rest of the reply as it is."""
+    with `data: {}` and `unreadable: true`, and the rest of the reply as it is. A recovery's
+    reply (`spliced`) takes the frames of cached messages as they are (`engine.splice`)."""
     try:
-        return codec.encode(reply)
+        return splice.encode(codec, reply) if spliced else codec.encode(reply)
     except ENCODING_ERRORS as exc:
         log.error("reply_not_encodable", conn=conn_id, op=op, codec=codec.name, error=type(exc).__name__)
     try:

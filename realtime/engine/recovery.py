@@ -3,6 +3,11 @@
 Subscribe first, buffer live pushes, read the store, reply with the recovered state,
 then flush the buffer above the recovered `seq`. `attach` does the first three;
 `finish_recovery` the last, once the reply is queued.
+
+The storm path: a recovery with `since` is served from the recent-messages cache
+(`realtime.engine.recent`) when it reaches the channel's position at the join, and the
+latest seqs of the channels joined without `since` are read together with those of the
+other connects of the moment (`realtime.engine.reads`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import json
 
 from channels.hub import Hub
 from persistence.store import Store
+from realtime.engine.reads import LatestSeqs
+from realtime.engine.recent import Cached, Entry, RecentCache
+from realtime.engine.splice import Encoded
 from realtime.ws.connection import Connection
 from realtime.ws.session import Session
 from school.messages import Message
@@ -23,11 +31,14 @@ Recovered = tuple[ChannelState, int]  # a channel's state in a reply, and its re
 
 
 class Recovery:
-    def __init__(self, store: Store, hub: Hub, recovery_cap: int, reply_bytes: int) -> None:
+    def __init__(self, store: Store, hub: Hub, recovery_cap: int, reply_bytes: int,
+                 recent: RecentCache | None = None, latest: LatestSeqs | None = None) -> None:
         self.store = store
         self.hub = hub
         self.recovery_cap = recovery_cap
         self.reply_bytes = reply_bytes
+        self.recent = recent
+        self.latest = latest
 
     async def attach(
         self, session: Session, conn: Connection, channels: list[str], since: dict[str, int],
@@ -65,11 +76,16 @@ class Recovery:
         its messages at or below `since` edited or deleted after that time."""
         store, cap = self.store, self.recovery_cap
         plain = [c for c in channels if c not in since]
-        latest = await store.latest_seqs(plain) if plain else {}
         wanted = {c: since[c] for c in channels if c in since}
+        cached = await self._cached(wanted) if wanted and self.recent is not None else {}
+        if plain:
+            latest = await (self.latest.get(plain) if self.latest is not None else store.latest_seqs(plain))
+        else:
+            latest = {}
+        missing = {c: s for c, s in wanted.items() if c not in cached}
         # the store stops reading at the reply's budget (its estimate, shared by the channels
         # as below); `newest_within` then makes the exact cut, in wire bytes
-        recovered = await store.recover_many(wanted, cap, max_bytes=self.reply_bytes) if wanted else {}
+        recovered = await store.recover_many(missing, cap, max_bytes=self.reply_bytes) if missing else {}
         stale: dict[str, list[Message]] = {}
         if wanted and updated_since is not None:
             # edit times are gateways' wall clocks: reach back by a margin so that a clock behind
@@ -84,18 +100,68 @@ class Recovery:
                 states.append(({"channel": channel, "seq": seq, "messages": [],
                                 "complete": True}, seq))
                 continue
-            rec = recovered[channel]
-            # the newest message recovered is the state; with none, never above `since`,
-            # so that nothing stored after the read can fall between recovery and pushes
-            seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])
-            wires, used = newest_within([m.to_wire() for m in rec.messages], budget)
-            budget = max(0, budget - used)
-            state: ChannelState = {"channel": channel, "seq": seq, "messages": wires,
-                     "complete": rec.complete and len(wires) == len(rec.messages)}
+            hit = cached.get(channel)
+            if hit is not None:
+                state, budget = self._from_cache(hit, channel, since[channel], budget)
+                seq = state["seq"]
+            else:
+                rec = recovered[channel]
+                # the newest message recovered is the state; with none, never above `since`,
+                # so that nothing stored after the read can fall between recovery and pushes
+                seq = rec.messages[-1].seq if rec.messages else min(rec.latest, since[channel])
+                wires, used = newest_within([m.to_wire() for m in rec.messages], budget)
+                budget = max(0, budget - used)
+                state = {"channel": channel, "seq": seq, "messages": wires,
+                         "complete": rec.complete and len(wires) == len(rec.messages)}
             if updated_since is not None:
                 state["updates"] = [m.to_wire() for m in stale.get(channel, [])]
             states.append((state, seq))
         return states
+
+    async def _cached(self, wanted: dict[str, int]) -> dict[str, Snapshot]:
+        """The channels of `wanted` the cache serves, each as it is now (taken at once: what
+        changes later reaches the connection live, as it joined before)."""
+        assert self.recent is not None
+        recent = self.recent
+        joined = {c: self.hub.position(c) for c in wanted}
+        usable = [c for c, p in joined.items() if p is not None and recent.cacheable(c)]
+        entries = await asyncio.gather(*(recent.entry(c, joined[c] or 0) for c in usable))
+        snapshots: dict[str, Snapshot] = {}
+        for channel, entry in zip(usable, entries, strict=True):
+            if entry is not None:
+                snapshots[channel] = snapshot(entry, wanted[channel], self.recovery_cap)
+        return snapshots
+
+    def _from_cache(self, hit: Snapshot, channel: str, since: int,
+                    budget: int) -> tuple[ChannelState, int]:
+        """A channel's state from the cache, as `read_states` makes it from the store; the
+        budget left."""
+        items, latest, complete = hit
+        kept, used = newest_sizes_within([item.size for item in items], budget)
+        chosen = items[len(items) - kept:]
+        seq = items[-1].seq if items else min(latest, since)
+        state: ChannelState = {"channel": channel, "seq": seq, "messages": Encoded(chosen),
+                               "complete": complete and kept == len(items)}
+        return state, max(0, budget - used)
+
+
+Snapshot = tuple[list[Cached], int, bool]  # messages above since, the latest seq, complete
+
+
+def snapshot(entry: Entry, since: int, cap: int) -> Snapshot:
+    items, complete = entry.above(since, cap)
+    return list(items), entry.high, complete
+
+
+def newest_sizes_within(sizes: list[int], budget: int) -> tuple[int, int]:
+    """How many of the newest of `sizes` (ascending by seq) `newest_within` keeps, and their bytes."""
+    kept = used = 0
+    for size in reversed(sizes):
+        if kept and used + size > budget:
+            break
+        used += size
+        kept += 1
+    return kept, used
 
 
 def wire_size(wire: WireMessage) -> int:

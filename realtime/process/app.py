@@ -33,10 +33,13 @@ from notify.email import Mailer, OutboxMailer, SmtpMailer
 from persistence.audit_factory import open_audit_store
 from persistence.auth_factory import open_auth_store
 from persistence.auth_store import AuthStore
+from persistence.blob_factory import open_blob_store
 from persistence.board_factory import open_board_store
 from persistence.factory import open_store
 from persistence.notification_factory import open_notification_store
+from persistence.notify_factory import open_job_queue, open_push_store
 from persistence.store import Store
+from persistence.uploads_factory import open_upload_store
 from realtime.config import Settings
 from realtime.engine.background import Background
 from realtime.engine.catchup import CatchUp
@@ -57,20 +60,27 @@ from realtime.http.routing import OwnedRoute
 from realtime.http.security import ClientFiles, SecurityHeaders
 from realtime.metrics import Metrics
 from realtime.services import Services
+from realtime.services.attachments import Attachments
 from realtime.services.audit import Audit
 from realtime.services.board import Board, ReadTimes
+from realtime.services.consents import Consents
 from realtime.services.digest import DigestSender
 from realtime.services.history import History
+from realtime.services.imaging import ImagingPool
 from realtime.services.invitations import Invitations
+from realtime.services.job_worker import JobWorker
 from realtime.services.membership import Membership
 from realtime.services.notification_rules import Digests, NotificationData, NotificationRules
+from realtime.services.notifications import Notifier
 from realtime.services.oidc import ProviderTokens
 from realtime.services.privacy import PersonalData
 from realtime.services.publishing import Publisher, content_limits
+from realtime.services.push import PushService, PushSubscriptionData, webhook_provider
 from realtime.services.receipts import Receipts
 from realtime.services.scheduling import ScheduledPosts
 from realtime.services.session_ends import SessionEnds
 from realtime.services.signin import SignIn
+from realtime.services.uploads import UploadRate, Uploads, UploadsPrivacy
 from realtime.ws.codec import CODECS
 from realtime.ws.endpoint import websocket_endpoint
 from school.demo import SCHOOL_ID, demo_school
@@ -172,6 +182,15 @@ class Runtime:
         self.board.audit = self.audit
         self.receipts.read_hooks.append(self.board.note_read)
         self.personal_data.append(ReadTimes(self.board_store))
+        # issue 13: uploads (tables upload_* beside the messages, blobs in <db>.files/ or GridFS)
+        self.upload_store = open_upload_store(settings.store_url)
+        self.blobs = open_blob_store(settings.store_url)
+        self.imaging = ImagingPool(settings.upload_workers)
+        self.uploads = Uploads(self.upload_store, self.blobs, store, directory, self.imaging, clock)
+        self.publisher.attachments = Attachments(self.upload_store, directory)
+        self.consents = Consents(self.upload_store, store, directory, self.events, clock)
+        self.consents.audit = self.audit
+        self.personal_data.append(UploadsPrivacy(self.uploads))
         core = CoreHandlers(settings, directory, store, self.gateway, self.recovery, clock, self.user_limits,
                             self.signin)
         messages = MessageHandlers(self.publisher, self.history, self.receipts, self.user_limits)
@@ -187,12 +206,25 @@ class Runtime:
         self.scheduled_posts = ScheduledPosts(self.notification_store, self.publisher, directory,
                                               self.notification_rules, clock)
         self.personal_data.append(NotificationData(self.notification_store))
+        # issue 12 part A: who is notified (a fan-out job per stored message), Web Push, the
+        # webhook provider, the job engine (Redis Streams over Redis, else a table in the store)
+        self.push_store = open_push_store(settings.store_url)
+        self.jobs = open_job_queue(settings.store_url, settings.redis_url, settings.redis_prefix)
+        self.notifier = Notifier(directory, store, self.push_store, self.jobs, lambda: self.presence,
+                                 hook=webhook_provider(settings.push), rules=self.notification_rules,
+                                 digests=self.digests, session_live=sessions.is_live, clock=clock)
+        self.publisher.stored_hooks.append(self.notifier.message_stored)
+        self.push = PushService(settings.push, self.push_store, self.notifier, clock)
+        self.receipts.delivery = self.push_store.report
+        self.personal_data.append(PushSubscriptionData(self.push_store))
         scheduling = ScheduleHandlers(self.scheduled_posts, self.publisher, messages.publish, self.user_limits)
         self.gateway.use(command_table(core, messages, school, scheduling))
         self.services = Services(settings, store, directory, self.publisher, self.history,
                                  self.receipts, self.membership, self.signin, self.invitations, self.outbox,
                                  self.board, audit=self.audit,
-                                 notification_rules=self.notification_rules, digests=self.digests)
+                                 notification_rules=self.notification_rules, digests=self.digests, push=self.push,
+                                 uploads=self.uploads, consents=self.consents,
+                                 upload_rate=UploadRate(settings.uploads_per_minute))
 
     async def _fetch_range(self, channel: str, after: int, upto: int) -> list[dict[str, object]]:
         return [dict(m.to_wire()) for m in await self.store.range(channel, after, upto)]
@@ -203,8 +235,17 @@ class Runtime:
     async def start(self) -> None:
         settings = self.settings
         await self.notification_store.open()
+        await self.push_store.open()
+        await self.jobs.open()
+        await self.push.start()
+        if settings.push.workers_in_serve:
+            worker = JobWorker(self.jobs, self.notifier.handlers(), wake=self.notifier.wake)
+            self.background.spawn(worker.run())
         await self.audit_store.open()
         await self.board_store.open()
+        await self.upload_store.open()
+        await self.blobs.open()
+        self.background.spawn(self.uploads.sweep_every())
         self.background.spawn(self.catch_up.run(settings.catch_up_period))
         self.background.spawn(self.scheduled_posts.run(settings.schedule_poll))
         self.background.spawn(self.digest_sender.run(settings.digest_poll))
@@ -230,8 +271,14 @@ class Runtime:
             await self.presence.close()
         await self.limiter.close()
         await self.notification_store.close()
+        await self.notifier.close()
+        await self.jobs.close()
+        await self.push_store.close()
         await self.audit_store.close()
         await self.board_store.close()
+        await self.upload_store.close()
+        await self.blobs.close()
+        self.imaging.close()
 
     def render_metrics(self) -> bytes:
         """The Prometheus text of `/metrics`: this process's figures, or the sums over the

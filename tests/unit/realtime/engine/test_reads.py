@@ -1,0 +1,61 @@
+"""One store read for the latest seqs of concurrent connects, with each caller's answer
+identical to its own read's."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+from persistence.sqlite import SQLiteStore
+from persistence.store import StoreUnavailable
+from realtime.engine.reads import LatestSeqs
+from school.messages import Author, Draft
+
+
+async def test_concurrent_reads_share_one_store_read_and_get_their_own_answers(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "s.db"))
+    await store.open()
+    try:
+        for n in range(12):
+            channel = f"class:c{n % 4}"
+            await store.append(Draft(channel, str(uuid.uuid4()), 1, Author("t", "T", "teacher"), "post", {}))
+        reads: list[list[str]] = []
+
+        async def read(channels: list[str]) -> dict[str, int]:
+            reads.append(channels)
+            return await store.latest_seqs(channels)
+
+        latest = LatestSeqs(read)
+        asks = [[f"class:c{n % 5}", f"user:p{n}"] for n in range(200)]
+        answers = await asyncio.gather(*(latest.get(ask) for ask in asks))
+        for ask, answer in zip(asks, answers, strict=True):
+            assert answer == await store.latest_seqs(ask)
+        assert len(reads) == 1 and latest.reads == 1  # all asked in one turn of the loop
+        small = LatestSeqs(read, max_channels=50)
+        await asyncio.gather(*(small.get(ask) for ask in asks))
+        assert small.reads >= 5 and all(len(r) <= 50 for r in reads[1:])
+        assert await latest.get([]) == {}
+    finally:
+        await store.close()
+
+
+async def test_a_failed_read_fails_every_caller_of_its_batch_and_the_next_batch_reads_again() -> None:
+    calls = 0
+
+    async def read(channels: list[str]) -> dict[str, int]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise StoreUnavailable("down")
+        return dict.fromkeys(channels, 3)
+
+    latest = LatestSeqs(read)
+    results = await asyncio.gather(latest.get(["a"]), latest.get(["b"]), return_exceptions=True)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
+    assert await latest.get(["a"]) == {"a": 3}
+    with pytest.raises(StoreUnavailable):
+        calls = 0
+        await latest.get(["a"])
