@@ -27,6 +27,7 @@ class ErrorCode(Enum):
     UNAVAILABLE = ("unavailable", True)
     INTERNAL = ("internal", True)
     CLOSED = ("closed", False)  # v1.1: publishing in a closed chat
+    CONSENT_MISSING = ("consent_missing", False)  # v1.1: a photo of a child without their guardians' consent
 
     def __init__(self, wire: str, retryable: bool) -> None:
         self.wire = wire
@@ -78,6 +79,12 @@ class Closed(LiaisonError):
     """The chat is closed: readable, not writable, until its staff member opens it again."""
 
     code = ErrorCode.CLOSED
+
+
+class ConsentMissing(LiaisonError):
+    """A photo lists students whose guardians have not all consented; `students` names them."""
+
+    code = ErrorCode.CONSENT_MISSING
 
 
 class TooLarge(LiaisonError):

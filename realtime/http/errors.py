@@ -18,6 +18,7 @@ log = structlog.get_logger("liaison.http")
 STATUS = {
     ErrorCode.BAD_REQUEST: 400, ErrorCode.UNAUTHORIZED: 401, ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404, ErrorCode.CONFLICT: 409, ErrorCode.CLOSED: 409, ErrorCode.TOO_LARGE: 413,
+    ErrorCode.CONSENT_MISSING: 409,
     ErrorCode.RATE_LIMITED: 429, ErrorCode.UNAVAILABLE: 503, ErrorCode.INTERNAL: 500,
 }
 CODE_OF_STATUS = {status: code for code, status in STATUS.items()}

@@ -21,6 +21,7 @@ PROTOCOL_ERRORS = {
     "bad_request", "unauthorized", "forbidden", "not_found", "conflict",
     "too_large", "rate_limited", "unavailable", "internal",
     "closed",  # v1.1
+    "consent_missing",  # v1.1: a photo of a child without their guardians' consent (issue 13)
 }  # fmt: skip
 
 
