@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 
 Outcome = Literal["push", "email", "held", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("push", "email", "held", "failed")
+MAX_KEY_CHARS = 256  # a subscription's p256dh (87 characters) or auth (22), with room to spare
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,8 @@ class ReceiptsReply(TypedDict):
     families_read: int
     families_total: int
     by_class: NotRequired[dict[str, ReadLists]]
+    # issue 12: how the message's readers were notified — {push, email, held, failed} people
+    notified: NotRequired[dict[str, int]]
 
 
 class Named(TypedDict):
@@ -156,9 +158,30 @@ class Empty(TypedDict):
     """The `ok` of an op that answers nothing more (`unsubscribe`, `ping`, `read`, ...)."""
 
 
+class ScheduledReply(TypedDict):
+    """`publish` with `at` (issue 12): the scheduled post's id and its time (ms since the epoch)."""
+
+    scheduled: str
+    at: int
+
+
+class ScheduledPostWire(TypedDict):
+    id: str
+    channel: str
+    kind: str
+    data: JSONObject
+    at: int
+
+
+class ScheduledList(TypedDict):
+    """`scheduled {}`: the author's scheduled posts not yet published, soonest first."""
+
+    posts: list[ScheduledPostWire]
+
+
 ReplyBody: TypeAlias = (
     Empty | ConnectReply | ChannelState | PublishReply | HistoryPage | OpenChatReply | PresenceReply
-    | ReceiptsReply | ProfileReply
+    | ReceiptsReply | ProfileReply | ScheduledReply | ScheduledList
 )
 
 

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from realtime.http import auth_api, board_api
+from realtime.http import auth_api, board_api, push_api, uploads_api
 from realtime.http.admin import AdminApi
 from realtime.http.notifications_api import (
     admin_get_quiet_hours,
@@ -201,6 +201,16 @@ def api_routes() -> list[Route]:
         "/api/v1/auth/oidc": {"POST": auth_api.oidc_exchange},
         "/api/v1/me/sessions": {"GET": auth_api.my_sessions, "DELETE": auth_api.end_my_other_sessions},
         "/api/v1/me/sessions/{id}": {"DELETE": auth_api.end_my_session},
+        "/api/v1/uploads": {"POST": uploads_api.create_upload},  # issue 13
+        "/api/v1/files/{id}": {"GET": uploads_api.download},
+        f"{ADMIN}/students/{{id}}/consents": {"GET": uploads_api.admin_consents,
+                                             "PUT": uploads_api.admin_consents},
+        "/api/v1/me/consents": {"GET": uploads_api.my_consents},
+        "/api/v1/me/consents/{student}": {"PUT": uploads_api.put_my_consent},
+        "/api/v1/classes/{id}/consents": {"GET": uploads_api.class_consents},
+        "/api/v1/push/key": {"GET": push_api.vapid_key},
+        "/api/v1/me/push-subscriptions": {"POST": push_api.add_subscription},
+        "/api/v1/me/push-subscriptions/{id}": {"DELETE": push_api.remove_subscription},
         "/openapi.json": {"GET": openapi_document},
     }
     routes: list[Route] = [ApiRoute(path, by_method(handlers), methods=list(handlers))

@@ -30,7 +30,7 @@ from channels.presence import LocalPresence, Presence
 from channels.redis_limits import RedisLimiter
 from channels.redis_presence import RedisPresence, presence_client
 from notify.email import Mailer, OutboxMailer, SmtpMailer
-from persistence.audit_factory import open_audit_store
+from persistence.audit_factory import open_audit_store, open_privacy_store
 from persistence.auth_factory import open_auth_store
 from persistence.auth_store import AuthStore
 from persistence.blob_factory import open_blob_store
@@ -62,6 +62,8 @@ from realtime.metrics import Metrics
 from realtime.services import Services
 from realtime.services.attachments import Attachments
 from realtime.services.audit import Audit
+from realtime.services.erasure import Erasure
+from realtime.services.gdpr import Privacy
 from realtime.services.board import Board, ReadTimes
 from realtime.services.consents import Consents
 from realtime.services.digest import DigestSender
@@ -74,9 +76,11 @@ from realtime.services.notification_rules import Digests, NotificationData, Noti
 from realtime.services.notifications import Notifier
 from realtime.services.oidc import ProviderTokens
 from realtime.services.privacy import PersonalData
+from realtime.services.privacy_sections import DirectorySection, MessagesSection, ReadMarksSection, SignInSection
 from realtime.services.publishing import Publisher, content_limits
 from realtime.services.push import PushService, PushSubscriptionData, webhook_provider
 from realtime.services.receipts import Receipts
+from realtime.services.retention import Retention
 from realtime.services.scheduling import ScheduledPosts
 from realtime.services.session_ends import SessionEnds
 from realtime.services.signin import SignIn
@@ -150,7 +154,8 @@ class Runtime:
                                quotas=self.user_limits)
         # the storm path (issue 16): recent messages in memory, latest seqs read per batch
         self.recent = RecentCache(store, self.hub.position, settings.limits.recovery_cap,
-                                  settings.limits.reply_bytes, settings.limits.recent_cache_bytes)
+                                  settings.limits.reply_bytes, settings.limits.recent_cache_bytes,
+                                  metrics=self.metrics)
         self.hub.listeners.append(self.recent)
         self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap, settings.limits.reply_bytes,
                                  recent=self.recent, latest=LatestSeqs(store.latest_seqs))
@@ -176,6 +181,18 @@ class Runtime:
         self.signin = SignIn(settings, directory, auth_store, mailer, self.session_ends, self.background, clock,
                              provider)
         self.invitations = Invitations(directory, auth_store, mailer, s.public_url, clock)
+        # issue 15: the sections of the messages, the directory and sign-in (first: the others'
+        # follow), erasure jobs, the school year and retention (tables privacy_* beside the messages)
+        self.personal_data[:0] = [DirectorySection(directory, self.membership),
+                                  SignInSection(auth_store, self.session_ends),
+                                  MessagesSection(store, self.events, clock), ReadMarksSection(store)]
+        self.privacy_store = open_privacy_store(settings.store_url)
+        self.erasure = Erasure(self.privacy_store, self.personal_data, self.audit, clock)
+        self.retention = Retention(store, self.privacy_store, directory, self.erasure, self.personal_data,
+                                   self.audit, clock, runner=self.gateway.instance_id)
+        self.membership.removal_hooks.append(self.retention.people_removed)
+        self.publisher.guards.append(self.retention.guard)
+        self.privacy = Privacy(self.personal_data, self.erasure, self.retention, self.audit, directory, clock)
         # issue 17: the director's board (tables board_* beside the messages: when guardians read)
         self.board_store = open_board_store(settings.store_url)
         self.board = Board(directory, store, auth_store, self.board_store, mailer, s.public_url, clock)
@@ -224,7 +241,7 @@ class Runtime:
                                  self.board, audit=self.audit,
                                  notification_rules=self.notification_rules, digests=self.digests, push=self.push,
                                  uploads=self.uploads, consents=self.consents,
-                                 upload_rate=UploadRate(settings.uploads_per_minute))
+                                 upload_rate=UploadRate(settings.uploads_per_minute), privacy=self.privacy)
 
     async def _fetch_range(self, channel: str, after: int, upto: int) -> list[dict[str, object]]:
         return [dict(m.to_wire()) for m in await self.store.range(channel, after, upto)]
@@ -242,6 +259,9 @@ class Runtime:
             worker = JobWorker(self.jobs, self.notifier.handlers(), wake=self.notifier.wake)
             self.background.spawn(worker.run())
         await self.audit_store.open()
+        await self.privacy_store.open()
+        await self.retention.refresh()
+        self.background.spawn(self.retention.daily())
         await self.board_store.open()
         await self.upload_store.open()
         await self.blobs.open()
@@ -275,6 +295,7 @@ class Runtime:
         await self.jobs.close()
         await self.push_store.close()
         await self.audit_store.close()
+        await self.privacy_store.close()
         await self.board_store.close()
         await self.upload_store.close()
         await self.blobs.close()

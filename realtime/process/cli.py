@@ -127,6 +127,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the durable jobs until SIGTERM (realtime/process/worker.py)."""
+    from realtime.process.worker import run_worker
+
+    settings = _settings(False)
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run_worker(settings))
+    except StoreUnavailable as exc:
+        print(f"liaison worker: the store is unavailable ({exc})", file=sys.stderr)
+        return 2
+    return 0
+
+
 async def _demo_store_refusal(url: str) -> str | None:
     """Why `--demo` must not serve this store (it holds real schools), or None."""
     store = open_store(url)
@@ -272,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="gateway processes sharing the port (needs LIAISON_REDIS_URL)")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the notification jobs (Web Push, webhook) beside the gateways")
+    worker.set_defaults(func=cmd_worker)
 
     token = sub.add_parser("token", help="print a signed token (JWT) for a user")
     token.add_argument("user_id")

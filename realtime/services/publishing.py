@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from auth import policy
 from persistence.store import Appended, Store
@@ -20,7 +21,7 @@ from school.channels import ChannelName, ChannelType
 from school.directory import Directory, Person
 from school.errors import Closed, Forbidden
 from school.kinds import ContentLimits, validate
-from school.messages import Author, Draft, JSONDict
+from school.messages import Author, Draft, JSONDict, Message
 from school.wire import PublishReply
 
 
@@ -42,6 +43,11 @@ class Publisher:
         self.content = content
         self.metrics = metrics
         self.clock = clock
+        # called with each newly stored message (issue 12: the notifications' fan-out job)
+        self.stored_hooks: list[Callable[[Message], Awaitable[None]]] = []
+        self.attachments: AttachmentHook | None = None  # uploads in attachments (issue 13)
+        # checks a channel is open to new messages (issue 15: a class whose school year is over)
+        self.guards: list[Callable[[Person, ChannelName], None]] = []
 
     def check(self, person: Person, channel: ChannelName, kind: str, data: object) -> JSONDict:
         """The normalised data of a message `person` may publish, or `forbidden` /
@@ -51,7 +57,13 @@ class Publisher:
         chat = self.directory.chats.get(channel.id) if channel.type is ChannelType.CHAT else None
         if chat is not None and chat.closed:
             raise Closed("this conversation is closed; the school can open it again")
+        self.guard(person, channel)
         return validate(kind, data, self.content)
+
+    def guard(self, person: Person, channel: ChannelName) -> None:
+        """Raise (`closed`...) when `channel` takes no new message now, whoever publishes."""
+        for guard in self.guards:
+            guard(person, channel)
 
     def revalidate(self, kind: str, data: object) -> JSONDict:
         """The data of an edit, checked as at publish."""
@@ -61,15 +73,36 @@ class Publisher:
                       key: str | None) -> Appended:
         """Store the message (the original one when `key` was used already) and, when it is
         new, send it to every subscriber."""
+        data = await self.fill(person, channel, data)
         draft = Draft(str(channel), str(uuid.uuid4()), int(self.clock() * 1000), author_of(person),
                       kind, data, key)
         appended = await self.store.append(draft)
+        await self.referenced(appended.message)
         if appended.created:
             self.metrics.published += 1
+            for hook in self.stored_hooks:
+                await hook(appended.message)
         # a retry with the same key publishes again: the first try may have been stored by a
         # gateway that died before publishing it (gateways drop what they have by seq)
         await self.events.publish(message_event(appended.message))
         return appended
+
+
+    async def fill(self, person: Person, channel: ChannelName, data: JSONDict,
+                   previous: JSONDict | None = None) -> JSONDict:
+        """`data` with its uploaded attachments filled (realtime/services/attachments.py)."""
+        return data if self.attachments is None else await self.attachments.fill(person, channel, data, previous)
+
+    async def referenced(self, message: Message) -> None:
+        if self.attachments is not None:
+            await self.attachments.referenced(message)
+
+
+class AttachmentHook(Protocol):
+    async def fill(self, person: Person, channel: ChannelName, data: JSONDict,
+                   previous: JSONDict | None = None) -> JSONDict: ...
+
+    async def referenced(self, message: Message) -> None: ...
 
 
 def published(appended: Appended) -> PublishReply:

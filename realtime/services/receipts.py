@@ -26,6 +26,8 @@ class Receipts:
         self.directory = directory
         self.events = events
         self.read_hooks: list[ReadHook] = []  # the board's read times (issue 17)
+        # issue 12: the delivery report of one message ({push, email, held, failed}), for staff
+        self.delivery: Callable[[str, int], Awaitable[dict[str, int]]] | None = None
 
     async def mark_read(self, reader: Person, channel: ChannelName, seq: int) -> None:
         """Move `reader`'s read mark in `channel` up to `seq` (never past the channel's newest
@@ -78,4 +80,7 @@ class Receipts:
             raise Forbidden("receipts are for the author and the school's staff")
         guardians = sorted({g for group in family_groups(self.directory, channel).values() for g in group})
         marks = await self.store.read_marks(str(channel), guardians)
-        return self.report(person, channel, message, marks)
+        body = self.report(person, channel, message, marks)
+        if self.delivery is not None and person.role.is_staff:
+            body["notified"] = await self.delivery(str(channel), message.seq)
+        return body
