@@ -67,6 +67,11 @@ class Metrics:
                                   registry=r)
         self._reconnects = Counter("liaison_broker_reconnects", "Broker reconnections.", registry=r)
         self._errors = Counter("liaison_errors", "Error replies by code.", ["code"], registry=r)
+        self.recovery_cache = Counter("liaison_recovery_cache", "Recoveries with since served from the "
+                                      "recent-messages cache (hit), from the store (miss), and its fills.",
+                                      ["result"], registry=r)
+        self.recovery_cache_bytes = Gauge("liaison_recovery_cache_bytes", "Bytes held by the recent-messages "
+                                          "cache.", registry=r, multiprocess_mode="livesum")
         self.fanout_latency = Histogram("liaison_fanout_latency_seconds",
                                         "From message timestamp to local fan-out.",
                                         buckets=LATENCY_BUCKETS, registry=r)

@@ -40,6 +40,7 @@ import structlog
 
 from channels.broker import Event
 from persistence.store import Recovery, Store
+from realtime.metrics import Metrics
 from realtime.ws.codec import CODECS
 from school.wire import WireMessage
 
@@ -184,8 +185,9 @@ class _Fill:
 class RecentCache:
     def __init__(self, store: Store, position: Position, cap: int, reply_bytes: int,
                  max_bytes: int, ttl: float = DEFAULT_TTL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics
         self.position = position  # the hub's: the last seq it delivered in a channel
         self.cap = max(1, cap)
         self.reply_bytes = reply_bytes
@@ -216,7 +218,7 @@ class RecentCache:
         if entry is not None:
             if self.clock() - entry.born <= self.ttl and entry.high >= joined:
                 self._entries.move_to_end(channel)
-                self.hits += 1
+                self._count("hit")
                 return entry
             self._drop(channel)
         fill = self._fills.get(channel)
@@ -224,10 +226,21 @@ class RecentCache:
             fill = self._start_fill(channel)
         entry = await asyncio.shield(fill.done)
         if entry is None or entry.high < joined:
-            self.misses += 1
+            self._count("miss")
             return None
-        self.hits += 1
+        self._count("hit")
         return entry
+
+    def _count(self, result: str) -> None:
+        if result == "hit":
+            self.hits += 1
+        elif result == "miss":
+            self.misses += 1
+        else:
+            self.fills += 1
+        if self.metrics is not None:
+            self.metrics.recovery_cache.labels(result=result).inc()
+            self.metrics.recovery_cache_bytes.set(self.held)
 
     def _start_fill(self, channel: str) -> _Fill:
         fill = _Fill(asyncio.get_running_loop().create_future())
@@ -238,7 +251,7 @@ class RecentCache:
         return fill
 
     async def _fill(self, channel: str, fill: _Fill) -> None:
-        self.fills += 1
+        self._count("fill")
         entry: Entry | None = None
         try:
             read = await self.store.recover(channel, 0, self.cap, max_bytes=self.reply_bytes)

@@ -62,11 +62,11 @@ from realtime.metrics import Metrics
 from realtime.services import Services
 from realtime.services.attachments import Attachments
 from realtime.services.audit import Audit
-from realtime.services.erasure import Erasure
-from realtime.services.gdpr import Privacy
 from realtime.services.board import Board, ReadTimes
 from realtime.services.consents import Consents
 from realtime.services.digest import DigestSender
+from realtime.services.erasure import Erasure
+from realtime.services.gdpr import Privacy
 from realtime.services.history import History
 from realtime.services.imaging import ImagingPool
 from realtime.services.invitations import Invitations
@@ -256,7 +256,8 @@ class Runtime:
         await self.jobs.open()
         await self.push.start()
         if settings.push.workers_in_serve:
-            worker = JobWorker(self.jobs, self.notifier.handlers(), wake=self.notifier.wake)
+            worker = JobWorker(self.jobs, self.notifier.handlers(), wake=self.notifier.wake,
+                               lease=settings.push.job_lease)
             self.background.spawn(worker.run())
         await self.audit_store.open()
         await self.privacy_store.open()
