@@ -51,6 +51,7 @@ class Email:
     subject: str
     text: str
     html: str
+    headers: tuple[tuple[str, str], ...] = ()  # more header fields (the digest's List-Unsubscribe, RFC 8058)
 
 
 class Mailer(Protocol):
@@ -203,6 +204,10 @@ class SmtpMailer:
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2])
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no automatic replies, please
+        for name, value in mail.headers:
+            if any(c in name + value for c in "\r\n"):
+                raise MailError(f"the header {name!r} must be one line", transient=False)
+            message[name] = value
         message.set_content(mail.text)
         message.add_alternative(mail.html, subtype="html")
         return message

@@ -133,12 +133,19 @@ class MongoNotificationStore:
 
     # -- scheduled posts ----------------------------------------------------------------------------
 
-    async def add_scheduled(self, post: ScheduledPost) -> None:
+    async def add_scheduled(self, post: ScheduledPost) -> ScheduledPost:
         doc = {"_id": post.id, "author_id": post.author_id, "channel": post.channel, "kind": post.kind,
                "data": post.data, "at": post.at, "created_at": post.created_at, "state": post.state,
                "claimed_until": post.claimed_until, "attempts": post.attempts, "seq": post.seq}
         with unavailable_errors(self, WHAT):
-            await self._scheduled.insert_one(doc)
+            try:
+                await self._scheduled.insert_one(doc)
+            except DuplicateKeyError:
+                stored = await self._scheduled.find_one({"_id": post.id})
+                if stored is None:  # inserted and removed in between: erased meanwhile
+                    raise
+                return _scheduled(stored)
+        return post
 
     async def get_scheduled(self, post_id: str) -> ScheduledPost | None:
         with unavailable_errors(self, WHAT):

@@ -265,15 +265,20 @@ class SQLiteNotificationStore:
 
     # -- scheduled posts ----------------------------------------------------------------------------
 
-    async def add_scheduled(self, post: ScheduledPost) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+    async def add_scheduled(self, post: ScheduledPost) -> ScheduledPost:
+        def write(conn: sqlite3.Connection) -> ScheduledPost:
+            row = conn.execute(f"SELECT {_SCHEDULED_COLUMNS} FROM notify_scheduled WHERE id = ?",
+                               (post.id,)).fetchone()
+            if row is not None:
+                return _scheduled(row)
             conn.execute(
                 f"INSERT INTO notify_scheduled ({_SCHEDULED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (post.id, post.author_id, post.channel, post.kind, json.dumps(post.data), post.at, post.created_at,
                  post.state, post.claimed_until, post.attempts, post.seq),
             )
+            return post
 
-        await self._call(write, write=True)
+        return await self._call(write, write=True)
 
     async def get_scheduled(self, post_id: str) -> ScheduledPost | None:
         def read(conn: sqlite3.Connection) -> ScheduledPost | None:

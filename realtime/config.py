@@ -97,6 +97,7 @@ class PushSettings:
     webhook_secret: Secret | None = None  # HMAC-SHA256 key of the webhook's X-Liaison-Signature
     workers_in_serve: bool = True  # run the job workers inside `liaison serve`
     send_timeout: float = 10.0  # seconds per request to a push service or the webhook
+    job_lease: float = 60.0  # seconds a claimed job is a worker's before another may take it over
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +316,12 @@ def _push(env: Mapping[str, str]) -> PushSettings:
     timeout = _number(env, "LIAISON_PUSH_TIMEOUT", float)
     if timeout is not None:
         values["send_timeout"] = timeout
+    lease = _number(env, "LIAISON_JOB_LEASE", float)
+    if lease is not None:
+        if lease <= values.get("send_timeout", 10.0):
+            raise ConfigError("LIAISON_JOB_LEASE must be longer than LIAISON_PUSH_TIMEOUT (a job's send must "
+                              "end before another worker may take the job over)")
+        values["job_lease"] = lease
     return PushSettings(**values)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from realtime.engine.gateway import Handler
 from realtime.handlers.core import CoreHandlers, MessageHandlers
+from realtime.handlers.scheduling import ScheduleHandlers
 from realtime.handlers.school import SchoolHandlers
 
 
-def command_table(core: CoreHandlers, messages: MessageHandlers, school: SchoolHandlers) -> dict[str, Handler]:
-    return {
+def command_table(core: CoreHandlers, messages: MessageHandlers, school: SchoolHandlers,
+                  scheduling: ScheduleHandlers | None = None) -> dict[str, Handler]:
+    table: dict[str, Handler] = {
         "connect": core.connect,
         "subscribe": core.subscribe,
         "unsubscribe": core.unsubscribe,
@@ -25,3 +27,7 @@ def command_table(core: CoreHandlers, messages: MessageHandlers, school: SchoolH
         "edit": school.edit,
         "delete": school.delete,
     }
+    if scheduling is not None:  # issue 12: publish with `at`, the author's scheduled posts
+        table.update({"publish": scheduling.publish, "scheduled": scheduling.scheduled,
+                      "cancel_scheduled": scheduling.cancel_scheduled})
+    return table

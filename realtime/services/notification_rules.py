@@ -69,3 +69,25 @@ class Digests:
     async def add(self, user_id: str, channel: str, seq: int, kind: str, now: float) -> None:
         """Record message `seq` of `channel` for `user_id`'s next digest (twice = once)."""
         await self.store.add_digest(DigestEntry(user_id, channel, seq, kind, now))
+
+
+class NotificationData:
+    """The privacy section `notifications` (issue 15): a person's notification preferences, the
+    entries waiting for their digest and their scheduled posts not yet published."""
+
+    name = "notifications"
+
+    def __init__(self, store: NotificationStore) -> None:
+        self.store = store
+
+    async def export(self, person_id: str) -> object:
+        prefs = await self.store.get_preferences(person_id)
+        return {
+            "preferences": None if prefs is None else prefs.to_wire(),
+            "digest_entries": [{"channel": e.channel, "seq": e.seq, "kind": e.kind, "added_at": e.added_at}
+                               for e in await self.store.digest_entries(person_id)],
+            "scheduled_posts": [p.to_wire() for p in await self.store.scheduled_of(person_id)],
+        }
+
+    async def erase(self, person_id: str, *, dry_run: bool) -> int:
+        return await self.store.erase_person(person_id, dry_run=dry_run)

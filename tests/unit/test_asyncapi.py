@@ -80,7 +80,7 @@ def code_ops() -> set[str]:
             return name
 
     handlers = cast(Any, AnyHandlers())
-    return set(command_table(handlers, handlers, handlers))
+    return set(command_table(handlers, handlers, handlers, scheduling=handlers))
 
 
 def test_references_resolve(doc: Node) -> None:
@@ -189,6 +189,9 @@ def test_kinds_and_channel_types_are_documented(doc: Node) -> None:
         ("OpenChatOk", wire.OpenChatReply),
         ("PresenceOk", wire.PresenceReply),
         ("ProfileOk", wire.ProfileReply),
+        ("ScheduledOk", wire.ScheduledReply),
+        ("ScheduledListOk", wire.ScheduledList),
+        ("ScheduledPost", wire.ScheduledPostWire),
         ("MessagePush", wire.MessagePush),
         ("UpdatePush", wire.UpdatePush),
         ("TypingPush", wire.TypingPush),
