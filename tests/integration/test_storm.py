@@ -101,8 +101,9 @@ async def storm_while_editing(ws_storm: str, ws_edit: str, binary: bool) -> None
             await asyncio.sleep(0)
 
     storm = [Guardian.storm(ws_storm, PARENTS[n % 3], rng.randint(0, BEFORE), binary) for n in range(GUARDIANS)]
-    results = await asyncio.gather(edits(), *storm)
-    guardians: list[Guardian] = list(results[1:])
+    editing = asyncio.ensure_future(edits())
+    guardians = list(await asyncio.gather(*storm))
+    await editing
     try:
         history = await history_of(teacher)
         latest = history[-1]["seq"]
