@@ -57,6 +57,7 @@ class SchoolHandlers:
         student = d.students.get(str(student_id))
         if student is None or student.school_id not in d.schools_of(person.id):
             raise NotFound(f"no student {student_id!r} in your school")
+        self.publisher.guard(person, ChannelName(ChannelType.CLASS, student.class_id))  # the year may be over
         staff_id = self._chat_staff(d, person, student, cmd.params)
         guardian_id = self._chat_guardian(person, student, cmd.params)
         chat_id = chat_id_for(student.id, staff_id, guardian_id)
@@ -178,9 +179,11 @@ class SchoolHandlers:
         if message.deleted:
             raise Conflict("this message was deleted")
         data = self.publisher.revalidate(message.kind, cmd.params.get("data"))
+        data = await self.publisher.fill(user_of(session), channel, data, message.data)
         edited = await self.store.edit(str(channel), message.seq, data, int(self.clock() * 1000))
         if edited is None:
             raise Conflict("this message was deleted")
+        await self.publisher.referenced(edited)
         await self.events.publish(update_event(edited))
         return {}
 

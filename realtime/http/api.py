@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from realtime.http import auth_api, board_api, push_api, uploads_api
+from realtime.http import auth_api, board_api, privacy_api, push_api, uploads_api
 from realtime.http.admin import AdminApi
 from realtime.http.notifications_api import (
     admin_get_quiet_hours,
@@ -211,6 +211,11 @@ def api_routes() -> list[Route]:
         "/api/v1/push/key": {"GET": push_api.vapid_key},
         "/api/v1/me/push-subscriptions": {"POST": push_api.add_subscription},
         "/api/v1/me/push-subscriptions/{id}": {"DELETE": push_api.remove_subscription},
+        f"{ADMIN}/people/{{id}}/export": {"GET": privacy_api.export_person},  # issue 15
+        f"{ADMIN}/people/{{id}}/erase": {"POST": privacy_api.erase_person},
+        f"{ADMIN}/schools/{{id}}/year": {"GET": privacy_api.get_year, "PUT": privacy_api.put_year},
+        f"{ADMIN}/schools/{{id}}/retention": {"GET": privacy_api.school_retention},
+        f"{ADMIN}/schools/{{id}}/audit": {"GET": privacy_api.school_audit},
         "/openapi.json": {"GET": openapi_document},
     }
     routes: list[Route] = [ApiRoute(path, by_method(handlers), methods=list(handlers))

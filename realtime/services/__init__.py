@@ -8,9 +8,9 @@ from notify.email import OutboxMailer
 from persistence.store import Store
 from realtime.config import Settings
 from realtime.services.audit import Audit
-from realtime.services.gdpr import Privacy
 from realtime.services.board import Board
 from realtime.services.consents import Consents
+from realtime.services.gdpr import Privacy
 from realtime.services.history import History
 from realtime.services.invitations import Invitations
 from realtime.services.membership import Membership
