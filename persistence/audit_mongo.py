@@ -63,6 +63,18 @@ class MongoAuditStore:
                                         "details": dict(entry.details)})
         return new_id
 
+    async def append_many(self, entries: list[AuditEntry]) -> None:
+        if not entries:
+            return
+        with unavailable_errors(self, WHAT):
+            counter = await self._counters.find_one_and_update(
+                {"_id": "audit_log"}, {"$inc": {"n": len(entries)}}, upsert=True,
+                return_document=ReturnDocument.AFTER)
+            first = (int(counter["n"]) if counter else len(entries)) - len(entries) + 1
+            await self._log.insert_many([
+                {"_id": first + i, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
+                 "school": e.school, "details": dict(e.details)} for i, e in enumerate(entries)], ordered=True)
+
     async def entries(self, *, school: str | None = None, target: str | None = None,
                       before: int | None = None, limit: int = 100) -> list[AuditEntry]:
         query: Doc = {}

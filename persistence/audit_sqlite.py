@@ -83,6 +83,14 @@ class SQLiteAuditStore:
 
         return await self._db.call(insert, write=True)
 
+    async def append_many(self, entries: list[AuditEntry]) -> None:
+        rows = [(e.at, e.actor, e.action, e.target, e.school, json.dumps(e.details, sort_keys=True))
+                for e in entries]
+        if rows:
+            await self._db.call(lambda c: c.executemany(
+                "INSERT INTO audit_log (at, actor, action, target, school, details) VALUES (?, ?, ?, ?, ?, ?)",
+                rows), write=True)
+
     async def entries(self, *, school: str | None = None, target: str | None = None,
                       before: int | None = None, limit: int = 100) -> list[AuditEntry]:
         clauses: list[str] = []

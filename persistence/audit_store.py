@@ -51,6 +51,10 @@ class AuditStore(Protocol):
         """Store the entry; its id (greater than every id before it)."""
         ...
 
+    async def append_many(self, entries: list[AuditEntry]) -> None:
+        """Store the entries in one write, in their order (ids growing)."""
+        ...
+
     async def entries(self, *, school: str | None = None, target: str | None = None,
                       before: int | None = None, limit: int = 100) -> list[AuditEntry]:
         """Newest first: the entries of `school` (all schools when None) and/or about `target`,

@@ -185,6 +185,7 @@ class SchoolHandlers:
             raise Conflict("this message was deleted")
         await self.publisher.referenced(edited)
         await self.events.publish(update_event(edited))
+        await self.publisher.changed("edited", user_of(session).id, edited)
         return {}
 
     async def delete(self, session: Session, conn: Connection, cmd: Command) -> Empty:
@@ -194,6 +195,7 @@ class SchoolHandlers:
         deleted = await self.store.delete(str(channel), message.seq, int(self.clock() * 1000))
         if deleted is not None:
             await self.events.publish(update_event(deleted))
+            await self.publisher.changed("deleted", user_of(session).id, deleted)
         return {}
 
     async def _moderated(

@@ -95,5 +95,8 @@ class AdminApi:
             if not dry_run:
                 upserts: list[DirectoryItem] = list(plan.upserts())
                 await services.membership.change(upserts, plan.deletions())
+                if services.audit is not None:
+                    await services.audit.record("api", "imported", school_id, school_id,
+                                                dict(plan.summary().as_dict()))
         log.info("directory_import", school=school_id, dry_run=dry_run, **plan.summary().as_dict())
         return JSONResponse(import_result(plan, dry_run))

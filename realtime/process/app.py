@@ -61,7 +61,7 @@ from realtime.http.security import ClientFiles, SecurityHeaders
 from realtime.metrics import Metrics
 from realtime.services import Services
 from realtime.services.attachments import Attachments
-from realtime.services.audit import Audit
+from realtime.services.audit import Audit, AuditTrail
 from realtime.services.board import Board, ReadTimes
 from realtime.services.consents import Consents
 from realtime.services.digest import DigestSender
@@ -192,6 +192,10 @@ class Runtime:
                                    self.audit, clock, runner=self.gateway.instance_id)
         self.membership.removal_hooks.append(self.retention.people_removed)
         self.publisher.guards.append(self.retention.guard)
+        trail = AuditTrail(self.audit, directory)  # who published, edited, deleted, ended sessions
+        self.publisher.stored_hooks.append(trail.published)
+        self.publisher.changed_hooks.append(trail.message_changed)
+        self.session_ends.ended_hooks.append(trail.sessions_ended)
         self.privacy = Privacy(self.personal_data, self.erasure, self.retention, self.audit, directory, clock)
         # issue 17: the director's board (tables board_* beside the messages: when guardians read)
         self.board_store = open_board_store(settings.store_url)
@@ -295,6 +299,8 @@ class Runtime:
         await self.notifier.close()
         await self.jobs.close()
         await self.push_store.close()
+        with contextlib.suppress(TimeoutError):  # what the audit log has queued, briefly
+            await asyncio.wait_for(self.audit.flush(), 2.0)
         await self.audit_store.close()
         await self.privacy_store.close()
         await self.board_store.close()

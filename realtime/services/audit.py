@@ -2,12 +2,15 @@
 
 `Audit.record` is called by the actions it follows (publish, edit, delete, export, erase,
 import, consent and quiet-hours changes, sessions ended, year purges) after they happen. It
-never raises: an audit store that cannot be reached is logged (`audit_unavailable`, with the
-action and ids) and the action stands. `details` carries ids and counts only, never a text.
+never raises and never waits for the store: entries are queued and written in batches by a
+background writer (`flush` waits for it; `Runtime.close` flushes). While the store cannot be
+reached the writer retries, logging `audit_unavailable`; the action stands. `details`
+carries ids and counts only, never a text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -15,10 +18,16 @@ import structlog
 
 from persistence.audit_store import AuditEntry, AuditStore
 from persistence.store import StoreUnavailable
+from school.channels import ChannelType, parse_channel
+from school.directory import Directory
+from school.messages import Message
 
 log = structlog.get_logger("liaison.audit")
 DAY = 86400.0
 MAX_PAGE = 500
+BATCH = 500  # entries per write
+MAX_PENDING = 100_000  # entries queued while the store is down, at most (then the oldest are dropped, logged)
+RETRY_DELAY = 1.0
 
 
 class Audit:
@@ -27,15 +36,37 @@ class Audit:
         self.store = store
         self.retention_days = retention_days
         self.clock = clock
+        self._pending: list[AuditEntry] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def record(self, actor: str, action: str, target: str, school: str | None = None,
                      details: dict[str, object] | None = None) -> None:
-        entry = AuditEntry(self.clock(), actor, action, target, school, dict(details or {}))
-        try:
-            await self.store.append(entry)
-        except StoreUnavailable as exc:
-            log.warning("audit_unavailable", action=action, actor=actor, target=target, school=school,
-                        error=type(exc).__name__)
+        """Queue one entry: the writer stores what is queued in one write, in the background,
+        so a burst of publishes costs one transaction, not one each. `flush` waits for it."""
+        self._pending.append(AuditEntry(self.clock(), actor, action, target, school, dict(details or {})))
+        if len(self._pending) > MAX_PENDING:
+            dropped, self._pending = self._pending[:-MAX_PENDING], self._pending[-MAX_PENDING:]
+            log.warning("audit_dropped", entries=len(dropped), hint="the audit store is not keeping up")
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+            try:
+                await self.store.append_many(batch)
+            except StoreUnavailable as exc:
+                log.warning("audit_unavailable", entries=len(batch), actions=sorted({e.action for e in batch}),
+                            error=type(exc).__name__)
+                self._pending[:0] = batch
+                await asyncio.sleep(RETRY_DELAY)
+            except Exception as exc:  # never lose the writer: the entries are logged by id
+                log.error("audit_write_failed", entries=len(batch), error=type(exc).__name__)
+
+    async def flush(self) -> None:
+        """Wait until every entry recorded so far is stored (or the store refused them)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     async def entries(self, school: str | None = None, *, target: str | None = None,
                       before: int | None = None, limit: int = 100) -> list[AuditEntry]:
@@ -49,3 +80,43 @@ class Audit:
         if removed:
             log.info("audit_purged", entries=removed)
         return removed
+
+
+def school_of_channel(d: Directory, channel: str) -> str | None:
+    parsed = parse_channel(channel)
+    if parsed is None:
+        return None
+    match parsed.type:
+        case ChannelType.SCHOOL | ChannelType.STAFF:
+            return parsed.id
+        case ChannelType.CLASS:
+            return d.classes[parsed.id].school_id if parsed.id in d.classes else None
+        case ChannelType.CHAT:
+            return d.chats[parsed.id].school_id if parsed.id in d.chats else None
+        case _:
+            person = d.person(parsed.id)
+            return None if person is None else person.school_id
+
+
+class AuditTrail:
+    """The hooks that feed the audit log from the actions of other parts (wired in Runtime):
+    messages published, edited and deleted, sessions ended. Ids only."""
+
+    def __init__(self, audit: Audit, directory: Directory) -> None:
+        self.audit = audit
+        self.directory = directory
+
+    async def published(self, message: Message) -> None:
+        await self.message_changed("published", message.author.id, message)
+
+    async def message_changed(self, action: str, actor: str, message: Message) -> None:
+        await self.audit.record(actor, action, message.channel, school_of_channel(self.directory, message.channel),
+                                {"channel": message.channel, "seq": message.seq, "kind": message.kind})
+
+    async def sessions_ended(self, user_id: str, sessions: list[str], reason: str) -> None:
+        if not sessions:
+            return
+        person = self.directory.person(user_id)
+        await self.audit.record(user_id if reason == "ended_by_user" else reason, "sessions_ended", user_id,
+                                None if person is None else person.school_id,
+                                {"sessions": len(sessions), "reason": reason})

@@ -48,6 +48,8 @@ class Publisher:
         self.attachments: AttachmentHook | None = None  # uploads in attachments (issue 13)
         # checks a channel is open to new messages (issue 15: a class whose school year is over)
         self.guards: list[Callable[[Person, ChannelName], None]] = []
+        # told of each edit or delete: (action, who, the message after it), e.g. the audit log
+        self.changed_hooks: list[Callable[[str, str, Message], Awaitable[None]]] = []
 
     def check(self, person: Person, channel: ChannelName, kind: str, data: object) -> JSONDict:
         """The normalised data of a message `person` may publish, or `forbidden` /
@@ -92,6 +94,11 @@ class Publisher:
                    previous: JSONDict | None = None) -> JSONDict:
         """`data` with its uploaded attachments filled (realtime/services/attachments.py)."""
         return data if self.attachments is None else await self.attachments.fill(person, channel, data, previous)
+
+    async def changed(self, action: str, actor: str, message: Message) -> None:
+        """An `edited` or `deleted` message (by `actor`): tell the hooks."""
+        for hook in self.changed_hooks:
+            await hook(action, actor, message)
 
     async def referenced(self, message: Message) -> None:
         if self.attachments is not None:

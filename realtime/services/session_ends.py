@@ -11,6 +11,8 @@ The gateway that ended them closes its own without waiting for the broker.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import structlog
 
 from auth.sessions import DeviceSessions
@@ -29,6 +31,8 @@ class SessionEnds:
         self.sessions = sessions
         self.events = events
         self.gateway = gateway
+        # told of the sessions each end ended: (user, session ids, reason), e.g. the audit log
+        self.ended_hooks: list[Callable[[str, list[str], str], Awaitable[None]]] = []
 
     async def announce(self, sids: list[str], reason: str) -> None:
         """Close the connections of ended sessions here, and tell every other gateway."""
@@ -56,6 +60,7 @@ class SessionEnds:
         ended = await self.sessions.end(user_id, session_id)
         if ended:
             await self.announce([session_id], "ended_by_user")
+            await self._tell(user_id, [session_id], "ended_by_user")
         return ended
 
     async def end_others(self, user_id: str, keep: str | None) -> list[str]:
@@ -63,13 +68,19 @@ class SessionEnds:
         ended = [s.id for s in await self.sessions.of_user(user_id)
                  if s.id != keep and await self.sessions.end(user_id, s.id)]
         await self.announce(ended, "ended_by_user")
+        await self._tell(user_id, ended, "ended_by_user")
         return ended
 
     async def end_all(self, user_id: str, reason: str) -> list[str]:
         """Every live session of a person (`admin`, `removed`)."""
         ended = await self.sessions.end_all(user_id, reason)
         await self.announce(ended, reason)
+        await self._tell(user_id, ended, reason)
         return ended
+
+    async def _tell(self, user_id: str, ended: list[str], reason: str) -> None:
+        for hook in self.ended_hooks if ended else ():
+            await hook(user_id, ended, reason)
 
     async def people_removed(self, user_ids: list[str]) -> None:
         """People taken out of the directory: their sessions end (`removed`)."""

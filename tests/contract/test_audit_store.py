@@ -97,6 +97,7 @@ async def test_the_service_purges_by_its_retention_and_records_without_texts(aud
     await audit.record("p-dir", "published", "class:cm1", "ecole-a", {"channel": "class:cm1", "seq": 1})
     clock.advance(40 * DAY)
     await audit.record("p-dir", "published", "class:cm1", "ecole-a", {"channel": "class:cm1", "seq": 2})
+    await audit.flush()
     assert await audit.purge() == 1
     assert [e.details["seq"] for e in await audit.entries("ecole-a")] == [2]
 
@@ -128,3 +129,23 @@ async def test_sqlite_refuses_updates_and_deletes_of_live_entries(tmp_path: Path
         assert conn.execute("DELETE FROM audit_log WHERE target = 'class:cm1'").rowcount == 1
     finally:
         conn.close()
+
+
+async def test_append_many_keeps_the_order_and_grows_the_ids(audit_store: AuditStore) -> None:
+    first = await audit_store.append(AuditEntry(time.time(), "a", "published", "t0"))
+    await audit_store.append_many([AuditEntry(time.time(), "a", "published", f"t{i}") for i in range(1, 4)])
+    await audit_store.append_many([])
+    last = await audit_store.append(AuditEntry(time.time(), "a", "published", "t4"))
+    entries = await audit_store.entries()
+    assert [e.target for e in entries] == ["t4", "t3", "t2", "t1", "t0"]
+    assert [e.id for e in entries] == sorted((e.id for e in entries), reverse=True)
+    assert entries[0].id == last and entries[-1].id == first
+
+
+async def test_the_service_writes_a_burst_in_the_background(audit_store: AuditStore) -> None:
+    audit = Audit(audit_store)
+    for seq in range(1, 301):
+        await audit.record("t-martin", "published", "class:cm1", "ecole-a", {"seq": seq})
+    await audit.flush()
+    entries = await audit.entries("ecole-a", limit=500)
+    assert [e.details["seq"] for e in entries] == list(range(300, 0, -1))
