@@ -28,6 +28,7 @@ from school.text import (
     key_path,
     quoted,
 )
+from school.uploads import is_upload_id
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
@@ -81,6 +82,8 @@ def _attachments(data: JSONDict, limits: ContentLimits) -> list[JSONDict] | None
 
 def _attachment(item: Any, index: int) -> JSONDict:
     where = f"data.attachments[{index}]"
+    if isinstance(item, dict) and "upload" in item:
+        return _upload_attachment(item, where)
     if not isinstance(item, dict) or set(item) != {"name", "url", "type", "size"}:
         raise KindError(f"{where} must be an object with name, url, type and size")
     name, url, mime, size = item["name"], item["url"], item["type"], item["size"]
@@ -103,6 +106,41 @@ def _attachment(item: Any, index: int) -> JSONDict:
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SAFE_INTEGER:
         raise KindError(f"{where}.size must be an integer of bytes from 0 to 2**53-1")
     return {"name": name, "url": url, "type": mime, "size": size}
+
+
+# filled by the server from the upload (realtime/services/attachments.py): sent back in an edit,
+# they are dropped and filled again
+_FILLED = {"type", "size", "url", "width", "height", "variants", "hidden"}
+MAX_STUDENTS = 100
+
+
+def _upload_attachment(item: JSONDict, where: str) -> JSONDict:
+    """`{upload, name?, students?}`: an uploaded file (POST /api/v1/uploads); `students` lists the
+    children a photo shows (`[]`: none). The server fills the rest when it is published."""
+    unknown = sorted(set(item) - {"upload", "name", "students"} - _FILLED)
+    if unknown:
+        raise KindError(f"unknown field {key_path(where, unknown[0])} (an uploaded file's attachment is "
+                        "{upload, name?, students?})")
+    upload = item["upload"]
+    if not is_upload_id(upload):
+        raise KindError(f"{where}.upload must be the id answered by POST /api/v1/uploads")
+    out: JSONDict = {"upload": upload}
+    name = item.get("name")
+    if name is not None:
+        name = clean_name(name, f"{where}.name") if isinstance(name, str) else name
+        if not isinstance(name, str) or not name:
+            raise KindError(f"{where}.name must be a non-empty string")
+        if len(name) > 255:
+            raise KindError(f"{where}.name is longer than 255 characters", too_large=True)
+        out["name"] = name
+    students = item.get("students")
+    if students is not None:
+        if not isinstance(students, list) or not all(isinstance(s, str) and 0 < len(s) <= 128 for s in students):
+            raise KindError(f"{where}.students must be a list of student ids ([] when nobody appears)")
+        if len(students) > MAX_STUDENTS:
+            raise KindError(f"{where}.students lists more than {MAX_STUDENTS} students", too_large=True)
+        out["students"] = list(dict.fromkeys(students))
+    return out
 
 
 def _scheme(url: str) -> str:
