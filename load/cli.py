@@ -571,6 +571,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from load import amplification
 
         return amplification.main(given[1:])
+    if given[:1] == ["board"]:  # the director's board's queries on SQLite (issue 17, load/board.py)
+        from load import board
+
+        return board.main(given[1:])
     args = build_parser().parse_args(given)
     result: int = args.func(args)
     return result

@@ -2,7 +2,8 @@
 and the facts the service read in a few batched queries (`Facts`).
 
 A family is a student's guardians. Per family:
-- *never signed in*: none of its guardians ever signed in;
+- *never signed in*: none of its guardians ever signed in (a sign-in recorded by the auth store,
+  or a read logged: a token from a school portal or the demo signs in without a code);
 - *not notifiable*: none of its guardians can be told of a message while away (no live device
   session, no push subscription, no e-mail address); per guardian, `notifiable` says the same
   of one person, so that the school can phone the household that gets nothing;
@@ -72,7 +73,7 @@ def family_row(d: Directory, student: Student, facts: Facts) -> dict[str, Any]:
         guardians.append({
             "id": g, "name": person.name if person else g,
             "email": person.email if person else None, "phone": person.phone if person else None,
-            "signed_in": g in facts.signed_in, "notifiable": notifiable(d, g, facts),
+            "signed_in": g in facts.signed_in or g in facts.last_read, "notifiable": notifiable(d, g, facts),
             "last_read": facts.last_read.get(g),
         })
     return {

@@ -1,5 +1,5 @@
 // What each role sees: the navigation (one tab per child, per class, …) and the view
-// of each route (#/child/ID, #/class/ID, #/school, #/staff, #/students, #/chats, #/chat/CHANNEL,
+// of each route (#/child/ID, #/class/ID, #/school, #/staff, #/board, #/students, #/chats, #/chat/CHANNEL,
 // and #/devices for a device signed in with a code).
 
 import { t } from './i18n.js';
@@ -8,6 +8,7 @@ import { classAside, classesAside, studentsView } from './people.js';
 import { feedView, upcomingAside } from './feed.js';
 import { chatsView } from './chat.js';
 import { devicesView } from './devices.js';
+import { boardView } from './board.js';
 
 export function navItems(ctx) {
   const { dir } = ctx;
@@ -25,6 +26,7 @@ export function navItems(ctx) {
     }
     const staffRoom = dir.staffChannel();
     if (staffRoom && ctx.st().channels.has(staffRoom)) items.push({ route: 'staff', label: t('nav.staff'), channels: [staffRoom] });
+    items.push({ route: 'board', label: t('nav.board'), channels: [] }); // issue 17: the director's board
     items.push({ route: 'students', label: t('nav.students'), channels: [] });
   }
   items.push({ route: 'chats', label: t('nav.messages'), channels: chats, alias: 'chat/' });
@@ -80,6 +82,7 @@ export function makeView(ctx, route) {
   }
   if (name === 'students') return studentsView(ctx);
   if (name === 'devices') return devicesView(ctx);
+  if (name === 'board') return boardView(ctx);
   return chatsView(ctx, name === 'chat' ? arg : null);
 }
 

@@ -9,7 +9,7 @@ const CACHE = 'liaison-shell-v2';
 const SHELL = [
   './', 'index.html', 'offline.html', 'style.css', 'icon.svg', 'icon-192.png', 'icon-512.png',
   'manifest.webmanifest',
-  'app.js', 'auth.js', 'chat.js', 'compose.js', 'devices.js', 'dom.js', 'feed.js', 'i18n.js', 'people.js',
+  'app.js', 'auth.js', 'board.js', 'chat.js', 'compose.js', 'devices.js', 'dom.js', 'feed.js', 'i18n.js', 'people.js',
   'protocol.js', 'reads.js', 'routes.js', 'sequencer.js', 'signin.js', 'store.js', 'offline.js',
 ];
 const NEVER = ['/api/', '/demo/', '/ws', '/healthz', '/readyz', '/openapi.json'];
