@@ -49,7 +49,8 @@ def safe_filename(raw: str | None, media_type: str) -> str:
     characters, with the extension of the type the bytes have (never the one sent)."""
     base = unicodedata.normalize("NFKD", raw or "").encode("ascii", "ignore").decode()
     base = base.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-    stem = _UNSAFE.sub("_", base.rsplit(".", 1)[0] if "." in base else base).strip(" ._")[:80]
+    stem = _UNSAFE.sub("_", base.rsplit(".", 1)[0] if "." in base else base)
+    stem = " ".join(stem.split()).strip(" ._")[:80]
     return (stem or "fichier") + EXTENSIONS.get(media_type, "")
 
 
