@@ -45,9 +45,11 @@ def test_one_guardian_reading_reaches_the_family() -> None:
     figures = board.class_figures(d, d.classes["cp-a"], f)
     assert [p["families_read"] for p in figures["last_posts"]] == [2, 1, 1]
     assert (figures["seen_median"], figures["seen_lowest"]) == (0.5, 0.5)
-    assert figures["families_never_signed_in"] == 1  # Hugo's: Sophie Durand never signed in
+    assert figures["families_never_signed_in"] == 0  # Sophie Durand read once: she came, without a code
     assert figures["families_inactive"] == 1  # her read is 40 days old
     assert figures["first_read_median_seconds"] == 60.0
+    unseen = board.class_figures(d, d.classes["cp-a"], facts(signed_in={"p-lea-pere"}))
+    assert unseen["families_never_signed_in"] == 1  # Hugo's: nobody ever signed in nor read
     assert figures["posts_this_week"] == 3 and figures["week_posts_unread"] == 0
 
 
