@@ -146,6 +146,22 @@ def profile_summary(raw: str, top: int = 15) -> dict[str, Any]:
 # -- report ---------------------------------------------------------------------------
 
 
+GENERATOR_LIMIT_PCT = 80.0  # a step whose load generator used more of its core is not a server figure
+
+
+def server_figure(step: Mapping[str, Any]) -> bool:
+    """Whether a step measured the server: its load generator stayed at or below 80 % of its
+    core (above, the generator may be what bounded the step). Unknown CPU counts as measured."""
+    cpu = step.get("client_cpu_pct")
+    return cpu is None or cpu <= GENERATOR_LIMIT_PCT
+
+
+def best_server_step(steps: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The sustained step with the most deliveries/s among those that are server figures."""
+    good = [s for s in steps if s.get("sustained") and server_figure(s)]
+    return max(good, key=lambda s: s["deliveries_per_s"]) if good else None
+
+
 def ratio(value: float | None, reference: float | None) -> float | None:
     if value is None or reference is None or reference == 0 or math.isnan(value) or math.isnan(reference):
         return None
@@ -232,10 +248,12 @@ def _fanout_md(targets: Mapping[str, Any]) -> list[str]:
         rows = [(s["rate"], s["published"], s["deliveries_per_s"], s["p50_ms"], s["p99_ms"], s["max_ms"],
                  s["lost"], s["duplicates"], s["errors"], s["server_cpu_pct"], s["client_cpu_pct"],
                  s.get("redis_cpu_pct"), s.get("others_cpu_pct"), s.get("attempts", 1),
-                 "yes" if s["sustained"] else "no") for s in fan["steps"]]
+                 "yes" if s["sustained"] else "no",
+                 "yes" if server_figure(s) else "**not a server figure** (load generator > 80 %)")
+                for s in fan["steps"]]
         lines += _table(["posts/s", "published", "deliveries/s", "p50 ms", "p99 ms", "max ms", "lost", "dup",
                          "errors", "server CPU %", "load CPU %", "redis CPU %", "others CPU %", "tries",
-                         "sustained"], rows)
+                         "sustained", "server figure"], rows)
         lines.append("")
     return lines
 
