@@ -20,6 +20,7 @@ Contract (checked by tests/contract/test_board_store.py against every adapter):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -43,8 +44,8 @@ def first_times(moves: Iterable[tuple[int, int, float]], seqs: Iterable[int]) ->
     wanted = sorted(set(seqs))
     out: dict[int, float] = {}
     for after, upto, at in moves:
-        for seq in wanted:
-            if after < seq <= upto and (seq not in out or at < out[seq]):
+        for seq in wanted[bisect.bisect_right(wanted, after):bisect.bisect_right(wanted, upto)]:
+            if seq not in out or at < out[seq]:
                 out[seq] = at
     return out
 

@@ -148,14 +148,15 @@ def totals(classes: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any
 
 
 def announcements(d: Directory, school_id: str, facts: Facts) -> list[dict[str, Any]]:
-    """The school's announcements of the last `ANNOUNCEMENT_DAYS` days still unread by some
-    families, newest first, with how many families saw each."""
+    """The school's announcements of the last `ANNOUNCEMENT_DAYS` days (among its newest
+    `LAST_POSTS`) still unread by some families, newest first, with how many families saw each."""
     channel = str(ChannelName(ChannelType.SCHOOL, school_id))
     students = [s for s in d.students.values() if s.school_id == school_id and s.guardians]
     marks = facts.marks.get(channel, {})
     out = []
+    since_ms = (facts.now - ANNOUNCEMENT_DAYS * 86_400) * 1000
     for m in reversed(facts.recent.get(channel, ())):
-        if m.kind != "announcement":
+        if m.kind != "announcement" or m.ts < since_ms:
             continue
         seen = share_seen(students, marks, m.seq)
         if seen < len(students):

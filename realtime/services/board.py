@@ -104,22 +104,25 @@ class Board:
     async def _facts(self, classes: Sequence[SchoolClass], school_id: str | None) -> rules.Facts:
         d = self.directory
         guardians = rules.guardians_of(rules.families_of(d, [c.id for c in classes]))
-        channels = [str(ChannelName(ChannelType.CLASS, c.id)) for c in classes]
-        if school_id is not None:
+        class_channels = [str(ChannelName(ChannelType.CLASS, c.id)) for c in classes]
+        channels = list(class_channels)
+        if school_id is not None:  # its announcements (the newest LAST_POSTS)
             channels.append(str(ChannelName(ChannelType.SCHOOL, school_id)))
             guardians = sorted(set(guardians) | d.guardians_of_school(school_id))
         now = self.clock()
+        week_start = int((now - rules.WEEK_SECONDS) * 1000)
         signed_in, last_read, marks, recent, week = await asyncio.gather(
             self.auth_store.first_sign_ins(guardians),
             self.board_store.last_reads(guardians),
             self.store.read_marks_many(channels, guardians),
             self.store.recent_messages(channels, rules.LAST_POSTS),
-            self.store.recent_messages(channels, WEEK_LIMIT, since_ts=int((now - rules.WEEK_SECONDS) * 1000)),
+            self.store.recent_messages(class_channels, WEEK_LIMIT, since_ts=week_start),
         )
         reachable: set[str] = set()
         for found in await asyncio.gather(*(who(guardians) for who in self.reachable_by)):
             reachable |= found
-        firsts = await self.board_store.first_reads({c: [m.seq for m in week[c]] for c in channels}, guardians)
+        firsts = await self.board_store.first_reads(  # the classes' posts (announcements: no delay shown)
+            {c: [m.seq for m in week[c]] for c in class_channels}, guardians)
         return rules.Facts(now=now, signed_in=set(signed_in), reachable=reachable,
                            last_read=last_read, marks=marks, recent=recent, week=week, first_reads=firsts)
 
