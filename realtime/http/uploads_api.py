@@ -248,7 +248,6 @@ async def download(request: Request) -> Response:
     headers = {
         "Cache-Control": CACHE, "X-Content-Type-Options": "nosniff", "Accept-Ranges": "bytes",
         "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{name}"',
-        "Content-Security-Policy": "default-src 'none'; sandbox",
     }
     size = chosen.size
     try:
