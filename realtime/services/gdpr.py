@@ -36,4 +36,8 @@ class Privacy:
     async def erase(self, person_id: str, actor: str, *, dry_run: bool) -> dict[str, int]:
         if dry_run:
             return await self.erasure.dry_run(person_id)
-        return await self.erasure.erase(person_id, by=actor, school_id=self.school_of(person_id))
+        school = self.school_of(person_id)
+        if school is None:  # erased already (a rerun), or a leaver: the school of their last erasure
+            earlier = await self.erasure.store.erasures(person_id)
+            school = next((j.school_id for j in reversed(earlier) if j.school_id), None)
+        return await self.erasure.erase(person_id, by=actor, school_id=school)
