@@ -17,6 +17,8 @@ from school.preferences import DEFAULT_PREFERENCES, Preference, Preferences, eff
 from school.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 
 QUIET_HOURS_TTL = 30.0  # seconds a gateway keeps a school's quiet hours before reading them again
+PREFERENCES_TTL = 5.0  # seconds a person's preferences are kept: a fan-out to 2,000 families reads each once
+MAX_CACHED_PREFERENCES = 50_000
 
 
 class NotificationRules:
@@ -26,6 +28,7 @@ class NotificationRules:
         self.clock = clock
         self.ttl = ttl
         self._quiet: dict[str, tuple[float, QuietHours]] = {}
+        self._prefs: dict[str, tuple[float, Preferences]] = {}
 
     async def quiet_hours(self, school_id: str) -> QuietHours:
         """The school's quiet hours (the default 20:00-07:00, weekends, Europe/Paris, when
@@ -44,10 +47,21 @@ class NotificationRules:
         return rules
 
     async def preferences(self, user_id: str) -> Preferences:
-        return await self.store.get_preferences(user_id) or DEFAULT_PREFERENCES
+        """The person's preferences (the defaults when never set); kept a few seconds, so that
+        one message's fan-out asks the store once per person."""
+        now = self.clock()
+        cached = self._prefs.get(user_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        prefs = await self.store.get_preferences(user_id) or DEFAULT_PREFERENCES
+        if len(self._prefs) >= MAX_CACHED_PREFERENCES:
+            self._prefs.clear()
+        self._prefs[user_id] = (now + PREFERENCES_TTL, prefs)
+        return prefs
 
     async def set_preferences(self, user_id: str, prefs: Preferences) -> Preferences:
         await self.store.set_preferences(user_id, prefs)
+        self._prefs[user_id] = (self.clock() + PREFERENCES_TTL, prefs)
         return prefs
 
     async def preference(self, user_id: str, kind: str, urgent: bool) -> Preference:
