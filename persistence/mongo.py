@@ -550,6 +550,22 @@ class MongoStore:
             found = await asyncio.gather(*(newest(name) for name in names))
         return dict(zip(names, found, strict=True))
 
+    async def recent_times(self, channels: Iterable[str], limit: int, *, since_ts: int = 0
+                           ) -> dict[str, list[tuple[int, int]]]:
+        names, limit = list(dict.fromkeys(channels)), max(limit, 0)
+
+        async def newest(channel: str) -> list[tuple[int, int]]:
+            if limit == 0:
+                return []
+            query = {"channel": channel, "deleted": {"$ne": True}, "ts": {"$gte": since_ts}}
+            cursor = self._committed.find(query, {"_id": False, "seq": True, "ts": True})
+            docs = await cursor.sort("seq", DESCENDING).limit(limit).to_list()
+            return [(int(d["seq"]), int(d["ts"])) for d in reversed(docs)]
+
+        with unavailable_errors(self):
+            found = await asyncio.gather(*(newest(name) for name in names))
+        return dict(zip(names, found, strict=True))
+
     # -- directory ------------------------------------------------------------
 
     async def load_directory(self) -> Directory:

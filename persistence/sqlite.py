@@ -349,6 +349,11 @@ class SQLiteStore:
         names, limit = list(dict.fromkeys(channels)), max(limit, 0)
         return await self._read(lambda c: sql.recent_messages(c, names, limit, since_ts))
 
+    async def recent_times(self, channels: Iterable[str], limit: int, *, since_ts: int = 0
+                           ) -> dict[str, list[tuple[int, int]]]:
+        names, limit = list(dict.fromkeys(channels)), max(limit, 0)
+        return await self._read(lambda c: sql.recent_times(c, names, limit, since_ts))
+
     # -- children's data (issue 15) -------------------------------------------
 
     async def messages_by(self, author_id: str) -> list[Message]:

@@ -22,7 +22,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 from persistence.store import Appended, DirectoryItem, Recovery, envelope_bytes, newest_within_budget
 from school.directory import Chat, Directory, Person, Role, School, SchoolClass, Student
@@ -110,6 +110,8 @@ _INSERT = (
     " data, edited, deleted, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _IN_CHUNK = 500  # bound on the `?` placeholders of one `IN (...)`
+T = TypeVar("T")
+TIME_ORDER_SLACK_MS = 60_000  # how far out of time order appends may be (gateways' clocks)
 
 
 @contextmanager
@@ -469,13 +471,35 @@ def read_marks_many(conn: sqlite3.Connection, channels: list[str], users: list[s
 
 def recent_messages(conn: sqlite3.Connection, channels: list[str], limit: int, since_ts: int
                     ) -> dict[str, list[Message]]:
+    return _recent(conn, _SELECT, channels, limit, since_ts, _message)
+
+
+def recent_times(conn: sqlite3.Connection, channels: list[str], limit: int, since_ts: int
+                 ) -> dict[str, list[tuple[int, int]]]:
+    return _recent(conn, "SELECT channel, seq, id, ts FROM messages", channels, limit, since_ts,
+                   lambda row: (int(row[1]), int(row[3])))
+
+
+def _recent(conn: sqlite3.Connection, select: str, channels: list[str], limit: int, since_ts: int,
+            convert: Callable[[Sequence[Any]], T]) -> dict[str, list[T]]:
     """Per channel, its newest `limit` messages not deleted with `ts >= since_ts`, ascending:
-    read newest first along the primary key, in one snapshot."""
-    out: dict[str, list[Message]] = {}
+    read newest first along the primary key, in one snapshot, and with a `since_ts`, stopped at
+    the first row older than `since_ts - TIME_ORDER_SLACK_MS` (rows are appended in time order:
+    without it, a week's read would go through the channel's whole history)."""
+    out: dict[str, list[T]] = {}
+    floor = since_ts - TIME_ORDER_SLACK_MS
     with transaction(conn, "DEFERRED"):
         for channel in channels:
-            found = _messages(conn, "channel = ? AND deleted = 0 AND ts >= ? ORDER BY seq DESC LIMIT ?",
-                              (channel, since_ts, limit))
+            found: list[T] = []
+            if limit > 0:
+                rows = conn.execute(f"{select} WHERE channel = ? AND deleted = 0 ORDER BY seq DESC", (channel,))
+                for row in rows:
+                    if row[3] < floor:
+                        break
+                    if row[3] >= since_ts:
+                        found.append(convert(row))
+                        if len(found) == limit:
+                            break
             out[channel] = found[::-1]
     return out
 

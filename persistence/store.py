@@ -171,7 +171,14 @@ class Store(Protocol):
     async def recent_messages(self, channels: Iterable[str], limit: int, *, since_ts: int = 0
                               ) -> dict[str, list[Message]]:
         """For each channel (every one asked is a key), its newest `limit` messages that are
-        not deleted and have `ts >= since_ts`, ascending."""
+        not deleted and have `ts >= since_ts`, ascending. Messages are appended in time order:
+        an adapter may stop reading a channel newest first at a message a minute older than
+        `since_ts` (a message appended more than a minute out of order may then be left out)."""
+
+    async def recent_times(self, channels: Iterable[str], limit: int, *, since_ts: int = 0
+                           ) -> dict[str, list[tuple[int, int]]]:
+        """`recent_messages` without the messages: their `(seq, ts)` only (a week of posts
+        counted and timed, not read)."""
 
     # -- children's data (issue 15): export, erasure, the school year's purge -----------
 

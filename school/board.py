@@ -16,6 +16,7 @@ guardians, and nothing here is ever sent to a family.
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class Facts:
     last_read: Mapping[str, float]  # guardian -> their latest read
     marks: Mapping[str, Mapping[str, int]]  # channel -> guardian -> read mark
     recent: Mapping[str, Sequence[Message]]  # channel -> its newest posts (up to LAST_POSTS)
-    week: Mapping[str, Sequence[Message]]  # channel -> its posts of the last 7 days
+    week: Mapping[str, Sequence[tuple[int, int]]]  # channel -> (seq, ts ms) of its posts of the last 7 days
     first_reads: Mapping[str, Mapping[int, float]]  # channel -> seq -> first family read
 
 
@@ -95,17 +96,23 @@ def in_list(row: Mapping[str, Any], name: str) -> bool:
     return bool(row[name])
 
 
-def share_seen(students: Sequence[Student], marks: Mapping[str, int], seq: int) -> int:
-    """How many of these families saw the message `seq` (one guardian's mark is enough)."""
-    return sum(1 for s in students if any(marks.get(g, 0) >= seq for g in s.guardians))
+class Seen:
+    """How far each family has read a channel (its guardians' highest mark), sorted: how many
+    families saw a seq is then one bisection, whatever the number of posts asked."""
+
+    def __init__(self, students: Sequence[Student], marks: Mapping[str, int]) -> None:
+        self.reached = sorted(max((marks.get(g, 0) for g in s.guardians), default=0) for s in students)
+
+    def families(self, seq: int) -> int:
+        return len(self.reached) - bisect.bisect_left(self.reached, seq)
 
 
 def median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _first_read_delays(posts: Sequence[Message], firsts: Mapping[int, float]) -> list[float]:
-    return [max(0.0, firsts[m.seq] - m.ts / 1000) for m in posts if m.seq in firsts]
+def _first_read_delays(posts: Sequence[tuple[int, int]], firsts: Mapping[int, float]) -> list[float]:
+    return [max(0.0, firsts[seq] - ts / 1000) for seq, ts in posts if seq in firsts]
 
 
 def class_figures(d: Directory, klass: SchoolClass, facts: Facts) -> dict[str, Any]:
@@ -114,10 +121,10 @@ def class_figures(d: Directory, klass: SchoolClass, facts: Facts) -> dict[str, A
     students = families_of(d, [klass.id])
     rows = [family_row(d, s, facts) for s in students]
     channel = str(ChannelName(ChannelType.CLASS, klass.id))
-    marks = facts.marks.get(channel, {})
+    seen = Seen(students, facts.marks.get(channel, {}))
     total = len(students)
     posts: list[dict[str, Any]] = [{"seq": m.seq, "ts": m.ts, "kind": m.kind, "title": post_title(m),
-              "families_read": share_seen(students, marks, m.seq)} for m in facts.recent.get(channel, ())]
+                                    "families_read": seen.families(m.seq)} for m in facts.recent.get(channel, ())]
     shares = [p["families_read"] / total for p in posts] if total else []
     week = facts.week.get(channel, ())
     delays = _first_read_delays(week, facts.first_reads.get(channel, {}))
@@ -131,7 +138,7 @@ def class_figures(d: Directory, klass: SchoolClass, facts: Facts) -> dict[str, A
         "seen_median": _rounded(median(shares)), "seen_lowest": _rounded(min(shares) if shares else None),
         "posts_this_week": len(week),
         "first_read_median_seconds": _rounded(median(delays)),
-        "week_posts_unread": sum(1 for m in week if share_seen(students, marks, m.seq) == 0),
+        "week_posts_unread": sum(1 for seq, _ in week if seen.families(seq) == 0),
     }
 
 
@@ -152,16 +159,16 @@ def announcements(d: Directory, school_id: str, facts: Facts) -> list[dict[str, 
     `LAST_POSTS`) still unread by some families, newest first, with how many families saw each."""
     channel = str(ChannelName(ChannelType.SCHOOL, school_id))
     students = [s for s in d.students.values() if s.school_id == school_id and s.guardians]
-    marks = facts.marks.get(channel, {})
+    seen = Seen(students, facts.marks.get(channel, {}))
     out = []
     since_ms = (facts.now - ANNOUNCEMENT_DAYS * 86_400) * 1000
     for m in reversed(facts.recent.get(channel, ())):
         if m.kind != "announcement" or m.ts < since_ms:
             continue
-        seen = share_seen(students, marks, m.seq)
-        if seen < len(students):
+        read = seen.families(m.seq)
+        if read < len(students):
             out.append({"channel": channel, "seq": m.seq, "ts": m.ts, "title": post_title(m),
-                        "urgent": bool(m.data.get("urgent")), "families_read": seen,
+                        "urgent": bool(m.data.get("urgent")), "families_read": read,
                         "families_total": len(students)})
     return out
 

@@ -116,13 +116,13 @@ class Board:
             self.board_store.last_reads(guardians),
             self.store.read_marks_many(channels, guardians),
             self.store.recent_messages(channels, rules.LAST_POSTS),
-            self.store.recent_messages(class_channels, WEEK_LIMIT, since_ts=week_start),
+            self.store.recent_times(class_channels, WEEK_LIMIT, since_ts=week_start),
         )
         reachable: set[str] = set()
         for found in await asyncio.gather(*(who(guardians) for who in self.reachable_by)):
             reachable |= found
         firsts = await self.board_store.first_reads(  # the classes' posts (announcements: no delay shown)
-            {c: [m.seq for m in week[c]] for c in class_channels}, guardians)
+            {c: [seq for seq, _ in week[c]] for c in class_channels}, guardians)
         return rules.Facts(now=now, signed_in=set(signed_in), reachable=reachable,
                            last_read=last_read, marks=marks, recent=recent, week=week, first_reads=firsts)
 

@@ -458,6 +458,8 @@ async def test_recent_messages_are_the_newest_not_deleted_per_channel(store: Sto
     since = await store.recent_messages([CLASS, "class:cm2-b"], 10, since_ts=cp[3].ts)
     assert seqs(since[CLASS]) == [4, 5] and since["class:cm2-b"] == [m for m in cm2 if m.ts >= cp[3].ts]
     assert (await store.recent_messages([CLASS], 0)) == {CLASS: []}
+    times = await store.recent_times([CLASS, "class:empty"], 2, since_ts=cp[0].ts)
+    assert times == {CLASS: [(m.seq, m.ts) for m in cp[3:5]], "class:empty": []}
 
 
 async def test_read_marks_of_many_users(store: Store) -> None:

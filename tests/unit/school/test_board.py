@@ -40,7 +40,7 @@ def test_one_guardian_reading_reaches_the_family() -> None:
     posts = [post(1, NOW - 3 * DAY), post(2, NOW - 2 * DAY), post(3, NOW - DAY)]
     f = facts(signed_in={"p-lea-pere"}, last_read={"p-lea-pere": NOW - 60, "p-durand": NOW - 40 * DAY},
               marks={"class:cp-a": {"p-lea-pere": 3, "p-durand": 1}}, recent={"class:cp-a": posts},
-              week={"class:cp-a": posts},
+              week={"class:cp-a": [(m.seq, m.ts) for m in posts]},
               first_reads={"class:cp-a": {1: NOW - 3 * DAY + 30, 2: NOW - 2 * DAY + 90}})
     figures = board.class_figures(d, d.classes["cp-a"], f)
     assert [p["families_read"] for p in figures["last_posts"]] == [2, 1, 1]
