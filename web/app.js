@@ -19,6 +19,7 @@ import { signInView, tokenClaims, personName, confirmSignIn } from './signin.js'
 import { errorText } from './compose.js';
 import { CodeSession } from './auth.js';
 import { confirmDialog } from './devices.js';
+import { setFileToken } from './viewer.js';
 
 const TOKEN_KEY = 'liaison.token';
 const SEQS_KEY = 'liaison.seqs';
@@ -166,6 +167,7 @@ class Session {
       url: wsUrl(), token, storageKey: SEQS_KEY, renew: auth ? () => auth.refresh() : null,
     });
     auth?.addEventListener('signedout', () => this.end(t('signin.signedOut')));
+    setFileToken(() => this.auth?.token ?? this.conn.token); // uploaded files are fetched with it (issue 13)
     this.store = null;
     this.dir = null;
     this.view = null;

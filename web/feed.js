@@ -6,6 +6,7 @@ import { h, setChildren, add, reconcile, icon, newId, linkify, safeHref, externa
 import { t, formatTs, formatFull, formatEvent, formatDay } from './i18n.js';
 import { composer, editForm, errorText } from './compose.js';
 import { receiptsBlock } from './people.js';
+import { uploadedAttachment } from './viewer.js';
 
 // {title, subtitle, channels, compose: {channel, kinds, name} | null,
 //  actions: Node under the title | null, aside: side panel on wide screens | null}
@@ -139,6 +140,7 @@ export function attachmentList(attachments) {
   if (!Array.isArray(attachments) || !attachments.length) return null;
   return h('ul', { class: 'attachments', 'aria-label': t('msg.attachments') },
     attachments.map((a) => {
+      if (a?.upload) return h('li', {}, uploadedAttachment(a)); // a file uploaded here (issue 13)
       const href = safeHref(a?.url);
       const label = [icon('📎'), ' ', String(a?.name || a?.url || '')];
       return h('li', {}, href
