@@ -469,6 +469,14 @@ def _notes(results: dict[str, Any]) -> None:
                          "the best sustained figure).")
 
 
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from load import capacity
+
+    measured = capacity.load_measured(args.results, args.target)
+    print(capacity.report(measured, [int(n) for n in args.families.split(",") if n.strip()]), end="")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     say = sc.stderr_progress()
     pinning = None if args.no_pin else Pinning.split()
@@ -567,6 +575,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run each target's fan-out on its own instead of interleaved with the others")
     _common(bench)
     bench.set_defaults(func=cmd_bench)
+    capacity = sub.add_parser("capacity",
+                              help="the capacity plan of docs/capacity.md from measured per-core figures")
+    capacity.add_argument("--results", type=Path, default=None,
+                          help="a report.json of `make bench` (default: the last run in docs/benchmarks.md)")
+    capacity.add_argument("--target", default="liaison-redis-1", help="the report's target to read (one gateway)")
+    capacity.add_argument("--families", default="100000,1000000",
+                          help="comma-separated populations to plan for (a district, a country)")
+    capacity.set_defaults(func=cmd_capacity)
     sub.add_parser("amplification", add_help=False,
                    help="non-reading clients recovering large histories: the gateway's RSS (issue 10, item 1); "
                         "`python -m load amplification --help`")
