@@ -62,7 +62,7 @@ from realtime.metrics import Metrics
 from realtime.services import Services
 from realtime.services.attachments import Attachments
 from realtime.services.audit import Audit, AuditTrail
-from realtime.services.board import Board, ReadTimes
+from realtime.services.board import Board, ReadTimes, push_subscribers
 from realtime.services.consents import Consents
 from realtime.services.digest import DigestSender
 from realtime.services.erasure import Erasure
@@ -197,6 +197,7 @@ class Runtime:
         self.publisher.changed_hooks.append(trail.message_changed)
         self.session_ends.ended_hooks.append(trail.sessions_ended)
         self.privacy = Privacy(self.personal_data, self.erasure, self.retention, self.audit, directory, clock)
+        self.run_daily = True  # the daily retention job (off in `liaison privacy`)
         # issue 17: the director's board (tables board_* beside the messages: when guardians read)
         self.board_store = open_board_store(settings.store_url)
         self.board = Board(directory, store, auth_store, self.board_store, mailer, s.public_url, clock)
@@ -238,6 +239,7 @@ class Runtime:
         self.push = PushService(settings.push, self.push_store, self.notifier, clock)
         self.receipts.delivery = self.push_store.report
         self.personal_data.append(PushSubscriptionData(self.push_store))
+        self.board.reachable_by.append(push_subscribers(self.push_store))  # issue 17: push counts as a device
         scheduling = ScheduleHandlers(self.scheduled_posts, self.publisher, messages.publish, self.user_limits)
         self.gateway.use(command_table(core, messages, school, scheduling))
         self.services = Services(settings, store, directory, self.publisher, self.history,
@@ -266,7 +268,8 @@ class Runtime:
         await self.audit_store.open()
         await self.privacy_store.open()
         await self.retention.refresh()
-        self.background.spawn(self.retention.daily())
+        if self.run_daily:
+            self.background.spawn(self.retention.daily())
         await self.board_store.open()
         await self.upload_store.open()
         await self.blobs.open()

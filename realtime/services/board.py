@@ -26,6 +26,7 @@ from notify.board_email import reminder_email
 from notify.email import Mailer, MailError
 from persistence.auth_store import AuthStore
 from persistence.board_store import BoardStore, ReadMove
+from persistence.push_store import PushStore
 from persistence.store import Store, StoreUnavailable
 from realtime.services.audit import Audit
 from school import board as rules
@@ -44,9 +45,18 @@ PARALLEL: Final = 4
 
 # Who among some guardians can be told of a message on a device. The board counts a guardian
 # as notifiable when one of these says so, or when they have an e-mail address. Registered:
-# live device sessions. PUSH HOOK: when the push-subscription store lands, append its
-# "who has a subscription" read here (`Board.reachable_by.append(push_store.subscribed)`).
+# live device sessions (here) and push subscriptions (`push_subscribers`, by the Runtime).
 ReachableBy = Callable[[Iterable[str]], Awaitable[set[str]]]
+
+
+def push_subscribers(push_store: PushStore) -> ReachableBy:
+    """Who among some people has a Web Push subscription: the board's push hook."""
+
+    async def subscribed(user_ids: Iterable[str]) -> set[str]:
+        found = await push_store.subscriptions_of(list(user_ids))
+        return {user for user, subscriptions in found.items() if subscriptions}
+
+    return subscribed
 
 
 class Board:

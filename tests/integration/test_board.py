@@ -18,6 +18,7 @@ import pytest
 from tests.integration.conftest import FAST, token
 from tests.integration.signin_helpers import call
 from tests.support.gateway_server import GatewayProcess, start_gateway
+from tests.support.push_service import start_push_service
 from tests.support.redis_servers import RedisServer, start_redis
 from tests.support.waiting import wait_for
 from tests.support.ws_client import UNIT, Client
@@ -223,3 +224,23 @@ async def test_the_staff_room_over_two_gateways_never_reaches_a_guardian(tmp_pat
             await client.close()
         for gateway in gateways:
             gateway.stop()
+
+
+async def test_a_push_subscription_makes_a_guardian_notifiable(make_server) -> None:
+    gateway = make_server(env={"LIAISON_API_KEY": API_KEY, "LIAISON_PUSH_ALLOWED_HOSTS": "127.0.0.1"})
+    person = {"school_id": SCHOOL, "name": "Sophie Durand", "role": "guardian"}  # no e-mail any more
+    assert call(gateway.http, "PUT", "/api/v1/admin/people/p-durand", person, bearer=API_KEY).status == 200
+    before = board(gateway, "/api/v1/board/classes/cp-a", "t-martin")
+    assert before["figures"]["families_not_notifiable"] == 1  # Hugo's family: no device, no address
+    [hugo] = [f for f in before["families"] if f["student"] == "s-hugo"]
+    assert hugo["not_notifiable"] and hugo["guardians"][0]["notifiable"] is False
+    service = start_push_service()
+    try:
+        subscription = service.subscription("durand-phone").to_json()
+        added = call(gateway.http, "POST", "/api/v1/me/push-subscriptions", subscription, bearer=token("p-durand"))
+        assert added.status == 201, added.body
+        after = board(gateway, "/api/v1/board/classes/cp-a", "t-martin")
+        assert after["figures"]["families_not_notifiable"] == 0
+        assert all(f["student"] != "s-hugo" or not f["some_not_notifiable"] for f in after["families"])
+    finally:
+        service.stop()
