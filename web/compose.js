@@ -3,7 +3,9 @@
 
 import { h, setChildren, newId, icon, toLocalInput, fromLocalInput, todayPlus } from './dom.js';
 import { newKey } from './protocol.js';
-import { t } from './i18n.js';
+import { t, formatFull } from './i18n.js';
+import { scheduleActions, scheduledList } from './schedule.js';
+import { attachPicker } from './uploads.js';
 
 // Labelled controls for one kind, filled from `data` (editing) or empty.
 export function kindFields(kind, data = {}) {
@@ -104,12 +106,31 @@ export function composer(ctx, { channel, kinds, name, urgentAs = null }) {
     : null;
   const fill = () => setChildren(fields, ...kindFields(kind));
   fill();
+  const picker = attachPicker(ctx, channel); // photos and documents (issue 13)
 
+  // staff may publish later (issue 12): "Envoyer à 07:30" in the quiet hours, or a chosen time
+  let scheduleAt = null;
+  const staff = Boolean(ctx.dir?.me?.role) && ctx.dir.me.role !== 'guardian';
+  const later = staff ? scheduleActions(ctx, (at) => {
+    if (!form.reportValidity()) return;
+    scheduleAt = at;
+    form.requestSubmit();
+  }) : null;
+  const scheduled = staff ? scheduledList(ctx) : null;
   const form = h('form', { class: 'compose-form', novalidate: false },
-    kindPicker, fields, urgent, h('div', { class: 'form-actions' }, submit, status));
+    kindPicker, fields, picker.el, urgent, h('div', { class: 'form-actions' }, submit, status), later?.el);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    const at = scheduleAt;
+    scheduleAt = null;
     const data = readData(form, kind);
+    const files = picker.collect();
+    if (files.error) {
+      status.className = 'form-status error';
+      status.textContent = files.error;
+      return;
+    }
+    if (files.attachments.length) data.attachments = files.attachments;
     let sendKind = kind;
     if (urgentAs) {
       const flagged = data.urgent;
@@ -119,25 +140,28 @@ export function composer(ctx, { channel, kinds, name, urgentAs = null }) {
         data.urgent = true;
       }
     }
-    const json = JSON.stringify([sendKind, data]);
+    const json = JSON.stringify([sendKind, data, at]);
     if (!pending || pending.json !== json) pending = { key: newKey(), json };
     submit.disabled = true;
     status.className = 'form-status';
     status.textContent = ctx.conn.state === 'online' ? t('compose.sending') : t('compose.waiting');
     try {
-      await ctx.conn.request('publish', { channel, kind: sendKind, data, key: pending.key });
+      const reply = await ctx.conn.request('publish', { channel, kind: sendKind, data, key: pending.key, ...(at ? { at } : {}) });
       pending = null;
       form.reset();
+      picker.reset();
       fill();
       const radio = [...form.querySelectorAll('input[name=kind]')].find((r) => r.value === kind);
       if (radio) radio.checked = true;
-      status.textContent = t('compose.sent');
-      setTimeout(() => { if (status.textContent === t('compose.sent')) status.textContent = ''; }, 4000);
+      const said = reply?.scheduled ? t('schedule.done', { when: formatFull(reply.at) }) : t('compose.sent');
+      status.textContent = said;
+      setTimeout(() => { if (status.textContent === said) status.textContent = ''; }, reply?.scheduled ? 8000 : 4000);
+      if (reply?.scheduled) scheduled?.load();
       form.querySelector('input:not([type=radio]), textarea')?.focus();
     } catch (err) {
       if (!['timeout', 'disconnected', 'unavailable', 'internal'].includes(err.code)) pending = null;
       status.className = 'form-status error';
-      status.textContent = errorText(err);
+      status.textContent = err.code === 'consent_missing' ? picker.missingText(files.missing) : errorText(err);
     } finally {
       submit.disabled = false;
     }
@@ -147,7 +171,7 @@ export function composer(ctx, { channel, kinds, name, urgentAs = null }) {
   return h('details', { class: 'card composer', open: wide },
     h('summary', {}, icon('✎'), ' ', isAnn ? t('compose.openAnn') : t('compose.open'),
       h('span', { class: 'muted' }, ' — ', t('compose.in', { name }))),
-    form);
+    form, scheduled?.el);
 }
 
 // Inline edit form of message `m` (kind-aware); calls done() when finished or cancelled.

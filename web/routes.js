@@ -8,7 +8,9 @@ import { classAside, classesAside, studentsView } from './people.js';
 import { feedView, upcomingAside } from './feed.js';
 import { chatsView } from './chat.js';
 import { devicesView } from './devices.js';
+import { preferencesView } from './preferences.js';
 import { boardView } from './board.js';
+import { consentView } from './consent.js';
 
 export function navItems(ctx) {
   const { dir } = ctx;
@@ -30,6 +32,8 @@ export function navItems(ctx) {
     items.push({ route: 'students', label: t('nav.students'), channels: [] });
   }
   items.push({ route: 'chats', label: t('nav.messages'), channels: chats, alias: 'chat/' });
+  if (dir.me.role === 'guardian') items.push({ route: 'consents', label: t('consent.nav'), channels: [] }); // issue 13
+  items.push({ route: 'notifications', label: t('prefs.nav'), channels: [] }); // issue 12
   if (ctx.auth) items.push({ route: 'devices', label: t('devices.nav'), channels: [] });
   return items;
 }
@@ -82,7 +86,9 @@ export function makeView(ctx, route) {
   }
   if (name === 'students') return studentsView(ctx);
   if (name === 'devices') return devicesView(ctx);
+  if (name === 'notifications') return preferencesView(ctx);
   if (name === 'board') return boardView(ctx);
+  if (name === 'consents') return consentView();
   return chatsView(ctx, name === 'chat' ? arg : null);
 }
 
