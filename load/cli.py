@@ -48,6 +48,9 @@ TARGETS = {
     "liaison-embedded": "one gateway, in-process broker, SQLite",
     "liaison-redis-1": "one gateway over Redis pub/sub, SQLite",
     "liaison-redis-2": "two gateways over Redis pub/sub, one SQLite file, clients spread over both",
+    # uvloop against the plain asyncio loop, same run (LIAISON_LOOP; issue 16)
+    "liaison-embedded-uvloop": "liaison-embedded on uvloop (LIAISON_LOOP=uvloop)",
+    "liaison-redis-1-uvloop": "liaison-redis-1 on uvloop (LIAISON_LOOP=uvloop)",
 }
 
 
@@ -133,7 +136,8 @@ class Servers:
         procs: list[Process] = []
         ports: list[int] = []
         for _ in range(gateways):
-            proc, port = start_liaison(self.workdir, store_url, self.secret, redis_url, cpus, self.log_level)
+            proc, port = start_liaison(self.workdir, store_url, self.secret, redis_url, cpus, self.log_level,
+                                       loop="uvloop" if name.endswith("-uvloop") else "asyncio")
             self.processes.append(proc)
             procs.append(proc)
             ports.append(port)

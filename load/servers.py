@@ -200,9 +200,10 @@ def _healthy(port: int) -> bool:
 
 
 def start_liaison(workdir: Path, store_url: str, secret: str, redis_url: str | None, cpus: frozenset[int] | None,
-                  log_level: str = "info", port: int | None = None) -> tuple[Process, int]:
+                  log_level: str = "info", port: int | None = None, loop: str = "asyncio") -> tuple[Process, int]:
     port = port or free_port()
     env = {"LIAISON_JWT_SECRET": secret, "LIAISON_STORE_URL": store_url, "LIAISON_LOG_LEVEL": log_level,
+           "LIAISON_LOOP": loop,
            # the benchmarks measure capacity: a few generated teachers publish for a whole school,
            # far above what the per-user limits let one person do (docs/security.md)
            "LIAISON_PUBLISHES_PER_SECOND": "100000", "LIAISON_PUBLISH_BURST": "100000",

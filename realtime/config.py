@@ -117,6 +117,7 @@ class Settings:
     catch_up_period: float = 2.0
     presence_period: float = 5.0
     log_level: str = "info"
+    loop: str = "asyncio"  # the event loop: asyncio, uvloop, or auto (uvloop when installed) (issue 16)
     max_connections: int = 15_000  # per process; beyond: 503 or close 1013 (lowered to fit RLIMIT_NOFILE)
     header_timeout: float = 10.0  # seconds to send a request's head, and to finish the WebSocket handshake
     keep_alive_timeout: int = 5  # seconds an idle HTTP keep-alive connection is kept
@@ -233,6 +234,22 @@ def _api_key(env: Mapping[str, str]) -> Secret | None:
     if len(raw) < 24:
         raise ConfigError("LIAISON_API_KEY is too short: use at least 24 random characters.")
     return Secret(raw)
+
+
+LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def _loop(env: Mapping[str, str]) -> str:
+    raw = env.get("LIAISON_LOOP", "asyncio").strip().lower() or "asyncio"
+    if raw not in LOOPS:
+        raise ConfigError(f"LIAISON_LOOP must be one of {', '.join(LOOPS)}, got {raw!r}")
+    if raw == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise ConfigError("LIAISON_LOOP=uvloop but uvloop is not installed: pip install uvloop, "
+                              "or LIAISON_LOOP=asyncio") from None
+    return raw
 
 
 def _redis_prefix(env: Mapping[str, str]) -> str:
@@ -352,6 +369,7 @@ def load_settings(env: Mapping[str, str], *, demo: bool = False) -> Settings:
         api_key=_api_key(env),
         demo=demo,
         log_level=env.get("LIAISON_LOG_LEVEL", "info").lower(),
+        loop=_loop(env),
         limits=Limits(**limits),
         signin=_signin(env),
         push=_push(env),

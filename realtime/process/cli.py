@@ -50,8 +50,9 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
         FastWebSocketRoute(create_app(settings)),
         host=host,
         port=port,
-        http=http,
+        http=http,  # h11 only: the transport's deadlines rely on h11's state (docs/design-notes.md)
         ws=ws_protocol,
+        loop=settings.loop,  # LIAISON_LOOP: asyncio, uvloop, or auto (uvloop when installed)
         ws_max_size=max(16 * limits.max_frame_bytes, 4 * 1024 * 1024),
         ws_ping_interval=settings.ping_interval,
         ws_ping_timeout=settings.ping_timeout,
@@ -131,7 +132,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run the durable jobs until SIGTERM (realtime/process/worker.py)."""
     from realtime.process.worker import run_worker
 
-    settings = _settings(False)
+    settings = _settings(args.demo)
     configure_logging(settings.log_level)
     try:
         asyncio.run(run_worker(settings))
@@ -139,6 +140,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(f"liaison worker: the store is unavailable ({exc})", file=sys.stderr)
         return 2
     return 0
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    """`liaison privacy export|erase|run` (issue 15; realtime/process/privacy_cli.py)."""
+    from realtime.process.privacy_cli import command
+
+    settings = _settings(False)
+    configure_logging(settings.log_level)
+    try:
+        return asyncio.run(command(args, settings))
+    except StoreUnavailable as exc:
+        print(f"liaison privacy: the store is unavailable ({exc}); run the command again", file=sys.stderr)
+        return 2
 
 
 async def _demo_store_refusal(url: str) -> str | None:
@@ -288,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run the notification jobs (Web Push, webhook) beside the gateways")
+    worker.add_argument("--demo", action="store_true", help="beside a `serve --demo` (its demo secret)")
     worker.set_defaults(func=cmd_worker)
 
     token = sub.add_parser("token", help="print a signed token (JWT) for a user")
@@ -304,6 +319,19 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
     load.add_argument("--limit", type=int, default=5, help="ids shown per list in the dry run (default 5)")
     load.set_defaults(func=cmd_import)
+
+    privacy = sub.add_parser("privacy", help="children's data: export, erase, apply the school year's rules",
+                             description="See docs/privacy.md. The store is LIAISON_STORE_URL.")
+    psub = privacy.add_subparsers(dest="privacy_command", required=True)
+    p_export = psub.add_parser("export", help="write all of a person's data as a zip archive")
+    p_export.add_argument("person", metavar="PERSON", help="the person's id")
+    p_export.add_argument("--out", metavar="FILE", help="the archive's file (default: standard output)")
+    p_erase = psub.add_parser("erase", help="erase a person (resumes an interrupted erasure)")
+    p_erase.add_argument("person", metavar="PERSON", help="the person's id")
+    p_erase.add_argument("--dry-run", action="store_true", help="count what would be erased; change nothing")
+    p_run = psub.add_parser("run", help="freeze and purge school years, erase leavers, finish erasures")
+    p_run.add_argument("--dry-run", action="store_true", help="list what would be done; change nothing")
+    privacy.set_defaults(func=cmd_privacy)
 
     seed = sub.add_parser("seed-district", help="fill the store with the synthetic district (docs/district.md)")
     seed.add_argument("--schools", type=int, required=True, metavar="S")
