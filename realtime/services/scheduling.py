@@ -28,7 +28,7 @@ from realtime.services.notification_rules import NotificationRules
 from realtime.services.publishing import Publisher
 from school.channels import ChannelName, parse_channel
 from school.directory import Directory, Person
-from school.errors import Conflict, LiaisonError, NotFound
+from school.errors import Conflict, LiaisonError, NotFound, Unavailable
 from school.messages import JSONDict
 from school.quiet_hours import DEFAULT_QUIET_HOURS
 from school.schedule import parse_at
@@ -74,6 +74,7 @@ class ScheduledPosts:
         """Store a post `person` may publish (`data` already checked) for `at` (ms or ISO 8601)."""
         now = self.clock()
         when = parse_at(at, now, await self.timezone_of(channel))
+        await self.publisher.fill(person, channel, data)  # uploads and consent refused now, not at `at`
         post = ScheduledPost(scheduled_id(person.id, str(channel), key), person.id, str(channel), kind, data,
                              when, now)
         stored = await self.store.add_scheduled(post)
@@ -113,12 +114,14 @@ class ScheduledPosts:
             if person is None or channel is None:
                 raise NotFound("the author or the channel is gone")
             data = self.publisher.check(person, channel, post.kind, post.data)  # still allowed there?
-        except LiaisonError as exc:
+            appended = await self.publisher.publish(person, channel, post.kind, data, post.key)
+        except Unavailable:
+            raise  # a backend to wait for: the post stays pending, claimed again after the lease
+        except LiaisonError as exc:  # no longer allowed, closed chat, consent withdrawn...
             log.warning("scheduled_dropped", scheduled=post.id, channel=post.channel, user=post.author_id,
                         reason=exc.code.wire)
             await self.store.mark_published(post.id, None)
             return False
-        appended = await self.publisher.publish(person, channel, post.kind, data, post.key)
         await self.store.mark_published(post.id, appended.message.seq)
         log.info("scheduled_published", scheduled=post.id, channel=post.channel, seq=appended.message.seq,
                  attempts=post.attempts, created=appended.created)

@@ -239,3 +239,12 @@ async def test_the_unsubscribe_link_turns_the_digest_off(world: World) -> None:
     assert await sender.send_due() == 0
     assert len(mails_to(world.smtp, CLAIRE_MAIL)) == 1
     assert await world.notes.digest_entries(CLAIRE) == []  # dropped, not piling up
+
+
+async def test_without_e_mail_nothing_piles_up(world: World) -> None:
+    sender = world.sender()
+    sender.mailer = None  # no LIAISON_SMTP_URL
+    seq = await world.post("class:cp-a", TEACHER, "post", {"title": "Sans e-mail", "text": "x"})
+    await world.arrived(CLAIRE, "class:cp-a", seq, "post")
+    assert await sender.send_due() == 0
+    assert await world.notes.digest_entries(CLAIRE) == [] and world.smtp.received == []
