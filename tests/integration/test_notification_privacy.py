@@ -32,7 +32,7 @@ async def test_export_and_erase_one_persons_notification_data(tmp_path: Path) ->
         assert "t-nguyen" not in str(exported)
         assert await section.erase("t-martin", dry_run=True) == 3
         assert await section.erase("t-martin", dry_run=False) == 3
-        empty = {"preferences": None, "digest_entries": [], "scheduled_posts": []}
+        empty: dict[str, object] = {"preferences": None, "digest_entries": [], "scheduled_posts": []}
         assert await section.export("t-martin") == empty
         assert await section.erase("t-martin", dry_run=False) == 0
         assert (await section.export("t-nguyen"))["scheduled_posts"]  # type: ignore[index]
