@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import structlog
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from cryptography.hazmat.primitives import serialization
@@ -33,6 +34,8 @@ from pywebpush import WebPusher
 
 from notify.providers import Notification, Outcome, Target, outcome_of
 from school.push import address_problem, endpoint_problem, parse_retry_after
+
+log = structlog.get_logger("liaison.webpush")
 
 VAPID_LIFETIME = 12 * 3600  # seconds a VAPID token is valid (RFC 8292: at most 24 hours)
 VAPID_REUSE = 3600  # seconds one signed token is reused for an origin
@@ -147,9 +150,8 @@ class WebPushProvider:
                 await response.read()
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
                 return outcome_of(response.status, retry_after)
-        except OSError:  # refused by the resolver, unreachable, reset: try again later
-            return Outcome("retry")
-        except (aiohttp.ClientError, TimeoutError):
+        except (OSError, aiohttp.ClientError, TimeoutError) as exc:  # unreachable, reset, refused by
+            log.info("push_send_error", error=type(exc).__name__)  # the resolver: try again later
             return Outcome("retry")
 
     async def close(self) -> None:

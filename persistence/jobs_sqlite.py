@@ -5,6 +5,10 @@ lease them to a fresh token, under the file's write lock, so two processes on on
 claim the same job. Complete/retry/fail match the token, so a worker whose lease ran out (it
 was killed or stalled) cannot end a job another worker now holds. Ended jobs stay as `done` /
 `dead` rows for `DONE_RETENTION` (their ids keep `enqueue` idempotent), then are purged.
+
+`synchronous = NORMAL` (WAL): a commit survives the process being killed, which is what a
+worker's crash needs; only a power cut may lose the last commits — at worst a job done again
+or a push sent twice — and each write costs ~0.1 ms instead of an fsync (~5 ms here).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ CREATE INDEX IF NOT EXISTS notify_jobs_ended ON notify_jobs (ended_at) WHERE end
 
 class SQLiteJobQueue:
     def __init__(self, path: str, *, op_timeout: float | None = 3.0) -> None:
-        self._db = SQLiteThread(path, SCHEMA, "jobs-sqlite", op_timeout=op_timeout)
+        self._db = SQLiteThread(path, SCHEMA, "jobs-sqlite", op_timeout=op_timeout, synchronous="NORMAL")
         self._purged = 0.0
 
     async def open(self) -> None:

@@ -2,7 +2,8 @@
 
 Every step is one statement or one `BEGIN IMMEDIATE` transaction on the worker thread of
 persistence/sqlite_thread.py; the insert-if-absent steps (`vapid_key`, `mark_sent`, `count`)
-rely on primary keys, so two processes on one file agree.
+rely on primary keys, so two processes on one file agree. `synchronous = NORMAL`, as for the
+job table (persistence/jobs_sqlite.py): commits survive a killed process, not a power cut.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _sub(row: tuple[Any, ...]) -> PushSubscription:
 
 class SQLitePushStore:
     def __init__(self, path: str, *, op_timeout: float | None = 3.0) -> None:
-        self._db = SQLiteThread(path, SCHEMA, "push-sqlite", op_timeout=op_timeout)
+        self._db = SQLiteThread(path, SCHEMA, "push-sqlite", op_timeout=op_timeout, synchronous="NORMAL")
 
     async def open(self) -> None:
         await self._db.open()

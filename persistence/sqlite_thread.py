@@ -28,12 +28,13 @@ _UNAVAILABLE_CODES = frozenset({
 
 class SQLiteThread:
     def __init__(self, path: str, schema: str, name: str, *, busy_timeout_ms: int = 5000,
-                 op_timeout: float | None = 3.0) -> None:
+                 op_timeout: float | None = 3.0, synchronous: str = "FULL") -> None:
         self.path = path
         self._schema = schema
         self._name = name
         self._busy_timeout_ms = busy_timeout_ms
         self._op_timeout = op_timeout
+        self._synchronous = synchronous if synchronous in ("FULL", "NORMAL") else "FULL"
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -49,7 +50,7 @@ class SQLiteThread:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("BEGIN IMMEDIATE")
             for statement in self._schema.split(";"):
                 if statement.strip():

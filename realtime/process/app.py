@@ -183,7 +183,7 @@ class Runtime:
         self.invitations = Invitations(directory, auth_store, mailer, s.public_url, clock)
         # issue 15: the sections of the messages, the directory and sign-in (first: the others'
         # follow), erasure jobs, the school year and retention (tables privacy_* beside the messages)
-        self.personal_data[:0] = [DirectorySection(directory, self.membership),
+        self.personal_data[:0] = [DirectorySection(directory, self.membership, self.session_ends),
                                   SignInSection(auth_store, self.session_ends),
                                   MessagesSection(store, self.events, clock), ReadMarksSection(store)]
         self.privacy_store = open_privacy_store(settings.store_url)
@@ -192,7 +192,8 @@ class Runtime:
                                    self.audit, clock, runner=self.gateway.instance_id)
         self.membership.removal_hooks.append(self.retention.people_removed)
         self.publisher.guards.append(self.retention.guard)
-        trail = AuditTrail(self.audit, directory)  # who published, edited, deleted, ended sessions
+        # the audit log of who published, edited, deleted, ended sessions
+        trail = AuditTrail(self.audit, directory, self.retention.school_of)
         self.publisher.stored_hooks.append(trail.published)
         self.publisher.changed_hooks.append(trail.message_changed)
         self.session_ends.ended_hooks.append(trail.sessions_ended)
@@ -240,6 +241,7 @@ class Runtime:
         self.receipts.delivery = self.push_store.report
         self.personal_data.append(PushSubscriptionData(self.push_store))
         self.board.reachable_by.append(push_subscribers(self.push_store))  # issue 17: push counts as a device
+        self.board.quiet_hours = self.notification_rules.quiet_hours  # no e-mail reminder in quiet hours
         scheduling = ScheduleHandlers(self.scheduled_posts, self.publisher, messages.publish, self.user_limits)
         self.gateway.use(command_table(core, messages, school, scheduling))
         self.services = Services(settings, store, directory, self.publisher, self.history,

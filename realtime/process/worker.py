@@ -76,7 +76,7 @@ async def run_worker(settings: Settings) -> None:
                             hook=webhook_provider(settings.push), rules=rules,
                             digests=Digests(notification_store), session_live=sessions.is_live)
         await PushService(settings.push, push_store, notifier).start()
-        worker = JobWorker(jobs, notifier.handlers(), wake=notifier.wake)
+        worker = JobWorker(jobs, notifier.handlers(), wake=notifier.wake, lease=settings.push.job_lease)
         log.info("worker_started", worker=worker.name, queue="redis" if settings.redis_url else "store")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

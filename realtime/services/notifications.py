@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from notify.providers import Notification, NotificationProvider, Target
+from notify.providers import Notification, NotificationProvider, Outcome, Target
 from persistence.jobs import Job, JobQueue, NewJob
 from persistence.push_store import PushStore, PushSubscription
 from persistence.store import Store
@@ -204,7 +204,7 @@ class Notifier:
                        text=p.get("text") if count == 1 else None, count=count)
         outcome = await self.push.send(Target(user_id, sub.endpoint, sub.p256dh, sub.auth),
                                        Notification(body, bool(p["urgent"]), topic(channel), PUSH_TTL))
-        await self._settle(job, outcome.status, outcome.retry_after, channel, seq, user_id, sub.id)
+        await self._settle(job, outcome, channel, seq, user_id, sub.id)
 
     async def send_hook(self, job: Job) -> None:
         p = job.payload
@@ -215,10 +215,11 @@ class Notifier:
                        text=p.get("text"))
         outcome = await self.hook.send(Target(user_id), Notification(body, bool(p["urgent"]), topic(channel),
                                                                      PUSH_TTL))
-        await self._settle(job, outcome.status, outcome.retry_after, channel, seq, user_id, None)
+        await self._settle(job, outcome, channel, seq, user_id, None)
 
-    async def _settle(self, job: Job, status: str, retry_after: float | None, channel: str, seq: int,
-                      user_id: str, subscription_id: str | None) -> None:
+    async def _settle(self, job: Job, outcome: Outcome, channel: str, seq: int, user_id: str,
+                      subscription_id: str | None) -> None:
+        status, retry_after, http_status = outcome.status, outcome.retry_after, outcome.http_status
         if status == "sent":
             if subscription_id is not None:
                 await self.push_store.mark_sent(channel, seq, subscription_id)
@@ -231,7 +232,10 @@ class Notifier:
                 await self.push_store.remove_subscription(subscription_id)
             log.info("push_subscription_gone", user=user_id, subscription=subscription_id)
         elif status == "retry" and job.attempts + 1 < MAX_ATTEMPTS:
-            raise RetryLater(backoff(job.attempts, retry_after))
+            delay = backoff(job.attempts, retry_after)
+            log.info("push_retry", channel=channel, seq=seq, user=user_id, subscription=subscription_id,
+                     status=http_status, attempts=job.attempts + 1, delay=delay)
+            raise RetryLater(delay)
         else:
             await self.push_store.count(channel, seq, user_id, "failed")
             log.warning("push_failed", channel=channel, seq=seq, user=user_id, subscription=subscription_id,

@@ -79,6 +79,7 @@ class PushService:
     answered: list[tuple[str, int]] = field(default_factory=list)
     scripted: dict[str, deque[Answer]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0  # seconds each push takes to be accepted (a busy push service)
 
     @property
     def origin(self) -> str:
@@ -114,6 +115,8 @@ class PushService:
 
     def handle(self, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, str]]:
         name = path.rsplit("/", 1)[-1]
+        if self.delay:
+            time.sleep(self.delay)
         with self.lock:
             sub = self.subscriptions.get(name)
             queued = self.scripted.get(name)
@@ -162,6 +165,8 @@ def start_push_service() -> PushService:
     holder: dict[str, PushService] = {}
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as push services do
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
@@ -175,7 +180,10 @@ def start_push_service() -> PushService:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # a sender's whole pool of connections at once
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="push-service", daemon=True)
     service = PushService(server, thread)
