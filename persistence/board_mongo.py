@@ -92,6 +92,10 @@ class MongoBoardStore:
                 return at if doc is None else float(doc["at"])
         return None
 
+    async def release_reminder(self, channel: str, seq: int, at: float) -> None:
+        with unavailable_errors(self, WHAT):
+            await self._reminders.delete_one({"_id": f"{channel}#{seq}", "at": at})
+
     async def reads_of(self, user_id: str) -> list[ReadMove]:
         with unavailable_errors(self, WHAT):
             cursor = self._reads.find({"user_id": user_id}).sort([("at", ASCENDING), ("_id", ASCENDING)])

@@ -183,6 +183,13 @@ class SQLiteBoardStore:
 
         return await self._call(claim, write=True)
 
+    async def release_reminder(self, channel: str, seq: int, at: float) -> None:
+        def release(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM board_reminders WHERE channel = ? AND seq = ? AND at = ?",
+                         (channel, seq, at))
+
+        await self._call(release, write=True)
+
     async def reads_of(self, user_id: str) -> list[ReadMove]:
         def read(conn: sqlite3.Connection) -> list[ReadMove]:
             rows = conn.execute("SELECT user_id, channel, after_seq, upto_seq, at FROM board_reads"

@@ -76,6 +76,11 @@ class BoardStore(Protocol):
         `at - every`, record one at `at` and return None; else return the time of that one."""
         ...
 
+    async def release_reminder(self, channel: str, seq: int, at: float) -> None:
+        """Forget the reminder claimed at `at` for the message (none of its e-mails went out),
+        unless another was claimed since."""
+        ...
+
     async def reads_of(self, user_id: str) -> list[ReadMove]:
         """Every logged move of one user, oldest first (the privacy export)."""
         ...

@@ -6,7 +6,7 @@
 // Server side: GET /api/v1/board/schools/{id}, /board/classes/{id}, their /families.csv, and
 // POST /api/v1/board/reminders (docs/http-api.md, "The board").
 
-import { t, formatTs } from './i18n.js';
+import { t, formatTs, formatFull } from './i18n.js';
 import { h, setChildren, icon } from './dom.js';
 
 const API = '/api/v1';
@@ -25,6 +25,8 @@ async function request(ctx, path, { method = 'GET', body = null, raw = false } =
       try { data = await res.json(); } catch { /* no JSON */ }
       const err = new Error(data?.error?.message || String(res.status));
       err.status = res.status;
+      err.reason = data?.error?.reason ?? null;
+      err.retryAt = data?.error?.retry_at ?? null;
       throw err;
     }
     return raw ? res : res.json();
@@ -148,7 +150,8 @@ export function boardView(ctx) {
       setChildren(button, icon('✓'), ' ', t('board.remindedToday')); // once a day: it stays disabled
     } catch (err) {
       button.disabled = false;
-      say(err.status === 409 ? t('board.alreadyReminded') : t('board.remindFailed'), true);
+      if (err.reason === 'quiet_hours') say(t('board.quietHours', { when: formatFull(err.retryAt * 1000) }), true);
+      else say(err.status === 409 ? t('board.alreadyReminded') : t('board.remindFailed'), true);
     }
   }
 

@@ -369,6 +369,7 @@ export const fr = {
   'board.reminded': 'Relance envoyée à {count} responsable.|Relance envoyée à {count} responsables.',
   'board.remindedToday': 'Relance envoyée aujourd’hui',
   'board.alreadyReminded': 'Ces familles ont déjà été relancées aujourd’hui pour cette annonce. Réessayez demain.',
+  'board.quietHours': 'Ce sont les heures calmes de l’école : pas d’e-mail aux familles avant {when}. Relancez à ce moment-là.',
   'board.remindFailed': 'La relance n’a pas pu être envoyée. Réessayez dans un moment.',
   'board.lists': 'Les familles à appeler',
   'board.list.never_signed_in': 'Familles jamais connectées',

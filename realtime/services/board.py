@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import structlog
@@ -34,6 +35,7 @@ from school.board_csv import families_csv
 from school.channels import ChannelName, ChannelType
 from school.directory import Directory, Person, Role, SchoolClass
 from school.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
+from school.quiet_hours import QuietHours, release_at, zone
 
 log = structlog.get_logger("liaison.board")
 
@@ -71,6 +73,8 @@ class Board:
         self.clock = clock
         self.reachable_by: list[ReachableBy] = [auth_store.with_live_sessions]
         self.audit: Audit | None = None
+        # the school's quiet hours (issue 12's NotificationRules.quiet_hours): no reminder then
+        self.quiet_hours: Callable[[str], Awaitable[QuietHours]] | None = None
         self._purged_at = 0.0
 
     # -- who may see what -----------------------------------------------------------------------
@@ -192,8 +196,8 @@ class Board:
 
     async def remind(self, person: Person | None, channel: ChannelName, seq: int) -> dict[str, Any]:
         """E-mail the guardians of the families that have not seen a message, at most once a day
-        per message (across gateways). A school announcement: its directors; a class post: its
-        teachers and the directors."""
+        per message (across gateways), never in the school's quiet hours unless it is urgent. A
+        school announcement: its directors; a class post: its teachers and the directors."""
         d = self.directory
         if channel.type is ChannelType.SCHOOL:
             school_id = self.school_of(person, channel.id)
@@ -210,19 +214,33 @@ class Board:
         mailer = self.mailer
         if mailer is None:
             raise Unavailable("e-mail is not configured: set LIAISON_SMTP_URL and LIAISON_SMTP_FROM, and restart")
+        now = self.clock()
+        if self.quiet_hours is not None and not message.data.get("urgent"):
+            quiet = await self.quiet_hours(school_id)
+            until = release_at(quiet, now)
+            if until is not None:
+                local = datetime.fromtimestamp(until, zone(quiet.timezone)).strftime("%Y-%m-%d %H:%M")
+                raise Conflict(f"these are the school's quiet hours: no e-mail to families until {local}"
+                               f" ({quiet.timezone}); send the reminder then", reason="quiet_hours",
+                               retry_at=round(until))
         guardians = rules.guardians_of(students)
         marks = (await self.store.read_marks_many([str(channel)], guardians))[str(channel)]
         unread = rules.unread_guardians(students, marks, seq)
-        now = self.clock()
+        addressed = [p for p in (d.people.get(g) for g in unread) if p is not None and p.email]
+        report: dict[str, Any] = {"channel": str(channel), "seq": seq,
+                                  "families_unread": len(rules.families_unread(students, marks, seq)),
+                                  "sent": 0, "failed": 0, "no_email": len(unread) - len(addressed)}
+        if not addressed:
+            return report  # nobody to write to: no reminder is used up
         earlier = await self.board_store.claim_reminder(str(channel), seq, now, REMIND_EVERY)
         if earlier is not None:
             hours = max(1, round((earlier + REMIND_EVERY - now) / 3600))
             raise Conflict(f"the unread families were already reminded of this message less than a day ago;"
-                           f" try again in about {hours} h")
+                           f" try again in about {hours} h", reason="reminded_today",
+                           retry_at=round(earlier + REMIND_EVERY))
         school = d.schools[school_id].name
         title = rules.post_title(message)
         link = f"{self.public_url}/"
-        addressed = [p for p in (d.people.get(g) for g in unread) if p is not None and p.email]
         gate = asyncio.Semaphore(PARALLEL)
 
         async def send(to: str) -> bool:
@@ -235,10 +253,9 @@ class Board:
             return True
 
         results = await asyncio.gather(*(send(str(p.email)) for p in addressed))
-        report = {"channel": str(channel), "seq": seq,
-                  "families_unread": len(rules.families_unread(students, marks, seq)),
-                  "sent": sum(results), "failed": len(results) - sum(results),
-                  "no_email": len(unread) - len(addressed)}
+        report["sent"], report["failed"] = sum(results), len(results) - sum(results)
+        if not report["sent"]:  # none went out (the mail server is down): a retry may go at once
+            await self.board_store.release_reminder(str(channel), seq, now)
         log.info("reminder_sent", channel=str(channel), seq=seq, sent=report["sent"], failed=report["failed"])
         if self.audit is not None:
             await self.audit.record(person.id if person else "api-key", "board.remind", f"{channel}#{seq}",

@@ -40,6 +40,8 @@ def board_server(tmp_path: Path) -> Iterator[Server]:
     """The demo school with the admin API on, and some class life: posts, an announcement,
     a few reads, and a guardian whose name and phone would be formulas in a spreadsheet."""
     with _serve(tmp_path / "server", ["--demo"], {"LIAISON_API_KEY": API_KEY}, None, 30.0) as server:
+        admin(server, "PUT", "/admin/schools/ecole-jaures/quiet-hours",  # reminders whenever the suite runs
+              {"start": "00:00", "end": "00:00", "weekends": False, "timezone": "Europe/Paris"})
         admin(server, "PUT", "/admin/people/p-adam", {"school_id": "ecole-jaures", "name": EVIL,
                                                       "role": "guardian", "phone": "+33 6 12 34 56 78"})
         teacher, director = ProtocolClient(server.url, "t-martin"), ProtocolClient(server.url, "d-bernard")

@@ -82,6 +82,10 @@ async def test_one_reminder_per_window_even_when_two_gateways_race(board_backend
         assert await first.claim_reminder(CP, 5, T0 + 1, DAY) is None  # another message
         assert await second.claim_reminder(CP, 4, T0 + DAY, DAY) is None  # a day later
         assert await first.claim_reminder(CP, 4, T0 + DAY + 5, DAY) == T0 + DAY
+        await first.release_reminder(CP, 4, T0)  # not the current one: kept
+        assert await first.claim_reminder(CP, 4, T0 + DAY + 6, DAY) == T0 + DAY
+        await second.release_reminder(CP, 4, T0 + DAY)  # none of its e-mails went out
+        assert await first.claim_reminder(CP, 4, T0 + DAY + 7, DAY) is None
     finally:
         await first.close()
         await second.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +26,13 @@ from tests.support.ws_client import UNIT, Client
 
 API_KEY = "k" * 32
 SCHOOL = "ecole-jaures"
+NEVER_QUIET = {"start": "00:00", "end": "00:00", "weekends": False, "timezone": "Europe/Paris"}
+ALWAYS_QUIET = {"start": "00:00", "end": "23:59", "weekends": True, "timezone": "Europe/Paris"}
+
+
+def quiet_hours(gateway: GatewayProcess, rules: dict[str, Any]) -> None:
+    answer = call(gateway.http, "PUT", f"/api/v1/admin/schools/{SCHOOL}/quiet-hours", rules, bearer=API_KEY)
+    assert answer.status == 200, answer.body
 
 
 def get_raw(gateway: GatewayProcess, path: str, bearer: str) -> tuple[int, str, bytes]:
@@ -152,6 +160,7 @@ async def test_the_csv_lists_open_in_a_spreadsheet_without_formulas(make_server)
 
 async def test_a_reminder_goes_to_the_unread_families_once_a_day(make_server) -> None:
     gateway = make_server(env={"LIAISON_API_KEY": API_KEY})
+    quiet_hours(gateway, NEVER_QUIET)  # whenever the suite runs
     director, mother = await connect(gateway, "d-bernard"), await connect(gateway, "p-lea-mere")
     try:
         notice = await director.ok("publish", channel=f"school:{SCHOOL}", kind="announcement",
@@ -169,7 +178,8 @@ async def test_a_reminder_goes_to_the_unread_families_once_a_day(make_server) ->
         await wait_for(lambda: len(reminders()) == 2, what="the two reminder e-mails")
         assert reminders() == ["karim.benali@example.fr", "sophie.durand@example.fr"]
         again = call(gateway.http, "POST", "/api/v1/board/reminders", body, bearer=token("d-bernard"))
-        assert again.status == 409 and "h" in again.body["error"]["message"]
+        assert again.status == 409 and again.body["error"]["reason"] == "reminded_today"
+        assert again.body["error"]["retry_at"] > time.time() + 23 * 3600
         assert reminders() == ["karim.benali@example.fr", "sophie.durand@example.fr"]
         missing = call(gateway.http, "POST", "/api/v1/board/reminders", {**body, "seq": 99},
                        bearer=token("d-bernard"))
@@ -177,6 +187,27 @@ async def test_a_reminder_goes_to_the_unread_families_once_a_day(make_server) ->
     finally:
         await director.close()
         await mother.close()
+
+
+async def test_no_reminder_in_quiet_hours_unless_urgent(make_server) -> None:
+    gateway = make_server(env={"LIAISON_API_KEY": API_KEY})
+    quiet_hours(gateway, ALWAYS_QUIET)
+    director = await connect(gateway, "d-bernard")
+    try:
+        calm = await director.ok("publish", channel=f"school:{SCHOOL}", kind="announcement",
+                                 data={"text": "Kermesse samedi", "urgent": False})
+        urgent = await director.ok("publish", channel=f"school:{SCHOOL}", kind="announcement",
+                                   data={"text": "École fermée demain (inondation)", "urgent": True})
+        reminders, room = "/api/v1/board/reminders", f"school:{SCHOOL}"
+        boss = token("d-bernard")
+        held = call(gateway.http, "POST", reminders, {"channel": room, "seq": calm["seq"]}, bearer=boss)
+        assert held.status == 409 and held.body["error"]["reason"] == "quiet_hours", held.body
+        assert "Europe/Paris" in held.body["error"]["message"]
+        assert not [m for m in call(gateway.http, "GET", "/demo/outbox").body if "annonce" in str(m["subject"])]
+        sent = call(gateway.http, "POST", reminders, {"channel": room, "seq": urgent["seq"]}, bearer=boss)
+        assert sent.status == 200 and sent.body["sent"] == 4, sent.body  # every guardian has an address
+    finally:
+        await director.close()
 
 
 @pytest.fixture
