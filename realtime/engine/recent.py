@@ -80,7 +80,9 @@ class Cached:
         return len(self.json)
 
     def held(self) -> int:
-        return ITEM_OVERHEAD + len(self.json) + sum(len(f) for f in self._frames.values())
+        """The bytes it is counted for: its JSON frame and room for a MessagePack one (encoded
+        on first use, about as long), so that the count does not move when that happens."""
+        return ITEM_OVERHEAD + 2 * len(self.json)
 
     def frame(self, codec: str) -> bytes:
         """Its encoding in `codec`; a message that codec cannot carry goes as `data: {}`,
@@ -307,6 +309,13 @@ class RecentCache:
     # -- the hub's StreamListener ------------------------------------------------
 
     def advanced(self, event: Event) -> None:
+        try:
+            self._advanced(event)
+        except Exception:  # never break the hub's delivery: forget the channel instead
+            log.exception("recent_append_failed", channel=event.channel, seq=event.seq)
+            self._drop(event.channel)
+
+    def _advanced(self, event: Event) -> None:
         wire: WireMessage = event.body["message"]
         fill = self._fills.get(event.channel)
         if fill is not None:
@@ -329,6 +338,13 @@ class RecentCache:
         self._evict()
 
     def updated(self, event: Event) -> None:
+        try:
+            self._updated(event)
+        except Exception:  # never break the hub's delivery: forget the channel instead
+            log.exception("recent_update_failed", channel=event.channel)
+            self._drop(event.channel)
+
+    def _updated(self, event: Event) -> None:
         wire = event.body.get("message")
         if not isinstance(wire, dict) or "seq" not in wire:
             return

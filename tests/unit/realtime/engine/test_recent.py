@@ -337,4 +337,6 @@ def test_unrelated_events_leave_the_cache_alone() -> None:
     cache = RecentCache(None, lambda _: None, cap=5, reply_bytes=1000, max_bytes=1000)  # type: ignore[arg-type]
     cache.updated(Event(CH, "receipt", {"user": "x"}))
     cache.advanced(Event(CH, "message", {"message": {"seq": 1}}, 1))
+    cache.advanced(Event(CH, "message", {}, 2))  # malformed: logged, never raised into the hub
+    cache.updated(Event(CH, "update", {"message": {"seq": "x"}}))
     assert cache.stats()["channels"] == 0
