@@ -13,6 +13,7 @@ refused too. Errors are `ImageRefused` (a message for the user, and `too_large`)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import warnings
@@ -114,10 +115,17 @@ def _save(image: Image.Image, out_dir: str, name: str, fmt: str) -> Encoded:
     return Encoded(path, media, image.width, image.height)
 
 
+def _lower_priority() -> None:
+    """Workers run at a lower CPU priority than the gateway: on a busy machine, re-encoding
+    waits, live delivery does not."""
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
 class ImagingPool:
     """A few worker processes (spawned, so nothing of the server's threads or sockets is
-    inherited) re-encoding photos, with at most `workers * 2` jobs waiting: a burst of uploads
-    queues here, and the event loop only awaits."""
+    inherited; at a lower CPU priority) re-encoding photos, with at most `workers * 2` jobs
+    waiting: a burst of uploads queues here, and the event loop only awaits."""
 
     def __init__(self, workers: int = 2, max_pixels: int = MAX_PIXELS) -> None:
         self.workers = max(1, workers)
@@ -127,7 +135,8 @@ class ImagingPool:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_lower_priority)
         return self._pool
 
     async def reencode(self, source: str, out_dir: str) -> dict[str, Encoded]:
