@@ -1,0 +1,152 @@
+"""When pushes go out, on an injected clock (issue 12): a post at 21:00 on a Tuesday is pushed
+at 07:00 on Wednesday, one on Saturday at 07:00 on Monday, an urgent announcement from the
+director at once; the window's posts in one channel arrive as one push ("2 nouveaux messages
+en CM2 B"); a person who read them meanwhile gets nothing.
+
+Real parts, in process: the SQLite stores in `tmp_path`, the job queue's table, the
+notification rules (part B) and the local push service that checks VAPID and decrypts; the
+worker is run round by round (`JobWorker.run_once`) on a `FakeClock`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from channels.presence_reader import NobodyOnline
+from notify.webpush import WebPushProvider, load_vapid, new_vapid_pem
+from persistence.jobs_sqlite import SQLiteJobQueue
+from persistence.notification_factory import open_notification_store
+from persistence.push_sqlite import SQLitePushStore
+from persistence.push_store import PushSubscription
+from persistence.sqlite import SQLiteStore
+from realtime.services.job_worker import JobWorker
+from realtime.services.notification_rules import Digests, NotificationRules
+from realtime.services.notifications import Notifier
+from school.demo import demo_school
+from school.directory import Directory
+from school.messages import Author, Draft, Message
+from tests.support.clock import FakeClock
+from tests.support.push_service import PushService, start_push_service
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def paris(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=PARIS).timestamp()
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    store: SQLiteStore
+    notifier: Notifier
+    worker: JobWorker
+    push: PushService
+    directory: Directory
+
+    async def post(self, channel: str, author: str, kind: str = "post", **data: object) -> Message:
+        person = self.directory.person(author)
+        assert person is not None
+        draft = Draft(channel, str(uuid.uuid4()), int(self.clock() * 1000), Author(person.id, person.name,
+                                                                                    person.role.value), kind,
+                      dict(data), None)
+        message = (await self.store.append(draft)).message
+        await self.notifier.message_stored(message)
+        return message
+
+    async def run_jobs(self) -> None:
+        while await self.worker.run_once():
+            pass
+
+
+@pytest.fixture
+def push_service() -> Iterator[PushService]:
+    service = start_push_service()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, push_service: PushService) -> AsyncIterator[Rig]:
+    path = str(tmp_path / "liaison.db")
+    clock = FakeClock(paris("2026-12-01T21:00"))  # a Tuesday
+    store = SQLiteStore(path)
+    notes = open_notification_store(f"sqlite:///{path}")
+    push_store, queue = SQLitePushStore(path), SQLiteJobQueue(path)
+    for part in (store, notes, push_store, queue):
+        await part.open()
+    await store.save_directory(demo_school())
+    directory = await store.load_directory()
+    provider = WebPushProvider(load_vapid(new_vapid_pem()), "mailto:test@example.fr", {"127.0.0.1"})
+    notifier = Notifier(directory, store, push_store, queue, NobodyOnline, push=provider,
+                        rules=NotificationRules(notes, clock), digests=Digests(notes), clock=clock)
+    adam = push_service.subscription("adam")
+    keys = adam.to_json()["keys"]
+    await push_store.add_subscription(PushSubscription("ps-adam", "p-adam", None, adam.endpoint, keys["p256dh"],
+                                                       keys["auth"], clock()))
+    try:
+        yield Rig(clock, store, notifier, JobWorker(queue, notifier.handlers(), clock=clock), push_service,
+                  directory)
+    finally:
+        await notifier.close()
+        for part in (queue, push_store, notes, store):
+            await part.close()
+
+
+async def test_a_post_at_21h_on_tuesday_is_pushed_at_7h_on_wednesday_with_the_window_collapsed(rig: Rig) -> None:
+    first = await rig.post("class:cm2-b", "t-nguyen", text="Piscine demain")
+    rig.clock.now = paris("2026-12-01T21:30")
+    second = await rig.post("class:cm2-b", "t-nguyen", text="Apportez un bonnet")
+    await rig.run_jobs()
+    assert rig.push.to("adam") == []
+    rig.clock.now = paris("2026-12-02T06:59:59")
+    await rig.run_jobs()
+    assert rig.push.to("adam") == [], "still quiet"
+    rig.clock.now = paris("2026-12-02T07:00")
+    await rig.run_jobs()
+    [push] = rig.push.to("adam")
+    assert push.payload["title"] == "2 nouveaux messages en CM2 B"
+    assert push.payload["seq"] == second.seq and push.payload["count"] == 2 and first.seq < second.seq
+    assert push.urgency == "normal"
+    rig.clock.advance(3600)
+    await rig.run_jobs()
+    assert len(rig.push.to("adam")) == 1, "once"
+    report = await rig.notifier.push_store.report("class:cm2-b", first.seq)
+    assert report["held"] == 1 and report["push"] == 1
+
+
+async def test_a_post_on_saturday_waits_for_monday_7h(rig: Rig) -> None:
+    rig.clock.now = paris("2026-12-05T10:00")  # a Saturday
+    message = await rig.post("class:cm2-b", "t-nguyen", text="Bon week-end")
+    await rig.run_jobs()
+    rig.clock.now = paris("2026-12-06T20:00")  # Sunday evening
+    await rig.run_jobs()
+    assert rig.push.to("adam") == []
+    rig.clock.now = paris("2026-12-07T07:00")  # Monday
+    await rig.run_jobs()
+    [push] = rig.push.to("adam")
+    assert push.payload["seq"] == message.seq and push.payload["title"] == "Nouveau message de M. Nguyen — CM2 B"
+
+
+async def test_an_urgent_announcement_from_the_director_goes_out_at_once(rig: Rig) -> None:
+    message = await rig.post("school:ecole-jaures", "d-bernard", kind="announcement", text="Alerte neige",
+                             urgent=True)
+    await rig.run_jobs()
+    [push] = rig.push.to("adam")
+    assert push.payload["seq"] == message.seq and push.payload["urgent"] is True and push.urgency == "high"
+
+
+async def test_one_who_read_during_the_window_is_not_pushed(rig: Rig) -> None:
+    message = await rig.post("class:cm2-b", "t-nguyen", text="Piscine demain")
+    await rig.run_jobs()
+    await rig.store.mark_read("p-adam", "class:cm2-b", message.seq)
+    rig.clock.now = paris("2026-12-02T07:00")
+    await rig.run_jobs()
+    assert rig.push.to("adam") == []
