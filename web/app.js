@@ -19,6 +19,7 @@ import { signInView, tokenClaims, personName, confirmSignIn } from './signin.js'
 import { errorText } from './compose.js';
 import { CodeSession } from './auth.js';
 import { confirmDialog } from './devices.js';
+import { pushOffer, openedChannel, routeForChannel } from './push.js';
 import { setFileToken } from './viewer.js';
 
 const TOKEN_KEY = 'liaison.token';
@@ -238,7 +239,7 @@ class Session {
             icon('⏻'), h('span', { class: 'switch-label' }, t('header.signOut')))
           : h('button', { type: 'button', class: 'btn btn-quiet switch', onclick: () => this.confirmSwitch() },
             icon('⇄'), h('span', { class: 'switch-label' }, t('header.switch')))),
-      this.banner, this.urgentBar,
+      this.banner, this.urgentBar, pushOffer(this),
       h('nav', { class: 'tabs', 'aria-label': t('header.nav') }, this.navList),
       this.main, this.toast, this.live);
   }
@@ -388,6 +389,7 @@ class Session {
           : null,
         familiesRead: r.families_read,
         familiesTotal: r.families_total,
+        notified: r.notified || null, // issue 12: {push, email, held, failed}
       }))
       // a server without the `receipts` operation: show nothing rather than an error
       .catch((err) => st.setReceipt(channel, seq, err.code === 'bad_request' ? { unsupported: true } : { error: true }));
@@ -466,6 +468,11 @@ class Session {
     if (!this.dir || !this.store) return;
     const items = this.navItems();
     let route = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
+    const opened = openedChannel(route); // a tapped push notification (issue 12, web/push.js)
+    if (opened) {
+      route = routeForChannel(items, opened);
+      history.replaceState(null, '', `#/${route}`);
+    }
     const valid = items.some((i) => i.route === route) || (route.startsWith('chat/') && route.length > 5);
     if (!valid) {
       route = items[0].route;

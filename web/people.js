@@ -212,6 +212,7 @@ export function receiptsBlock(ctx, m, key) {
   const panelId = `rcpt-${key.replace(/[^a-z0-9]/gi, '-')}`;
   const bar = h('div', { class: 'receipts-bar' },
     h('p', { class: 'receipts' }, icon(read < total ? '👁' : '✔'), ' ', summary),
+    r.notified ? h('p', { class: 'receipts notified muted' }, icon('🔔'), ' ', t('receipts.notified', r.notified)) : null,
     open
       ? h('button', {
         type: 'button', class: 'btn btn-small', 'aria-expanded': String(expanded), 'aria-controls': panelId,

@@ -5,13 +5,13 @@
 // else is touched: not the WebSocket, not the API (/api/: tokens, sign-in, sessions are never
 // cached, not even as a fallback), not the demo routes, not the messages.
 
-const CACHE = 'liaison-shell-v2';
+const CACHE = 'liaison-shell-v3';
 const SHELL = [
   './', 'index.html', 'offline.html', 'style.css', 'icon.svg', 'icon-192.png', 'icon-512.png',
   'manifest.webmanifest',
   'app.js', 'auth.js', 'board.js', 'chat.js', 'compose.js', 'devices.js', 'dom.js', 'feed.js', 'i18n.js', 'people.js',
   'protocol.js', 'reads.js', 'routes.js', 'sequencer.js', 'signin.js', 'store.js', 'offline.js',
-  'preferences.js', 'schedule.js', 'uploads.js', 'viewer.js', 'consent.js',
+  'preferences.js', 'schedule.js', 'uploads.js', 'viewer.js', 'consent.js', 'push.js',
 ];
 const NEVER = ['/api/', '/demo/', '/ws', '/healthz', '/readyz', '/openapi.json'];
 const scope = new URL(self.registration.scope);
@@ -61,3 +61,40 @@ async function shellFile(req) {
     return (await cache.match(req, { ignoreSearch: true })) || Response.error();
   }
 }
+
+// Push notifications (issue 12): the server's payload is JSON {channel, seq, kind, title,
+// author, urgent, count, body?}; `body` (the text) only when the person chose to see it on the
+// lock screen. One notification per channel (tag): a newer one replaces it.
+self.addEventListener('push', (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch { data = {}; }
+  const channel = typeof data.channel === 'string' ? data.channel : '';
+  const title = typeof data.title === 'string' && data.title ? data.title : 'Liaison';
+  event.waitUntil(self.registration.showNotification(title, {
+    body: typeof data.body === 'string' ? data.body : '',
+    tag: channel || 'liaison',
+    renotify: true,
+    requireInteraction: data.urgent === true,
+    icon: new URL('icon-192.png', scope).href,
+    data: { channel, seq: data.seq, url: openUrl(channel) },
+  }));
+});
+
+// The page that opens a channel: the app turns #/open/CHANNEL into that channel's page.
+function openUrl(channel) {
+  return new URL(channel ? `./#/open/${encodeURIComponent(channel)}` : './', scope).href;
+}
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const url = event.notification.data?.url || openUrl(event.notification.data?.channel || '');
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const open = windows.find((w) => new URL(w.url).origin === scope.origin);
+    if (open) {
+      await open.focus();
+      return open.navigate ? open.navigate(url) : open.postMessage({ type: 'open', url });
+    }
+    return self.clients.openWindow(url);
+  })());
+});
