@@ -109,12 +109,22 @@ class MongoNotificationStore:
                 [("added_at", ASCENDING), ("channel", ASCENDING), ("seq", ASCENDING)]).to_list()
         return [DigestEntry(d["user_id"], d["channel"], d["seq"], d["kind"], d["added_at"]) for d in docs]
 
-    async def digest_users(self, now: float, limit: int) -> list[str]:
+    async def digest_users(self, now: float, limit: int, after: str = "") -> list[str]:
+        found: list[str] = []
         with unavailable_errors(self, WHAT):
-            users = sorted(await self._entries.distinct("user_id"))
-            waiting = {d["_id"] for d in await self._state.find(
-                {"_id": {"$in": users}, "next_at": {"$gt": now}}, {"_id": True}).to_list()}
-        return [u for u in users if u not in waiting][:limit]
+            while len(found) < limit:
+                cursor = await self._entries.aggregate([
+                    {"$match": {"user_id": {"$gt": after}}}, {"$group": {"_id": "$user_id"}},
+                    {"$sort": {"_id": 1}}, {"$limit": limit}])
+                page = await cursor.to_list()
+                users = [d["_id"] for d in page]
+                if not users:
+                    break
+                waiting = {d["_id"] for d in await self._state.find(
+                    {"_id": {"$in": users}, "next_at": {"$gt": now}}, {"_id": True}).to_list()}
+                found += [u for u in users if u not in waiting]
+                after = users[-1]
+        return found[:limit]
 
     async def claim_digest(self, user_id: str, now: float, lease: float) -> bool:
         with unavailable_errors(self, WHAT):

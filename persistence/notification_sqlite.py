@@ -232,12 +232,13 @@ class SQLiteNotificationStore:
 
         return await self._call(read, write=False)
 
-    async def digest_users(self, now: float, limit: int) -> list[str]:
+    async def digest_users(self, now: float, limit: int, after: str = "") -> list[str]:
         def read(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(
                 "SELECT DISTINCT e.user_id FROM notify_digest_entries e"
                 " LEFT JOIN notify_digest_state s ON s.user_id = e.user_id"
-                " WHERE s.next_at IS NULL OR s.next_at <= ? ORDER BY e.user_id LIMIT ?", (now, limit),
+                " WHERE e.user_id > ? AND (s.next_at IS NULL OR s.next_at <= ?) ORDER BY e.user_id LIMIT ?",
+                (after, now, limit),
             ).fetchall()
             return [row[0] for row in rows]
 

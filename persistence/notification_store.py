@@ -94,8 +94,9 @@ class NotificationStore(Protocol):
 
     async def digest_entries(self, user_id: str) -> list[DigestEntry]: ...
 
-    async def digest_users(self, now: float, limit: int) -> list[str]:
-        """People with digest entries whose next allowed send time is ≤ `now`."""
+    async def digest_users(self, now: float, limit: int, after: str = "") -> list[str]:
+        """People with digest entries whose next allowed send time is ≤ `now`, in id order,
+        those after `after` (a page's last id: the next page)."""
         ...
 
     async def claim_digest(self, user_id: str, now: float, lease: float) -> bool: ...

@@ -42,7 +42,8 @@ log = structlog.get_logger("liaison.digest")
 
 LEASE = 120.0  # seconds a claimed digest is left to its gateway
 RETRY_AFTER = 300.0  # seconds before trying again after a transient SMTP failure
-USERS_PER_ROUND = 200
+USERS_PER_ROUND = 200  # people read from the store per page
+SENDING_AT_ONCE = 8  # e-mails written side by side (each on its own SMTP connection)
 UNSUBSCRIBE_PATH = "/api/v1/digest/unsubscribe"
 KIND_LABELS = {"announcement": "Annonce", "post": "Publication", "event": "Événement", "homework": "Devoirs",
                "chat": "Message"}
@@ -79,16 +80,24 @@ class DigestSender:
         self.clock = clock
 
     async def send_due(self) -> int:
-        """One round: the digests that may go out now; how many e-mails were sent."""
+        """One round: the digests that may go out now, page by page (people waiting for their
+        school's quiet hours to end never hide the others); how many e-mails were sent."""
         now = self.clock()
         sent = 0
-        for user_id in await self.notifications.digest_users(now, USERS_PER_ROUND):
-            if self.mailer is None:  # no e-mail configured: nothing will ever be sent for them
-                await self._drop_all(user_id, now)
-                continue
-            if await self.send_one(user_id, now):
-                sent += 1
+        after = ""
+        while page := await self.notifications.digest_users(now, USERS_PER_ROUND, after):
+            after = page[-1]
+            for start in range(0, len(page), SENDING_AT_ONCE):
+                batch = page[start:start + SENDING_AT_ONCE]
+                done = await asyncio.gather(*(self._one(user_id, now) for user_id in batch))
+                sent += sum(done)
         return sent
+
+    async def _one(self, user_id: str, now: float) -> bool:
+        if self.mailer is None:  # no e-mail configured: nothing will ever be sent for them
+            await self._drop_all(user_id, now)
+            return False
+        return await self.send_one(user_id, now)
 
     async def send_one(self, user_id: str, now: float) -> bool:
         person = self.directory.person(user_id)

@@ -28,7 +28,7 @@ from realtime.services.notification_rules import NotificationRules
 from realtime.services.publishing import Publisher
 from school.channels import ChannelName, parse_channel
 from school.directory import Directory, Person
-from school.errors import Conflict, LiaisonError, NotFound, Unavailable
+from school.errors import Conflict, LiaisonError, NotFound, TooLarge, Unavailable
 from school.messages import JSONDict
 from school.quiet_hours import DEFAULT_QUIET_HOURS
 from school.schedule import parse_at
@@ -38,6 +38,7 @@ log = structlog.get_logger("liaison.scheduled")
 
 LEASE = 30.0  # seconds a claimed post is left to its gateway before another may take it
 BATCH = 50  # posts claimed per round
+MAX_PENDING = 100  # scheduled posts of one author not yet published
 
 
 def scheduled_id(author_id: str, channel: str, key: str | None) -> str:
@@ -77,6 +78,9 @@ class ScheduledPosts:
         await self.publisher.fill(person, channel, data)  # uploads and consent refused now, not at `at`
         post = ScheduledPost(scheduled_id(person.id, str(channel), key), person.id, str(channel), kind, data,
                              when, now)
+        retried = key is not None and await self.store.get_scheduled(post.id) is not None
+        if not retried and len(await self.store.scheduled_of(person.id)) >= MAX_PENDING:
+            raise TooLarge(f"you have {MAX_PENDING} scheduled posts already: publish or cancel some first")
         stored = await self.store.add_scheduled(post)
         if stored.author_id != person.id:  # a hash collision with another author's key: never theirs
             raise Conflict("this key is taken: publish with another key")

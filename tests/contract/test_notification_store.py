@@ -98,6 +98,9 @@ async def test_digest_entries_are_kept_once_and_claimed_by_one(notify_backend: F
     assert await notes.digest_users(T0 + 1799, 10) == ["p-2"]
     assert not await notes.claim_digest("p-1", T0 + 1799, 60)
     assert await notes.digest_users(T0 + 1800, 10) == ["p-1", "p-2"]
+    assert await notes.digest_users(T0 + 1800, 1) == ["p-1"]  # pages in id order
+    assert await notes.digest_users(T0 + 1800, 1, after="p-1") == ["p-2"]
+    assert await notes.digest_users(T0 + 1800, 1, after="p-2") == []
     assert await notes.claim_digest("p-1", T0 + 1800, 60)
 
 

@@ -28,7 +28,7 @@ from realtime.config import DEMO_SECRET
 from realtime.services.digest import DigestSender
 from realtime.services.notification_rules import Digests, NotificationRules
 from school.demo import demo_school
-from school.directory import Directory
+from school.directory import Directory, Person, School
 from school.messages import Author, Draft
 from school.quiet_hours import QuietHours
 from tests.integration.conftest import FAST, token
@@ -248,3 +248,20 @@ async def test_without_e_mail_nothing_piles_up(world: World) -> None:
     await world.arrived(CLAIRE, "class:cp-a", seq, "post")
     assert await sender.send_due() == 0
     assert await world.notes.digest_entries(CLAIRE) == [] and world.smtp.received == []
+
+
+async def test_people_waiting_for_their_quiet_hours_never_hide_the_others(world: World,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("realtime.services.digest.USERS_PER_ROUND", 2)
+    other = QuietHours(timezone="Pacific/Auckland")  # 22:00 there: quiet
+    world.directory.put(School("ecole-loin", "École lointaine", "2026-2027"))
+    role = world.directory.people["p-adam"].role
+    for i in range(5):  # five people of a school in its quiet hours, listed before Claire
+        world.directory.put(Person(f"a-far-{i}", "ecole-loin", f"Loin {i}", role, f"loin{i}@example.fr"))
+    await world.rules.set_quiet_hours("ecole-loin", other)
+    seq = await world.post("class:cp-a", TEACHER, "post", {"title": "Pour Claire", "text": "x"})
+    for i in range(5):
+        await world.arrived(f"a-far-{i}", "class:cp-a", seq, "post")
+    await world.arrived(CLAIRE, "class:cp-a", seq, "post")
+    assert await world.sender().send_due() == 1
+    assert [r.rcpt_tos for r in world.smtp.received] == [(CLAIRE_MAIL,)]

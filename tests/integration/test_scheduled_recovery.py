@@ -22,6 +22,7 @@ from realtime.services.scheduling import LEASE, ScheduledPosts
 from school.channels import parse_channel
 from school.demo import demo_school
 from school.directory import Directory
+from school.errors import TooLarge
 from tests.support.clock import FakeClock
 
 CLASS = "class:cp-a"
@@ -120,3 +121,18 @@ async def test_an_author_no_longer_allowed_is_not_published(setup) -> None:
     assert (await one.messages.latest_seqs([CLASS])).get(CLASS, 0) == 0
     stored = await one.notes.get_scheduled(post.id)
     assert stored is not None and stored.state == "dropped"
+
+
+async def test_an_author_has_at_most_max_pending_scheduled_posts(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    one, _two, first, _second = setup
+    monkeypatch.setattr("realtime.services.scheduling.MAX_PENDING", 3)
+    teacher = one.directory.person("t-martin")
+    channel = parse_channel(CLASS)
+    assert teacher is not None and channel is not None
+    at = int((one.clock() + 60) * 1000)
+    for i in range(3):
+        await first.schedule(teacher, channel, "post", {"text": f"{i}"}, at, f"k{i}")
+    again = await first.schedule(teacher, channel, "post", {"text": "0"}, at, "k0")  # a retry still answers
+    assert again.data == {"text": "0"}
+    with pytest.raises(TooLarge, match="3 scheduled posts already"):
+        await first.schedule(teacher, channel, "post", {"text": "3"}, at, "k3")
