@@ -1,63 +1,142 @@
-"""One store round trip per batch of connects: the `latest_seqs` reads of concurrent
-connects and subscribes go to the store together.
+"""One store round trip per batch of connects: the reads that every connect makes — the
+latest seqs of the channels it joins, and with `updated_since` (the web client's
+reconnects) the messages edited or deleted since — go to the store together.
 
 The pattern of `persistence.batching.Batcher`: while one read runs, the next gathers;
 at low load a read is one caller's and waits for nothing, at 8:30 one read serves every
 connect that arrived meanwhile (up to `max_channels` channels a read). Each caller gets
-exactly the channels it asked for, as if it had read alone; a failed read fails every
-caller of its batch.
+exactly what it would have read alone; a failed read fails every caller of its batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Generic, TypeVar
+
+from school.messages import Message
 
 ReadLatest = Callable[[list[str]], Awaitable[dict[str, int]]]
+ReadUpdates = Callable[[dict[str, int], int], Awaitable[dict[str, list[Message]]]]
 
 MAX_CHANNELS = 500
+UPDATES_SPAN_MS = 24 * 3600 * 1000  # callers whose `updated_since` lie within a day share a read
+
+Ask = TypeVar("Ask")
+Answer = TypeVar("Answer")
 
 
-class LatestSeqs:
-    def __init__(self, read: ReadLatest, max_channels: int = MAX_CHANNELS) -> None:
-        self._read = read
+class _Gathered(Generic[Ask, Answer]):
+    """Callers queue their asks; one runner serves what queued, batch after batch."""
+
+    def __init__(self, max_channels: int) -> None:
         self._max = max_channels
-        self._queue: deque[tuple[list[str], asyncio.Future[dict[str, int]]]] = deque()
+        self._queue: deque[tuple[Ask, int, asyncio.Future[Answer]]] = deque()
         self._runner: asyncio.Task[None] | None = None
         self.reads = 0  # store reads made (for tests and figures)
 
-    async def get(self, channels: Iterable[str]) -> dict[str, int]:
-        """The latest `seq` of each of `channels` (0 for a channel without messages)."""
-        names = list(dict.fromkeys(channels))
-        if not names:
-            return {}
-        future: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
-        self._queue.append((names, future))
+    async def _ask(self, ask: Ask, channels: int) -> Answer:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._queue.append((ask, channels, future))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.ensure_future(self._drain())
         return await future
 
     async def _drain(self) -> None:
         while self._queue:
-            batch: list[tuple[list[str], asyncio.Future[dict[str, int]]]] = []
-            union: dict[str, None] = {}
-            while self._queue and (not batch or len(union) + len(self._queue[0][0]) <= self._max):
-                names, future = self._queue.popleft()
+            batch: list[tuple[Ask, asyncio.Future[Answer]]] = []
+            channels = 0
+            while self._queue and (not batch or channels + self._queue[0][1] <= self._max):
+                ask, count, future = self._queue.popleft()
                 if future.done():  # its caller was cancelled
                     continue
-                batch.append((names, future))
-                union.update(dict.fromkeys(names))
-            if not batch:
-                continue
-            self.reads += 1
-            try:
-                latest = await self._read(list(union))
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for names, future in batch:
-                if not future.done():
-                    future.set_result({c: latest.get(c, 0) for c in names})
+                batch.append((ask, future))
+                channels += count
+            if batch:
+                await self._serve(batch)
+
+    async def _serve(self, batch: list[tuple[Ask, asyncio.Future[Answer]]]) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _fail(batch: Iterable[tuple[Ask, asyncio.Future[Answer]]], exc: BaseException) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
+
+class LatestSeqs(_Gathered[list[str], dict[str, int]]):
+    def __init__(self, read: ReadLatest, max_channels: int = MAX_CHANNELS) -> None:
+        super().__init__(max_channels)
+        self._read = read
+
+    async def get(self, channels: Iterable[str]) -> dict[str, int]:
+        """The latest `seq` of each of `channels` (0 for a channel without messages)."""
+        names = list(dict.fromkeys(channels))
+        if not names:
+            return {}
+        return await self._ask(names, len(names))
+
+    async def _serve(self, batch: list[tuple[list[str], asyncio.Future[dict[str, int]]]]) -> None:
+        union: dict[str, None] = {}
+        for names, _ in batch:
+            union.update(dict.fromkeys(names))
+        self.reads += 1
+        try:
+            latest = await self._read(list(union))
+        except Exception as exc:
+            self._fail(batch, exc)
+            return
+        for names, future in batch:
+            if not future.done():
+                future.set_result({c: latest.get(c, 0) for c in names})
+
+
+UpdatesAsk = tuple[dict[str, int], int]
+
+
+class Updates(_Gathered[UpdatesAsk, dict[str, list[Message]]]):
+    """`store.updates` for concurrent connects with `updated_since`: the callers of a batch whose
+    times lie within `span_ms` of each other share one read (from the earliest time, up to each
+    channel's highest `since`), and each gets its own channels filtered to its own bounds."""
+
+    def __init__(self, read: ReadUpdates, max_channels: int = MAX_CHANNELS,
+                 span_ms: int = UPDATES_SPAN_MS) -> None:
+        super().__init__(max_channels)
+        self._read = read
+        self._span = span_ms
+
+    async def get(self, upto: Mapping[str, int], after_ts: int) -> dict[str, list[Message]]:
+        wanted = dict(upto)
+        if not wanted:
+            return {}
+        return await self._ask((wanted, after_ts), len(wanted))
+
+    async def _serve(self, batch: list[tuple[UpdatesAsk, asyncio.Future[dict[str, list[Message]]]]]) -> None:
+        ordered = sorted(batch, key=lambda item: item[0][1])
+        groups: list[list[tuple[UpdatesAsk, asyncio.Future[dict[str, list[Message]]]]]] = []
+        for item in ordered:
+            if groups and item[0][1] - groups[-1][0][0][1] <= self._span:
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+        await asyncio.gather(*(self._serve_group(group) for group in groups))
+
+    async def _serve_group(self, group: list[tuple[UpdatesAsk, asyncio.Future[dict[str, list[Message]]]]]) -> None:
+        since = group[0][0][1]  # the earliest: the group is sorted
+        upto: dict[str, int] = {}
+        for (wanted, _), _future in group:
+            for channel, last in wanted.items():
+                upto[channel] = max(last, upto.get(channel, last))
+        self.reads += 1
+        try:
+            found = await self._read(upto, since)
+        except Exception as exc:
+            self._fail(group, exc)
+            return
+        for (wanted, after), future in group:
+            if not future.done():
+                future.set_result({c: [m for m in found.get(c, [])
+                                       if m.seq <= last and m.edited is not None and m.edited >= after]
+                                   for c, last in wanted.items()})

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from channels.hub import Hub
 from persistence.store import Store
-from realtime.engine.reads import LatestSeqs
+from realtime.engine.reads import LatestSeqs, Updates
 from realtime.engine.recent import Cached, Entry, RecentCache
 from realtime.engine.splice import Encoded
 from realtime.ws.connection import Connection
 from realtime.ws.session import Session
-from school.messages import Message
 from school.wire import ChannelState, WireMessage
 
 CLOCK_MARGIN_MS = 5 * 60 * 1000  # how far `updated_since` reaches back (clock skew, jumps)
@@ -32,13 +32,15 @@ Recovered = tuple[ChannelState, int]  # a channel's state in a reply, and its re
 
 class Recovery:
     def __init__(self, store: Store, hub: Hub, recovery_cap: int, reply_bytes: int,
-                 recent: RecentCache | None = None, latest: LatestSeqs | None = None) -> None:
+                 recent: RecentCache | None = None, latest: LatestSeqs | None = None,
+                 updates: Updates | None = None) -> None:
         self.store = store
         self.hub = hub
         self.recovery_cap = recovery_cap
         self.reply_bytes = reply_bytes
         self.recent = recent
         self.latest = latest
+        self.updates = updates
 
     async def attach(
         self, session: Session, conn: Connection, channels: list[str], since: dict[str, int],
@@ -77,21 +79,24 @@ class Recovery:
         store, cap = self.store, self.recovery_cap
         plain = [c for c in channels if c not in since]
         wanted = {c: since[c] for c in channels if c in since}
-        cached = await self._cached(wanted) if wanted and self.recent is not None else {}
-        if plain:
-            latest = await (self.latest.get(plain) if self.latest is not None else store.latest_seqs(plain))
-        else:
-            latest = {}
+        # the three reads side by side: the cache (filled once per channel), the latest seqs
+        # and the updates (each read together with the other connects' of the moment)
+        reading_latest = (self.latest.get(plain) if self.latest is not None else store.latest_seqs(plain)) \
+            if plain else _nothing()
+        # edit times are gateways' wall clocks: reach back by a margin so that a clock behind
+        # (another gateway's, or this one after a backward jump) loses no update; a copy
+        # replaced twice is harmless, a missed one is not
+        after = max(0, (updated_since or 0) - CLOCK_MARGIN_MS)
+        reading_updates = (self.updates.get(wanted, after) if self.updates is not None
+                           else store.updates(wanted, after)) \
+            if wanted and updated_since is not None else _nothing()
+        cached, latest, stale = await asyncio.gather(
+            self._cached(wanted) if wanted and self.recent is not None else _nothing(),
+            reading_latest, reading_updates)
         missing = {c: s for c, s in wanted.items() if c not in cached}
         # the store stops reading at the reply's budget (its estimate, shared by the channels
         # as below); `newest_within` then makes the exact cut, in wire bytes
         recovered = await store.recover_many(missing, cap, max_bytes=self.reply_bytes) if missing else {}
-        stale: dict[str, list[Message]] = {}
-        if wanted and updated_since is not None:
-            # edit times are gateways' wall clocks: reach back by a margin so that a clock behind
-            # (another gateway's, or this one after a backward jump) loses no update; a copy
-            # replaced twice is harmless, a missed one is not
-            stale = await store.updates(wanted, max(0, updated_since - CLOCK_MARGIN_MS))
         states: list[Recovered] = []
         budget = self.reply_bytes  # shared by the channels of one reply
         for channel in channels:
@@ -143,6 +148,10 @@ class Recovery:
         state: ChannelState = {"channel": channel, "seq": seq, "messages": Encoded(chosen),
                                "complete": complete and kept == len(items)}
         return state, max(0, budget - used)
+
+
+async def _nothing() -> dict[Any, Any]:
+    return {}
 
 
 Snapshot = tuple[list[Cached], int, bool]  # messages above since, the latest seq, complete

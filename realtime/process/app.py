@@ -45,7 +45,7 @@ from realtime.engine.background import Background
 from realtime.engine.catchup import CatchUp
 from realtime.engine.events import Events
 from realtime.engine.gateway import Gateway, user_limits
-from realtime.engine.reads import LatestSeqs
+from realtime.engine.reads import LatestSeqs, Updates
 from realtime.engine.recent import RecentCache
 from realtime.engine.recovery import Recovery
 from realtime.handlers import command_table
@@ -158,7 +158,8 @@ class Runtime:
                                   metrics=self.metrics)
         self.hub.listeners.append(self.recent)
         self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap, settings.limits.reply_bytes,
-                                 recent=self.recent, latest=LatestSeqs(store.latest_seqs))
+                                 recent=self.recent, latest=LatestSeqs(store.latest_seqs),
+                                 updates=Updates(store.updates))
         self.publisher = Publisher(store, directory, self.events, content_limits(settings.limits),
                                    self.metrics, clock)
         self.history = History(store, directory, settings.limits.reply_bytes)

@@ -117,6 +117,23 @@ async def storm_while_editing(ws_storm: str, ws_edit: str, binary: bool) -> None
         await wait_for(settled, what="every guardian sees the class as the store has it")
         for guardian in guardians:  # gap-free, no duplicate, in order
             assert guardian.seqs == list(range(guardian.since + 1, latest + 1))
+        # clients that kept their messages: `updated_since` brings every edit and deletion
+        # (read for all of them together, each answered its own)
+        edited = {m["seq"]: (m["data"], m["deleted"]) for m in history if m["edited"] is not None}
+        assert edited
+
+        async def kept(n: int) -> dict[int, tuple[Any, bool]]:
+            client = await Client.open(ws_storm, binary=binary)
+            try:
+                ok = await client.ok("connect", token=token(PARENTS[n % 3]), since={CH: latest},
+                                     updated_since=history[0]["ts"] - 1)
+            finally:
+                await client.close()
+            state = next(c for c in ok["channels"] if c["channel"] == CH)
+            return {m["seq"]: (m["data"], m["deleted"]) for m in state["updates"]}
+
+        for updates in await asyncio.gather(*(kept(n) for n in range(30))):
+            assert updates == edited
         # after the edits: recoveries from the warm cache show them, in both codecs
         for since in (0, 10, BEFORE - 1, latest):
             late = await Guardian.storm(ws_storm, "p-durand", since, binary)

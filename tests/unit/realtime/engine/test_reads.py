@@ -11,8 +11,8 @@ import pytest
 
 from persistence.sqlite import SQLiteStore
 from persistence.store import StoreUnavailable
-from realtime.engine.reads import LatestSeqs
-from school.messages import Author, Draft
+from realtime.engine.reads import LatestSeqs, Updates
+from school.messages import Author, Draft, Message
 
 
 async def test_concurrent_reads_share_one_store_read_and_get_their_own_answers(tmp_path: Path) -> None:
@@ -59,3 +59,34 @@ async def test_a_failed_read_fails_every_caller_of_its_batch_and_the_next_batch_
     with pytest.raises(StoreUnavailable):
         calls = 0
         await latest.get(["a"])
+
+
+async def test_updates_of_concurrent_connects_share_reads_and_each_gets_its_own(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "s.db"))
+    await store.open()
+    try:
+        day = 24 * 3600 * 1000
+        for channel in ("class:a", "class:b"):
+            for n in range(10):
+                await store.append(Draft(channel, str(uuid.uuid4()), 1, Author("t", "T", "teacher"), "post",
+                                         {"n": n}))
+        for seq, ts in ((2, 1000), (5, 5000), (8, 9000), (9, 3 * day)):
+            await store.edit("class:a", seq, {"n": -seq}, ts)
+        await store.delete("class:b", 3, 4000)
+        reads: list[tuple[dict[str, int], int]] = []
+
+        async def read(upto: dict[str, int], after: int) -> dict[str, list[Message]]:
+            reads.append((upto, after))
+            return await store.updates(upto, after)
+
+        updates = Updates(read)
+        asks = [({"class:a": 6, "class:b": 10}, 0), ({"class:a": 10}, 4000), ({"class:b": 2}, 0),
+                ({"class:a": 10, "class:b": 10}, 2 * day), ({"class:a": 9}, 8000)]
+        answers = await asyncio.gather(*(updates.get(upto, after) for upto, after in asks))
+        for (upto, after), answer in zip(asks, answers, strict=True):
+            assert answer == await store.updates(upto, after)
+        assert updates.reads == 2  # within a day of each other, and the one two days later
+        assert sorted(after for _, after in reads) == [0, 2 * day]
+        assert await updates.get({}, 0) == {}
+    finally:
+        await store.close()
