@@ -106,10 +106,12 @@ async def put_my_preferences(request: Request) -> Response:
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    # the app's own stylesheet: the site's CSP allows no inline style
     page = (f'<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            '<meta name="viewport" content="width=device-width, initial-scale=1"></head>\n'
-            '<body style="font-family: sans-serif; line-height: 1.5; max-width: 36em; margin: 2em auto;'
-            f' padding: 0 1em">\n<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n')
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<link rel="stylesheet" href="/style.css"></head>\n'
+            f'<body><main class="card unsubscribe">\n<h1>{html.escape(title)}</h1>\n{body}\n</main>'
+            '</body></html>\n')
     return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -131,7 +133,7 @@ async def unsubscribe_page(request: Request) -> Response:
     action = html.escape(f"{request.url.path}?{request.url.query}")
     return _page("Résumés par e-mail", f'<form method="post" action="{action}"><p>Ne plus recevoir les'
                  " résumés des nouveaux messages par e-mail ?</p>"
-                 '<button type="submit">Me désinscrire</button></form>')
+                 '<button type="submit" class="btn btn-primary">Me désinscrire</button></form>')
 
 
 async def unsubscribe(request: Request) -> Response:
