@@ -101,12 +101,11 @@ class Cached:
 
 
 def supersedes(new: WireMessage, old: WireMessage) -> bool:
-    """Whether an update event's copy replaces the cached one: a deletion is final, and an
-    edit older than the copy (a late event, the store already read newer) is not applied."""
-    if old.get("deleted"):
+    """Whether an update event's copy replaces the cached one: never one that would bring a
+    deleted message back, nor one older than the copy (a late event: the store was already
+    read newer). A later change of a deleted message (an erasure blanking its author) applies."""
+    if old.get("deleted") and not new.get("deleted"):
         return False
-    if new.get("deleted"):
-        return True
     return (new.get("edited") or 0) >= (old.get("edited") or 0)
 
 

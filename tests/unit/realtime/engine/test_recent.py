@@ -340,3 +340,18 @@ def test_unrelated_events_leave_the_cache_alone() -> None:
     cache.advanced(Event(CH, "message", {}, 2))  # malformed: logged, never raised into the hub
     cache.updated(Event(CH, "update", {"message": {"seq": "x"}}))
     assert cache.stats()["channels"] == 0
+
+
+async def test_an_erasure_of_a_deleted_message_still_reaches_the_cached_copy(world: World) -> None:
+    await world.post("m")
+    await world.join()
+    await settled(world)
+    await world.delete(1)
+    await world.cached.read_states([CH], {CH: 0})  # the deleted copy, author still named
+    erased = {**world.cache._entries[CH].items[0].wire, "from": {"id": "", "name": "", "role": "teacher"},
+              "edited": T + 99}
+    world.hub.on_event(Event(CH, "update", {"message": erased}))
+    assert world.cache._entries[CH].items[0].wire["from"]["name"] == ""
+    undeleted = {**erased, "deleted": False, "data": {"text": "back"}, "edited": T + 100}
+    world.hub.on_event(Event(CH, "update", {"message": undeleted}))  # never brought back
+    assert world.cache._entries[CH].items[0].wire["deleted"] is True
