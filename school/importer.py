@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 
 from school.channels import valid_id
+from school.consent import ConsentState
 from school.directory import Directory, Person, Role, School, SchoolClass, Student
 from school.text import strip_bidi
 
@@ -97,6 +98,9 @@ def _guardian_columns(k: int) -> tuple[Column, ...]:
                 f"{p}_phone",
             ),
         ),
+        # issue 13: the guardian's image consent (droit à l'image) for this student
+        Column(f"{g}_image_consent", f"{r}_droit_image",
+               (f"droit_image_{r}", f"{r}_droit_a_l_image", f"{g}_image_consent", f"{p}_image_consent")),
     )
 
 
@@ -293,6 +297,7 @@ class _Changes:
     guardians_unchanged: int = 0
     chats_removed: tuple[str, ...] = ()
     classes_emptied: tuple[str, ...] = ()
+    consents: tuple[tuple[str, str, ConsentState], ...] = ()  # (student, guardian, state) from the file
 
 
 @dataclass(frozen=True)
@@ -328,6 +333,10 @@ class ImportPlan:
             "classes": [],
             "chats": list(changes.chats_removed),
         }
+
+    def consents(self) -> list[tuple[str, str, ConsentState]]:
+        """The image consents the file records: `(student id, guardian id, state)` (issue 13)."""
+        return list(self._checked().consents)
 
     def summary(self) -> ImportSummary:
         c = self._changes
@@ -505,6 +514,7 @@ class _GuardianRow:
     name: str
     phone: str | None
     phone_known: bool
+    consent: ConsentState | None = None  # the image consent column, when filled
 
 
 @dataclass(frozen=True, slots=True)
@@ -621,8 +631,8 @@ def _guardians(row: _RowReader) -> tuple[_GuardianRow, ...]:
 
 def _guardian(row: _RowReader, k: int) -> tuple[bool, _GuardianRow | None]:
     """Whether the row fills guardian `k`'s columns, and the guardian when they are valid."""
-    keys = [f"guardian{k}_{part}" for part in ("name", "first_name", "email", "phone")]
-    name_key, first_key, email_key, phone_key = keys
+    keys = [f"guardian{k}_{part}" for part in ("name", "first_name", "email", "phone", "image_consent")]
+    name_key, first_key, email_key, phone_key, consent_key = keys
     if not any(row.get(key) for key in keys):
         return False, None
     count = len(row.errors)
@@ -630,10 +640,31 @@ def _guardian(row: _RowReader, k: int) -> tuple[bool, _GuardianRow | None]:
         row.error(name_key, "is empty (required when another guardian column is filled)")
     email = _guardian_email(row, email_key)
     phone = _guardian_phone(row, phone_key)
+    consent = _guardian_consent(row, consent_key)
     if len(row.errors) > count or email is None:
         return True, None
     name = _clean(f"{row.get(first_key)} {row.get(name_key)}")
-    return True, _GuardianRow(row.header.label(email_key), email, name, phone, row.has(phone_key))
+    return True, _GuardianRow(row.header.label(email_key), email, name, phone, row.has(phone_key), consent)
+
+
+_CONSENT_WORDS = {
+    "oui": ConsentState.GRANTED, "o": ConsentState.GRANTED, "yes": ConsentState.GRANTED, "y": ConsentState.GRANTED,
+    "1": ConsentState.GRANTED, "x": ConsentState.GRANTED, "accord": ConsentState.GRANTED,
+    "autorise": ConsentState.GRANTED, "granted": ConsentState.GRANTED,
+    "non": ConsentState.REFUSED, "n": ConsentState.REFUSED, "no": ConsentState.REFUSED, "0": ConsentState.REFUSED,
+    "refus": ConsentState.REFUSED, "refuse": ConsentState.REFUSED, "refused": ConsentState.REFUSED,
+}
+
+
+def _guardian_consent(row: _RowReader, key: str) -> ConsentState | None:
+    """The image consent column: oui / non (and their usual spellings); empty: not recorded."""
+    raw = row.get(key)
+    if not raw:
+        return None
+    state = _CONSENT_WORDS.get(compact(raw))
+    if state is None:
+        row.error(key, f"{_quote(raw)} must be oui or non (or empty when the guardian has not answered)")
+    return state
 
 
 def _guardian_email(row: _RowReader, key: str) -> str | None:
@@ -806,6 +837,7 @@ class _Target:
     students: dict[str, Student]
     guardians: dict[str, Person]
     classes_created: tuple[SchoolClass, ...]
+    consents: tuple[tuple[str, str, ConsentState], ...] = ()
 
 
 def _diff_students(
@@ -885,6 +917,7 @@ def _compare(target: _Target, school_id: str, current: Directory, rows: int) -> 
         guardians_unchanged=g_same,
         chats_removed=tuple(chats),
         classes_emptied=_emptied_classes(target, s_removed, s_updated),
+        consents=target.consents,
     )
 
 
@@ -947,4 +980,6 @@ def _resolve(
     if errors:
         return None, errors
     people = {ids[e]: _guardian_person(ids[e], info, school_id, current) for e, info in merged.items()}
-    return _Target(students, people, tuple(classes.created.values())), []
+    consents = tuple((row.id, ids[g.email], g.consent) for row in rows for g in row.guardians
+                     if g.consent is not None)
+    return _Target(students, people, tuple(classes.created.values()), consents), []

@@ -95,6 +95,9 @@ class AdminApi:
             if not dry_run:
                 upserts: list[DirectoryItem] = list(plan.upserts())
                 await services.membership.change(upserts, plan.deletions())
+                if services.consents is not None:  # the file's image consents (issue 13): photos follow
+                    for student, guardian, state in plan.consents():
+                        await services.consents.set("api-key", student, guardian, state)
                 if services.audit is not None:
                     await services.audit.record("api", "imported", school_id, school_id,
                                                 dict(plan.summary().as_dict()))

@@ -17,6 +17,8 @@ import uvicorn
 from auth import tokens
 from persistence.factory import open_store
 from persistence.store import Store, StoreUnavailable
+from persistence.upload_store import Consent
+from persistence.uploads_factory import open_upload_store
 from realtime.config import ConfigError, Settings, load_settings
 from realtime.config import store_url as config_store_url
 from realtime.process import preflight
@@ -212,6 +214,19 @@ async def _plan_and_save(store: Store, text: str, school_id: str, dry_run: bool)
         await store.close()
 
 
+async def _save_consents(store_url: str, plan: ImportPlan) -> None:
+    """The file's image consents (issue 13), beside the messages. Downloads follow them at once;
+    photos already published are hidden or shown again by the server's next change of that
+    child's consent (`POST /api/v1/admin/schools/{id}/import` applies them at once)."""
+    uploads = open_upload_store(store_url)
+    await uploads.open()
+    try:
+        for student, guardian, state in plan.consents():
+            await uploads.set_consent(Consent(student, guardian, state, time.time()))
+    finally:
+        await uploads.close()
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     store_url = config_store_url(os.environ)  # the import needs only the store, not the secret
     try:
@@ -225,6 +240,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
     try:
         plan = asyncio.run(_plan_and_save(store, decode_csv(data), args.school, args.dry_run))
+        if plan.ok and not args.dry_run and plan.consents():
+            asyncio.run(_save_consents(store_url, plan))
     except StoreUnavailable as exc:
         print(f"liaison import: the store is unavailable ({exc}); nothing was changed", file=sys.stderr)
         return 2

@@ -325,3 +325,34 @@ def test_bad_consent_requests_say_what_to_do(gateway: GatewayProcess) -> None:
     assert all(c["state"] == "not_asked" for c in mine.body["children"])
 
 
+
+
+async def test_the_csv_import_records_consents_and_photos_follow(gateway: GatewayProcess) -> None:
+    api = Api(gateway.http)
+    for guardian in ("p-lea-mere", "p-lea-pere"):
+        api.call("PUT", "/api/v1/admin/students/s-lea/consents", {"guardian": guardian, "state": "granted"})
+    photo = upload(gateway.http, "t-martin", "sortie.jpg", small_png()).body
+    teacher = await connected(gateway, "t-martin")
+    neighbour = await connected(gateway, "p-durand")
+    try:
+        await teacher.ok("publish", channel="class:cp-a", kind="post", data=photo_post(photo["id"], ["s-lea"]))
+        assert "url" in (await neighbour.push("message"))["message"]["data"]["attachments"][0]
+        rows = [
+            "eleve_id;eleve_prenom;eleve_nom;classe_id;responsable1_nom;responsable1_prenom;responsable1_email;"
+            "responsable1_droit_image;responsable2_nom;responsable2_prenom;responsable2_email;responsable2_droit_image",
+            "s-lea;Léa;Petit;cp-a;Petit;Claire;claire.petit@example.fr;oui;Petit;Julien;julien.petit@example.fr;non",
+            "s-hugo;Hugo;Durand;cp-a;Durand;Sophie;sophie.durand@example.fr;oui;;;;",
+            "s-ines;Inès;Durand;cm2-b;Durand;Sophie;sophie.durand@example.fr;;;;;",
+            "s-adam;Adam;Benali;cm2-b;Benali;Karim;karim.benali@example.fr;;;;;",
+        ]
+        imported = api.call("POST", "/api/v1/admin/schools/ecole-jaures/import", raw="\n".join(rows).encode(),
+                            content_type="text/csv")
+        assert imported.status == 200, imported
+        hidden = (await neighbour.push("update"))["message"]["data"]["attachments"][0]
+        assert hidden["hidden"] is True and "url" not in hidden
+        lea = api.call("GET", "/api/v1/admin/students/s-lea/consents").body
+        assert lea["complete"] is False and {"guardian": "p-lea-pere", "state": "refused"} in lea["guardians"]
+        assert api.call("GET", "/api/v1/admin/students/s-hugo/consents").body["complete"] is True
+    finally:
+        await teacher.close()
+        await neighbour.close()

@@ -11,6 +11,7 @@ from school.consent import ConsentState, may_see_hidden, missing, parse_state, r
 from school.demo import demo_school
 from school.directory import Directory
 from school.errors import BadRequest, ConsentMissing, ErrorCode
+from school.importer import plan_import
 from school.kinds import ContentLimits, KindError, validate
 from school.uploads import safe_filename, sniff
 
@@ -118,3 +119,27 @@ def test_consent_states_are_parsed_strictly() -> None:
     for bad in ("yes", None, 1, "GRANTED"):
         with pytest.raises(BadRequest):
             parse_state(bad)
+
+
+HEADER = ("eleve_id;eleve_prenom;eleve_nom;classe_id;responsable1_nom;responsable1_prenom;responsable1_email;"
+          "responsable1_droit_image;responsable2_nom;responsable2_prenom;responsable2_email;"
+          "Responsable2 droit à l'image\n")
+IMPORT_CSV = HEADER + """\
+s-lea;Léa;Petit;cp-a;Petit;Claire;claire.petit@example.fr;oui;Petit;Julien;julien.petit@example.fr;Non
+s-hugo;Hugo;Durand;cp-a;Durand;Sophie;sophie.durand@example.fr;;;;;
+s-ines;Inès;Durand;cm2-b;Durand;Sophie;sophie.durand@example.fr;X;;;;
+s-adam;Adam;Benali;cm2-b;Benali;Karim;karim.benali@example.fr;;;;;
+"""
+
+
+def test_the_import_reads_the_image_consent_columns() -> None:
+    plan = plan_import(IMPORT_CSV, "ecole-jaures", directory())
+    assert plan.ok, plan.errors
+    assert plan.consents() == [("s-lea", "p-lea-mere", GRANTED), ("s-lea", "p-lea-pere", REFUSED),
+                               ("s-ines", "p-durand", GRANTED)]
+
+
+def test_an_unreadable_consent_cell_is_a_line_error() -> None:
+    plan = plan_import(IMPORT_CSV.replace(";oui;", ";peut-être;"), "ecole-jaures", directory())
+    assert not plan.ok
+    assert plan.errors[0].line == 2 and "must be oui or non" in plan.errors[0].message
