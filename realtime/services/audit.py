@@ -102,9 +102,11 @@ class AuditTrail:
     """The hooks that feed the audit log from the actions of other parts (wired in Runtime):
     messages published, edited and deleted, sessions ended. Ids only."""
 
-    def __init__(self, audit: Audit, directory: Directory) -> None:
+    def __init__(self, audit: Audit, directory: Directory,
+                 school_of: Callable[[str], str | None] | None = None) -> None:
         self.audit = audit
         self.directory = directory
+        self.school_of = school_of  # a person's school, even just removed from the directory
 
     async def published(self, message: Message) -> None:
         await self.message_changed("published", message.author.id, message)
@@ -117,6 +119,6 @@ class AuditTrail:
         if not sessions:
             return
         person = self.directory.person(user_id)
+        school = person.school_id if person is not None else self.school_of(user_id) if self.school_of else None
         await self.audit.record(user_id if reason == "ended_by_user" else reason, "sessions_ended", user_id,
-                                None if person is None else person.school_id,
-                                {"sessions": len(sessions), "reason": reason})
+                                school, {"sessions": len(sessions), "reason": reason})

@@ -68,23 +68,26 @@ class ReadMarksSection:
 
 
 def erasure_changes(d: Directory, person_id: str) -> tuple[list[DirectoryItem], dict[str, list[str]]]:
-    """The directory change of an erasure: the admin deletion of a person, and the private
-    chats opened with them as a guardian."""
+    """The directory change of an erasure: the admin deletion of a person. A guardian's
+    private chats stay, for their staff member: what the school wrote there is the school's,
+    and the guardian's messages in them are erased by the `messages` section (their history
+    shows "message supprimé à la demande de l'auteur")."""
     upserts, deletions = person_deletion(d, person_id)
-    chats = set(deletions.get("chats", [])) | {c.id for c in d.chats.values() if c.guardian_id == person_id}
-    return list(upserts), {**deletions, "chats": sorted(chats)}
+    return list(upserts), {k: list(v) for k, v in deletions.items()}
 
 
 class DirectorySection:
     """`directory`: the person's profile, children and memberships. Erased through
     `Membership.change`, the path of the admin delete: every gateway learns it live and the
-    person's connections close."""
+    person's connections close. Their sessions end first (`erased`), while the directory
+    still says which school they were in (for the audit log)."""
 
     name = "directory"
 
-    def __init__(self, directory: Directory, membership: Membership) -> None:
+    def __init__(self, directory: Directory, membership: Membership, session_ends: SessionEnds) -> None:
         self.directory = directory
         self.membership = membership
+        self.session_ends = session_ends
 
     async def export(self, person_id: str) -> object:
         d = self.directory
@@ -115,6 +118,7 @@ class DirectorySection:
             return 0
         upserts, deletions = erasure_changes(self.directory, person_id)
         if not dry_run:
+            await self.session_ends.end_all(person_id, "erased")
             await self.membership.change(upserts, deletions)
         return 1 + len(deletions.get("chats", []))
 

@@ -119,6 +119,11 @@ class Retention:
 
     # -- leavers ------------------------------------------------------------------------------
 
+    def school_of(self, person_id: str) -> str | None:
+        """The person's school, or the one they were in when last seen (just removed)."""
+        person = self.directory.person(person_id)
+        return person.school_id if person is not None else self._schools.get(person_id) or None
+
     async def people_removed(self, person_ids: list[str]) -> None:
         """Membership removal hook: who left the directory, and when."""
         now = self.clock()
