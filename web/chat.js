@@ -46,7 +46,7 @@ export function chatsView(ctx, channel) {
 
 function chatItem(ctx, c, last, unread, current) {
   const { dir } = ctx;
-  const preview = !last ? '' : last.deleted ? t('msg.deleted')
+  const preview = !last ? '' : last.deleted ? t(last.from && !last.from.id ? 'msg.erased' : 'msg.deleted')
     : last.from?.id === dir.me.id ? t('chat.lastYou', { text: last.data?.text ?? '' }) : last.data?.text ?? '';
   return h('li', {},
     h('a', { href: `#/chat/${encodeURIComponent(c)}`, class: unread ? 'chat-item unread' : 'chat-item', 'aria-current': current ? 'page' : null },
@@ -211,7 +211,7 @@ function bubble(ctx, m, key) {
     unread ? h('span', { class: 'badge badge-new' }, t('msg.new')) : null,
     seenByOthers ? h('span', { class: 'read-mark', title: t(dir.me.role === 'guardian' ? 'msg.readByStaffLong' : 'msg.readByFamily') }, icon('✔'), ' ', t('msg.readByStaff')) : null));
   if (m.deleted) {
-    add(el, h('p', { class: 'text deleted' }, icon('🗑'), ' ', t('msg.deleted')));
+    add(el, h('p', { class: 'text deleted' }, icon('🗑'), ' ', t(m.from && !m.from.id ? 'msg.erased' : 'msg.deleted')));
     return el;
   }
   if (ui.editing === key) {

@@ -101,7 +101,9 @@ export function messageCard(ctx, m, key) {
     m.edited && !m.deleted ? h('span', { class: 'edited' }, ' · ', t('msg.edited')) : null);
 
   if (m.deleted) {
-    add(el, badges, h('p', { class: 'deleted', id: headId }, icon('🗑'), ' ', t('msg.deleted')), meta);
+    // an erased author (issue 15) has no id: the message was removed at their request
+    const label = m.from && !m.from.id ? 'msg.erased' : 'msg.deleted';
+    add(el, badges, h('p', { class: 'deleted', id: headId }, icon('🗑'), ' ', t(label)), meta);
     return el;
   }
   const heading = m.kind === 'homework' && m.data?.due
