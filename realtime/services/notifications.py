@@ -127,9 +127,9 @@ class Notifier:
             quiet = await self.rules.quiet_hours(school_id)
         release = None if urgent else release_at(quiet, now)
         subscriptions = await self.push_store.subscriptions_of(offline) if self.push is not None else {}
-        text = message.data.get("text")
-        base: dict[str, Any] = {"channel": channel_name, "seq": seq, "kind": message.kind, "urgent": urgent,
-                                "author": message.author.name, "place": place_name(d, channel)}
+        # ids only in jobs: the author's name and the text are read at send time (an erased
+        # person's name or a deleted message's text never waits in the queue)
+        base: dict[str, Any] = {"channel": channel_name, "seq": seq, "kind": message.kind, "urgent": urgent}
         jobs: list[NewJob] = []
         for user_id in offline:
             pref: Preference = "immediately"
@@ -141,8 +141,7 @@ class Notifier:
             if pref == "digest" or (not subs and self.hook is None):
                 await self._to_digest(user_id, channel_name, seq, message.kind, now)
                 continue
-            show = self.rules is not None and isinstance(text, str) and await self.rules.show_content(user_id)
-            note = {**base, "user": user_id, "text": text if show else None}
+            note = {**base, "user": user_id}
             jobs += self._push_jobs(note, subs, release)
             if self.hook is not None:
                 jobs.append(NewJob(f"hook:{channel_name}:{seq}:{user_id}", "hook", note, release or 0.0))
@@ -179,6 +178,19 @@ class Notifier:
         marks = await self.store.read_marks(channel, [user_id])
         return marks.get(user_id, 0) < seq
 
+    async def _body(self, channel: str, seq: int, user_id: str, urgent: bool, count: int) -> dict[str, Any] | None:
+        """The push payload of message `seq`, read now (None: deleted, or the channel is gone)."""
+        name = parse_channel(channel)
+        found = await self.store.range(channel, seq - 1, seq)
+        if name is None or not found or (found[0].deleted and count == 1):
+            return None
+        message = found[0]
+        text = message.data.get("text")
+        show = (count == 1 and isinstance(text, str) and self.rules is not None
+                and await self.rules.show_content(user_id))
+        return payload(channel, seq, message.kind, message.author.name, place_name(self.directory, name),
+                       urgent=urgent, text=text if show and isinstance(text, str) else None, count=count)
+
     async def send_push(self, job: Job) -> None:
         p = job.payload
         channel, seq, user_id = str(p["channel"]), int(p["seq"]), str(p["user"])
@@ -200,8 +212,9 @@ class Notifier:
         if await self.push_store.was_sent(channel, seq, sub.id) or not await self._still_wanted(user_id, channel,
                                                                                                   seq):
             return
-        body = payload(channel, seq, str(p["kind"]), str(p["author"]), str(p["place"]), urgent=bool(p["urgent"]),
-                       text=p.get("text") if count == 1 else None, count=count)
+        body = await self._body(channel, seq, user_id, bool(p["urgent"]), count)
+        if body is None:
+            return
         outcome = await self.push.send(Target(user_id, sub.endpoint, sub.p256dh, sub.auth),
                                        Notification(body, bool(p["urgent"]), topic(channel), PUSH_TTL))
         await self._settle(job, outcome, channel, seq, user_id, sub.id)
@@ -211,8 +224,9 @@ class Notifier:
         channel, seq, user_id = str(p["channel"]), int(p["seq"]), str(p["user"])
         if self.hook is None or not await self._still_wanted(user_id, channel, seq):
             return
-        body = payload(channel, seq, str(p["kind"]), str(p["author"]), str(p["place"]), urgent=bool(p["urgent"]),
-                       text=p.get("text"))
+        body = await self._body(channel, seq, user_id, bool(p["urgent"]), 1)
+        if body is None:
+            return
         outcome = await self.hook.send(Target(user_id), Notification(body, bool(p["urgent"]), topic(channel),
                                                                      PUSH_TTL))
         await self._settle(job, outcome, channel, seq, user_id, None)

@@ -32,6 +32,7 @@ from realtime.services.notifications import Notifier
 from school.demo import demo_school
 from school.directory import Directory
 from school.messages import Author, Draft, Message
+from school.preferences import Preferences
 from tests.support.clock import FakeClock
 from tests.support.push_service import PushService, start_push_service
 
@@ -150,3 +151,21 @@ async def test_one_who_read_during_the_window_is_not_pushed(rig: Rig) -> None:
     rig.clock.now = paris("2026-12-02T07:00")
     await rig.run_jobs()
     assert rig.push.to("adam") == []
+
+
+async def test_the_text_is_on_the_lock_screen_only_for_who_chose_it_and_off_means_nothing(rig: Rig) -> None:
+    rules = rig.notifier.rules
+    assert isinstance(rules, NotificationRules)
+    school = "school:ecole-jaures"
+    urgent = await rig.post(school, "d-bernard", kind="announcement", text="Alerte neige", urgent=True)
+    await rig.run_jobs()
+    assert "body" not in rig.push.to("adam")[0].payload, "off by default"
+    await rules.set_preferences("p-adam", Preferences(kinds={"announcement": "off"}, show_content=True))
+    shown = await rig.post(school, "d-bernard", kind="announcement", text="Alerte levée", urgent=True)
+    rig.clock.now = paris("2026-12-02T10:00")
+    calm = await rig.post("school:ecole-jaures", "d-bernard", kind="announcement", text="Kermesse samedi")
+    await rig.run_jobs()
+    pushes = rig.push.to("adam")
+    assert [p.payload["seq"] for p in pushes] == [urgent.seq, shown.seq], "off, but an urgent one still comes"
+    assert pushes[1].payload["body"] == "Alerte levée"
+    assert calm.seq not in [p.payload["seq"] for p in pushes]
