@@ -20,8 +20,16 @@ export function authHeader() {
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 
-// The object URL of a file of the API (`/api/v1/files/<id>?variant=…`), fetched once.
-export function fileBlobUrl(url) {
+// The object URL of a file of the API (`/api/v1/files/<id>?variant=…`), fetched once;
+// `fresh`: asked of the server again, past every cache (a photo hidden since).
+export function fileBlobUrl(url, { fresh = false } = {}) {
+  if (fresh) {
+    forget(url);
+    return fetch(url, { headers: authHeader(), cache: 'no-store' }).then((res) => {
+      if (!res.ok) throw new Error(String(res.status));
+      return res.blob();
+    }).then((blob) => URL.createObjectURL(blob));
+  }
   if (!blobs.has(url)) {
     if (blobs.size >= MAX_CACHED) {
       const [oldest, promise] = blobs.entries().next().value;
@@ -38,10 +46,16 @@ export function fileBlobUrl(url) {
   return blobs.get(url);
 }
 
+function forget(url) {
+  const held = blobs.get(url);
+  blobs.delete(url);
+  held?.then((u) => URL.revokeObjectURL(u), () => {});
+}
+
 // An <img> filled once its bytes arrived (a grey box until then, a short text on failure).
-export function privateImage(url, alt, cls = 'thumb') {
+export function privateImage(url, alt, cls = 'thumb', { fresh = false } = {}) {
   const img = h('img', { class: cls, alt, decoding: 'async' });
-  fileBlobUrl(url).then((u) => { img.src = u; }, () => { img.alt = t('upload.unavailable'); img.classList.add('broken'); });
+  fileBlobUrl(url, { fresh }).then((u) => { img.src = u; }, () => { img.alt = t('upload.unavailable'); img.classList.add('broken'); });
   return img;
 }
 
@@ -49,9 +63,7 @@ export function privateImage(url, alt, cls = 'thumb') {
 // viewer, a document to download, or the notice of a photo hidden for lack of consent.
 export function uploadedAttachment(a) {
   const name = String(a?.name || '');
-  if (a?.hidden) {
-    return h('span', { class: 'attachment-hidden' }, icon('🙈'), ' ', t('upload.hidden'));
-  }
+  if (a?.hidden) return hiddenPhoto(a, name);
   if (typeof a?.url !== 'string' || !a.url.startsWith('/api/v1/files/')) return h('span', {}, icon('📎'), ' ', name);
   if (String(a.type).startsWith('image/')) {
     const thumb = a.variants?.thumb ?? a.url;
@@ -62,6 +74,25 @@ export function uploadedAttachment(a) {
   }
   return h('button', { type: 'button', class: 'btn btn-small btn-quiet doc-link', onclick: () => download(a) },
     icon('📄'), ' ', name, h('span', { class: 'muted' }, ` (${sizeText(a.size)})`));
+}
+
+// A photo hidden for lack of consent: the notice, and for those the server still lets see it
+// (staff, the guardians of the children in it) the thumbnail, marked as hidden from others.
+function hiddenPhoto(a, name) {
+  const el = h('span', { class: 'attachment-hidden' }, icon('🙈'), ' ', t('upload.hidden'));
+  if (typeof a?.upload !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(a.upload)) return el;
+  const url = `/api/v1/files/${a.upload}`;
+  for (const v of ['', '?variant=screen']) forget(url + v); // what was fetched while it was shown
+  fileBlobUrl(`${url}?variant=thumb`, { fresh: true }).then((thumb) => {
+    const img = h('img', { class: 'thumb', alt: name, src: thumb });
+    el.replaceWith(h('span', { class: 'hidden-for-others' },
+      h('button', {
+        type: 'button', class: 'photo-thumb', 'aria-label': t('upload.open', { name }),
+        onclick: () => openViewer({ ...a, url, variants: { screen: `${url}?variant=screen` } }, { fresh: true }),
+      }, img),
+      h('span', { class: 'attachment-hidden' }, icon('🙈'), ' ', t('upload.hiddenForOthers'))));
+  }, () => {});
+  return el;
 }
 
 export function sizeText(bytes) {
@@ -84,12 +115,12 @@ async function download(a) {
 
 // The full-screen viewer of a photo: its screen-size variant, closed by Échap, the button
 // or a click outside the image.
-export function openViewer(a) {
+export function openViewer(a, { fresh = false } = {}) {
   const title = String(a?.name || t('upload.photo'));
   const close = h('button', { type: 'button', class: 'btn viewer-close' }, icon('✕'), ' ', t('upload.close'));
   const dialog = h('dialog', { class: 'viewer', 'aria-label': title },
     h('div', { class: 'viewer-bar' }, h('span', { class: 'viewer-title' }, title), close),
-    privateImage(a.variants?.screen ?? a.url, title, 'viewer-image'));
+    privateImage(a.variants?.screen ?? a.url, title, 'viewer-image', { fresh }));
   close.addEventListener('click', () => dialog.close());
   dialog.addEventListener('click', (ev) => { if (ev.target === dialog) dialog.close(); });
   dialog.addEventListener('close', () => dialog.remove());

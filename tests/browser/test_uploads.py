@@ -115,3 +115,7 @@ def test_a_teacher_posts_a_photo_and_a_family_sees_its_thumbnail(open_as, tmp_pa
     guardian.screenshot(path=str(SCREENSHOTS / "upload-consent-phone.png"))
     expect(card).to_contain_text("Photo masquée : un parent a retiré son accord.")
     expect(card.locator(".photo-thumb")).to_have_count(0)
+    # the teacher (staff) still sees it, marked as hidden from the other families
+    mine = teacher.locator("article.msg", has_text="La sortie au jardin des plantes")
+    expect(mine).to_contain_text("Masquée pour les autres familles")
+    expect(mine.locator(".photo-thumb img")).to_have_attribute("src", BLOB)
