@@ -92,7 +92,7 @@ self.addEventListener('notificationclick', (event) => {
     const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
     const open = windows.find((w) => new URL(w.url).origin === scope.origin);
     if (open) {
-      await open.focus();
+      await open.focus().catch(() => {}); // focusing may be refused; open the channel anyway
       return open.navigate ? open.navigate(url) : open.postMessage({ type: 'open', url });
     }
     return self.clients.openWindow(url);
