@@ -10,16 +10,22 @@ worker is run round by round (`JobWorker.run_once`) on a `FakeClock`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from channels.presence_reader import NobodyOnline
+from notify.webhook import WebhookProvider
 from notify.webpush import WebPushProvider, load_vapid, new_vapid_pem
 from persistence.jobs_sqlite import SQLiteJobQueue
 from persistence.notification_factory import open_notification_store
@@ -169,3 +175,46 @@ async def test_the_text_is_on_the_lock_screen_only_for_who_chose_it_and_off_mean
     assert [p.payload["seq"] for p in pushes] == [urgent.seq, shown.seq], "off, but an urgent one still comes"
     assert pushes[1].payload["body"] == "Alerte levée"
     assert calm.seq not in [p.payload["seq"] for p in pushes]
+
+
+@pytest.fixture
+def hook_server() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/liaison-hook", received
+    server.shutdown()
+    server.server_close()
+
+
+async def test_the_webhook_gets_each_notification_signed(rig: Rig, hook_server) -> None:
+    url, received = hook_server
+    secret = b"s" * 32
+    rig.notifier.hook = WebhookProvider(url, secret)
+    message = await rig.post("school:ecole-jaures", "d-bernard", kind="announcement", text="Alerte neige",
+                             urgent=True)
+    await rig.run_jobs()
+    by_user = {json.loads(body)["user"]: (headers, body) for headers, body in received}
+    assert set(by_user) == {"p-lea-mere", "p-lea-pere", "p-durand", "p-adam", "t-martin", "t-nguyen"}
+    headers, body = by_user["p-durand"]
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["x-liaison-signature"], expected)
+    note = json.loads(body)
+    assert note["urgent"] is True and note["notification"]["seq"] == message.seq
+    assert note["notification"]["channel"] == "school:ecole-jaures" and "body" not in note["notification"]
+    assert len(rig.push.to("adam")) == 1, "the push as well"
+    await rig.run_jobs()
+    assert len(received) == 6, "once each"
