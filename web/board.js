@@ -62,7 +62,10 @@ export function boardView(ctx) {
     let boards;
     try {
       if (director) boards = [await request(ctx, `/board/schools/${encodeURIComponent(dir.school.id)}`)];
-      else boards = await Promise.all([...dir.classes.keys()].map((id) => request(ctx, `/board/classes/${encodeURIComponent(id)}`)));
+      else {
+        const mine = [...dir.classes.values()].filter((c) => (c.teachers || []).some((u) => u.id === dir.me.id));
+        boards = await Promise.all(mine.map((c) => request(ctx, `/board/classes/${encodeURIComponent(c.id)}`)));
+      }
     } catch {
       if (destroyed) return;
       setChildren(body, h('p', { class: 'card notice error' }, t('board.error')),
