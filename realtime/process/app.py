@@ -228,7 +228,8 @@ class Runtime:
                                           mailer, unsubscribe_key(settings.jwt_secret.bytes()), s.public_url,
                                           settings.digest_period, clock)
         self.scheduled_posts = ScheduledPosts(self.notification_store, self.publisher, directory,
-                                              self.notification_rules, clock)
+                                              self.notification_rules, clock,
+                                              reply_bytes=settings.limits.reply_bytes)
         self.personal_data.append(NotificationData(self.notification_store))
         # issue 12 part A: who is notified (a fan-out job per stored message), Web Push, the
         # webhook provider, the job engine (Redis Streams over Redis, else a table in the store)

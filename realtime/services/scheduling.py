@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -57,13 +58,14 @@ def post_wire(post: ScheduledPost) -> ScheduledPostWire:
 class ScheduledPosts:
     def __init__(self, store: NotificationStore, publisher: Publisher, directory: Directory,
                  rules: NotificationRules, clock: Callable[[], float] = time.time,
-                 lease: float = LEASE) -> None:
+                 lease: float = LEASE, reply_bytes: int = 512 * 1024) -> None:
         self.store = store
         self.publisher = publisher
         self.directory = directory
         self.rules = rules
         self.clock = clock
         self.lease = lease
+        self.reply_bytes = reply_bytes
 
     async def timezone_of(self, channel: ChannelName) -> str:
         school = self.directory.school_of_channel(channel)
@@ -88,7 +90,16 @@ class ScheduledPosts:
         return stored
 
     async def of(self, person: Person) -> list[ScheduledPostWire]:
-        return [post_wire(p) for p in await self.store.scheduled_of(person.id)]
+        """The person's scheduled posts, soonest first, as many as fit in `reply_bytes`."""
+        listed: list[ScheduledPostWire] = []
+        size = 0
+        for post in await self.store.scheduled_of(person.id):
+            wire = post_wire(post)
+            size += len(json.dumps(wire, ensure_ascii=False).encode())
+            if size > self.reply_bytes and listed:
+                break
+            listed.append(wire)
+        return listed
 
     async def cancel(self, person: Person, post_id: str) -> None:
         if await self.store.cancel_scheduled(post_id, person.id, self.clock()):

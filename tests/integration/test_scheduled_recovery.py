@@ -136,3 +136,19 @@ async def test_an_author_has_at_most_max_pending_scheduled_posts(setup, monkeypa
     assert again.data == {"text": "0"}
     with pytest.raises(TooLarge, match="3 scheduled posts already"):
         await first.schedule(teacher, channel, "post", {"text": "3"}, at, "k3")
+
+
+async def test_the_list_fits_in_the_reply_bound(setup) -> None:
+    one, _two, first, _second = setup
+    teacher = one.directory.person("t-martin")
+    channel = parse_channel(CLASS)
+    assert teacher is not None and channel is not None
+    for i in range(5):
+        at = int((one.clock() + 60 + i) * 1000)
+        await first.schedule(teacher, channel, "post", {"text": "x" * 1000}, at, None)
+    assert len(await first.of(teacher)) == 5
+    first.reply_bytes = 2500  # about two posts
+    listed = await first.of(teacher)
+    assert len(listed) == 2 and listed[0]["at"] < listed[1]["at"]  # the soonest
+    first.reply_bytes = 10
+    assert len(await first.of(teacher)) == 1  # always the soonest one
