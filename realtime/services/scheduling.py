@@ -110,6 +110,8 @@ class ScheduledPosts:
             raise NotFound(f"you have no scheduled post {post_id!r}")
         if post.state == "pending":
             raise Conflict("this post is being published right now: delete it from the channel if needed")
+        if post.state == "dropped":
+            raise Conflict("this post was not published: you could no longer post there at its time")
         raise Conflict("this post was published already: delete it from the channel if needed")
 
     # -- publishing what is due -------------------------------------------------------------------
