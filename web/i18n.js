@@ -216,7 +216,7 @@ export const fr = {
   'schedule.pickSubmit': 'Programmer',
   'schedule.pickFuture': 'Choisissez une date et une heure à venir.',
   'schedule.done': 'Programmé pour {when}.',
-  'schedule.listTitle': '{count} publication(s) programmée(s)',
+  'schedule.listTitle': '{count} publication programmée|{count} publications programmées',
   'schedule.cancel': 'Annuler',
   'schedule.cancelled': 'Publication annulée : elle ne partira pas.',
   'schedule.tooLate': 'Trop tard : cette publication est déjà partie.',
