@@ -10,6 +10,7 @@ in tests/unit/realtime/services/test_notifications.py.
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -174,3 +175,49 @@ async def test_an_urgent_announcement_is_pushed_at_once_inside_quiet_hours_other
     finally:
         await teacher.close()
         await director.close()
+
+
+async def signed_in_token(gateway: GatewayProcess, email: str) -> str:
+    """A device session's access token, signed in with the code from the demo outbox."""
+    assert (await acall(gateway.http, "POST", "/api/v1/auth/code", {"email": email})).status == 202
+    found: list[str] = []
+
+    def arrived() -> bool:
+        for mail in call(gateway.http, "GET", "/demo/outbox").body:
+            if mail["to"] == email and (code := re.search(r"\b([0-9]{6})\b", str(mail["subject"]))):
+                found.append(code.group(1))
+                return True
+        return False
+
+    await wait_for(arrived, what=f"the code e-mail to {email}")
+    signed = await acall(gateway.http, "POST", "/api/v1/auth/verify", {"email": email, "code": found[0],
+                                                                       "device": "Téléphone"})
+    assert signed.status == 200, signed.body
+    return str(signed.body["access_token"])
+
+
+async def test_a_subscription_ends_with_its_device_session(
+        make_server: Callable[..., GatewayProcess], push_service: PushService) -> None:
+    gateway = make_server(env=PUSH_ENV)
+    quiet_hours(gateway, NEVER_QUIET)
+    access = await signed_in_token(gateway, "claire.petit@example.fr")
+    mere, durand = push_service.subscription("mere"), push_service.subscription("durand")
+    added = await acall(gateway.http, "POST", "/api/v1/me/push-subscriptions", mere.to_json(), bearer=access)
+    assert added.status == 201, added.body
+    await subscribe(gateway, "p-durand", durand.to_json())
+    ended = await acall(gateway.http, "DELETE", "/api/v1/admin/people/p-lea-mere/sessions", bearer=API_KEY)
+    assert ended.status == 200 and ended.body["ended"] == 1, ended.body
+    refused = await acall(gateway.http, "POST", "/api/v1/me/push-subscriptions", mere.to_json(), bearer=access)
+    assert refused.status == 401, "an ended session's token registers nothing"
+    teacher = await connected(gateway, "t-martin")
+    try:
+        await publish(teacher, "class:cp-a", text="Réunion de parents")
+        await wait_for(lambda: push_service.to("durand"), what="the push to the other family")
+        second = await publish(teacher, "class:cp-a", text="Réunion déplacée")
+        await wait_for(lambda: [p for p in push_service.to("durand") if p.payload["seq"] == second], what="2nd")
+    finally:
+        await teacher.close()
+    assert push_service.to("mere") == [] and push_service.statuses("mere") == [], "signed out: no push"
+    gone = await acall(gateway.http, "DELETE", f"/api/v1/me/push-subscriptions/{added.body['id']}",
+                       bearer=token("p-lea-mere"))
+    assert gone.status == 404, "removed with its session"
