@@ -6,6 +6,7 @@ import { newKey } from './protocol.js';
 import { t, formatTs, formatFull, list } from './i18n.js';
 import { editForm, errorText } from './compose.js';
 import { actions, attachmentList } from './feed.js';
+import { scheduleActions } from './schedule.js';
 
 const TYPING_EVERY_MS = 3000;
 
@@ -69,9 +70,13 @@ function conversation(ctx, channel) {
   const status = h('p', { class: 'form-status error', role: 'status' });
   const send = h('button', { type: 'submit', class: 'btn btn-primary' }, icon('➤'), ' ', t('chat.send'));
   const closedNote = h('p', { class: 'closed-note', id: 'chat-closed-note', role: 'status' });
+  // staff may send later (issue 12): "Envoyer à 07:30" during the school's quiet hours
+  let scheduleAt = null;
+  const later = ctx.dir.me.role !== 'guardian'
+    ? scheduleActions(ctx, (at) => { if (input.value.trim()) { scheduleAt = at; form.requestSubmit(); } }) : null;
   const form = h('form', { class: 'chat-form' },
     closedNote,
-    h('label', { for: 'chat-input', class: 'sr-only' }, t('chat.label')), input, send, status);
+    h('label', { for: 'chat-input', class: 'sr-only' }, t('chat.label')), input, send, status, later?.el);
   // closing (staff of the chat, directors): an inline confirmation, then the composer locks
   const closeBox = h('div', { class: 'convo-tools' });
   let confirmingClose = false;
@@ -114,12 +119,15 @@ function conversation(ctx, channel) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const text = input.value.trim();
+    const at = scheduleAt;
+    scheduleAt = null;
     if (!text) return;
-    if (!pending || pending.text !== text) pending = { key: newKey(), text };
+    if (!pending || pending.text !== text || pending.at !== at) pending = { key: newKey(), text, at };
     status.textContent = '';
     input.value = '';
     try {
-      await conn.request('publish', { channel, kind: 'chat', data: { text }, key: pending.key });
+      const reply = await conn.request('publish', { channel, kind: 'chat', data: { text }, key: pending.key, ...(at ? { at } : {}) });
+      if (reply?.scheduled) status.textContent = t('schedule.done', { when: formatFull(reply.at) });
       pending = null;
       lastTyping = 0;
     } catch (err) {

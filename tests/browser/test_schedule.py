@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.liaison_browser import Server, demo_token
+from tests.browser.liaison_browser import ProtocolClient, Server, demo_token
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +72,25 @@ def test_the_notifications_page_saves_the_choices(person: Callable[..., Page], s
     posts = page.get_by_role("group", name="Messages de la classe")
     expect(posts.get_by_label("Résumé par e-mail")).to_be_checked()
     expect(page.locator("form.quiet-form")).to_have_count(0)  # a guardian does not set quiet hours
+
+
+def test_a_chat_message_written_in_the_evening_can_wait_for_the_morning(person: Callable[..., Page],
+                                                                         server: Server) -> None:
+    as_user(server, "d-bernard", "PUT", "/schools/ecole-jaures/quiet-hours", ALWAYS_QUIET)
+    teacher = ProtocolClient(server.url, "t-martin")
+    try:
+        channel = teacher.call("open_chat", student="s-lea")["channel"]
+    finally:
+        teacher.close()
+    page = person("t-martin")
+    page.goto(f"{server.url}/#/chat/{channel}")
+    form = page.locator("form.chat-form")
+    form.locator("textarea").fill("Pensez au carnet de correspondance")
+    form.get_by_role("button", name=re.compile(r"^Envoyer à \d\d:\d\d$")).click()
+    expect(form.locator(".form-status")).to_contain_text("Programmé pour")
+    expect(page.locator(".chat-log")).not_to_contain_text("Pensez au carnet")  # not sent yet
+    mother = ProtocolClient(server.url, "p-lea-mere")
+    try:
+        assert mother.call("history", channel=channel)["messages"] == []
+    finally:
+        mother.close()
