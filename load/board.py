@@ -77,7 +77,7 @@ async def build(folder: Path, classes: int, students: int, messages: int, now: f
         latest = await store.latest_seqs(channels)
         guardians = sorted(directory.guardians_of_school(school))
         marks: list[Callable[[], Awaitable[Any]]] = []
-        moves: list[Callable[[], Awaitable[Any]]] = []
+        moves: list[ReadMove] = []
         for g in guardians:
             if rng.random() < 0.2:
                 continue  # a fifth never read anything
@@ -86,11 +86,9 @@ async def build(folder: Path, classes: int, students: int, messages: int, now: f
                     seq = max(1, latest[channel] - rng.randrange(0, 20))
                     marks.append(functools.partial(store.mark_read, g, channel, seq))
                     at = now - rng.uniform(0, 45 * DAY)
-                    read = ReadMove(g, channel, max(0, seq - 30), seq, at)
-                    moves.append(functools.partial(board.record_read, read))
+                    moves.append(ReadMove(g, channel, max(0, seq - 30), seq, at))
         await _in_batches(marks)
-        for move in moves:  # the board store takes one write at a time (one thread)
-            await move()
+        await board.record_reads(moves)
         sessions = [g for g in guardians if rng.random() < 0.6]
         for i, g in enumerate(sessions):
             digest = hashlib.sha256(f"r{i}".encode()).digest()

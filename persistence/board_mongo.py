@@ -9,7 +9,7 @@ write concern and "try again shortly" mapping as persistence/mongo.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
@@ -51,10 +51,13 @@ class MongoBoardStore:
             self.closed = True
             await self._client.close()
 
-    async def record_read(self, move: ReadMove) -> None:
+    async def record_reads(self, moves: Sequence[ReadMove]) -> None:
+        docs = [{"user_id": m.user_id, "channel": m.channel, "after": m.after, "upto": m.upto, "at": m.at}
+                for m in moves]
+        if not docs:
+            return
         with unavailable_errors(self, WHAT):
-            await self._reads.insert_one({"user_id": move.user_id, "channel": move.channel, "after": move.after,
-                                          "upto": move.upto, "at": move.at})
+            await self._reads.insert_many(docs, ordered=False)
 
     async def last_reads(self, user_ids: Iterable[str]) -> dict[str, float]:
         ids = list(dict.fromkeys(user_ids))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -131,11 +131,14 @@ class SQLiteBoardStore:
                 raise StoreUnavailable(f"board store: {exc}") from exc
             raise
 
-    async def record_read(self, move: ReadMove) -> None:
+    async def record_reads(self, moves: Sequence[ReadMove]) -> None:
+        rows = [(m.user_id, m.channel, m.after, m.upto, m.at) for m in moves]
+        if not rows:
+            return
+
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO board_reads (user_id, channel, after_seq, upto_seq, at)"
-                         " VALUES (?, ?, ?, ?, ?)",
-                         (move.user_id, move.channel, move.after, move.upto, move.at))
+            conn.executemany("INSERT INTO board_reads (user_id, channel, after_seq, upto_seq, at)"
+                             " VALUES (?, ?, ?, ?, ?)", rows)
 
         await self._call(insert, write=True)
 

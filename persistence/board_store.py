@@ -15,13 +15,13 @@ Contract (checked by tests/contract/test_board_store.py against every adapter):
   seconds, exactly one gets None (go ahead); the other gets the time of the first.
 - `forget_user` erases every move of a user (GDPR); `reads_of` lists them (export).
 - Every method raises `StoreUnavailable` (persistence/store.py) when the backend cannot be
-  reached or does not answer in time; nothing is half-written then.
+  reached or does not answer in time; nothing is half-written then (but see `record_reads`).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,8 +57,10 @@ class BoardStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def record_read(self, move: ReadMove) -> None:
-        """Log one forward move of a read mark."""
+    async def record_reads(self, moves: Sequence[ReadMove]) -> None:
+        """Log forward moves of read marks in one write (SQLite: one transaction; MongoDB: one
+        `insert_many`, which a failure may leave part-done: a move lost or logged twice only
+        moves a figure by one read)."""
         ...
 
     async def last_reads(self, user_ids: Iterable[str]) -> dict[str, float]:

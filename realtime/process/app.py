@@ -275,6 +275,7 @@ class Runtime:
         if self.run_daily:
             self.background.spawn(self.retention.daily())
         await self.board_store.open()
+        self.background.spawn(self.board.flush_every(1.0))  # the guardians' read times, in batches
         await self.upload_store.open()
         await self.blobs.open()
         self.background.spawn(self.uploads.sweep_every())

@@ -16,6 +16,7 @@ it logs the move with its time, which the read marks alone do not keep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -44,6 +45,7 @@ RETENTION: Final = 35 * 86_400.0  # read times kept: the 30-day inactivity and t
 PURGE_EVERY: Final = 3_600.0
 WEEK_LIMIT: Final = 500  # posts of a week read per class, at most
 PARALLEL: Final = 4
+MAX_PENDING: Final = 100_000  # reads noted and not yet written, at most (about 10 MB)
 
 # Who among some guardians can be told of a message on a device. The board counts a guardian
 # as notifiable when one of these says so, or when they have an e-mail address. Registered:
@@ -76,6 +78,8 @@ class Board:
         # the school's quiet hours (issue 12's NotificationRules.quiet_hours): no reminder then
         self.quiet_hours: Callable[[str], Awaitable[QuietHours]] | None = None
         self._purged_at = 0.0
+        self._pending: list[ReadMove] = []
+        self._flushing = asyncio.Lock()
 
     # -- who may see what -----------------------------------------------------------------------
 
@@ -100,22 +104,45 @@ class Board:
     # -- read times -----------------------------------------------------------------------------
 
     async def note_read(self, reader: Person, channel: str, previous: int, seq: int) -> None:
-        """Log a guardian's read (never a staff member's: the board is about families). A store
-        that cannot take it is logged, never fails the read."""
+        """Note a guardian's read (never a staff member's: the board is about families). It is
+        kept in memory and written with the others of the moment (`flush`, every second and
+        before each board read): a `read` never waits for this write."""
         if reader.role is not Role.GUARDIAN or seq <= previous:
             return
-        now = self.clock()
+        if len(self._pending) >= MAX_PENDING:  # the store has been away for long: keep the newest
+            del self._pending[: len(self._pending) // 2]
+            log.warning("read_times_dropped", kept=len(self._pending))
+        self._pending.append(ReadMove(reader.id, channel, previous, seq, self.clock()))
+
+    async def flush(self) -> None:
+        """Write the reads noted so far in one batch, and purge the old ones once an hour. A
+        store that cannot take them is logged; they stay for the next flush."""
+        async with self._flushing:
+            moves, self._pending = self._pending, []
+            try:
+                await self.board_store.record_reads(moves)
+                now = self.clock()
+                if now - self._purged_at > PURGE_EVERY:
+                    self._purged_at = now
+                    await self.board_store.purge(now - RETENTION)
+            except StoreUnavailable as exc:
+                self._pending[:0] = moves[-MAX_PENDING:]
+                log.warning("read_times_not_kept", reads=len(moves), error=str(exc))
+
+    async def flush_every(self, period: float) -> None:
+        """The background task of the Runtime: `flush` every `period` seconds, and at the end."""
         try:
-            await self.board_store.record_read(ReadMove(reader.id, channel, previous, seq, now))
-            if now - self._purged_at > PURGE_EVERY:
-                self._purged_at = now
-                await self.board_store.purge(now - RETENTION)
-        except StoreUnavailable as exc:
-            log.warning("read_time_not_kept", user=reader.id, channel=channel, error=str(exc))
+            while True:
+                await asyncio.sleep(period)
+                await self.flush()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.flush())
 
     # -- the figures ----------------------------------------------------------------------------
 
     async def _facts(self, classes: Sequence[SchoolClass], school_id: str | None) -> rules.Facts:
+        await self.flush()  # this gateway's latest reads count at once
         d = self.directory
         guardians = rules.guardians_of(rules.families_of(d, [c.id for c in classes]))
         class_channels = [str(ChannelName(ChannelType.CLASS, c.id)) for c in classes]

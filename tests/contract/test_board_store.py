@@ -52,20 +52,28 @@ async def board(board_backend: BoardFactory) -> AsyncIterator[BoardStore]:
         await store.close()
 
 
+async def test_a_batch_of_moves_is_logged_whole(board: BoardStore) -> None:
+    moves = [ReadMove(f"p-{i}", CP, i, i + 2, T0 + i) for i in range(1200)]
+    await board.record_reads(moves)
+    await board.record_reads([])
+    assert await board.last_reads([f"p-{i}" for i in range(1200)]) == {f"p-{i}": T0 + i for i in range(1200)}
+    assert await board.reads_of("p-7") == [moves[7]]
+
+
 async def test_last_reads_are_each_users_latest_move(board: BoardStore) -> None:
     assert await board.last_reads(["p-adam"]) == {}
-    await board.record_read(ReadMove("p-adam", CP, 0, 3, T0))
-    await board.record_read(ReadMove("p-adam", "school:ecole-jaures", 0, 1, T0 + 50))
-    await board.record_read(ReadMove("p-durand", CP, 0, 1, T0 + 10))
+    await board.record_reads([ReadMove("p-adam", CP, 0, 3, T0)])
+    await board.record_reads([ReadMove("p-adam", "school:ecole-jaures", 0, 1, T0 + 50)])
+    await board.record_reads([ReadMove("p-durand", CP, 0, 1, T0 + 10)])
     users = ["p-adam", "p-durand", "p-never", *(f"p-{i}" for i in range(1100))]  # several IN chunks
     assert await board.last_reads(users) == {"p-adam": T0 + 50, "p-durand": T0 + 10}
 
 
 async def test_first_reads_are_the_earliest_move_past_each_seq_by_the_users_asked(board: BoardStore) -> None:
-    await board.record_read(ReadMove("p-adam", CP, 0, 2, T0 + 100))
-    await board.record_read(ReadMove("p-durand", CP, 1, 4, T0 + 50))
-    await board.record_read(ReadMove("t-martin", CP, 0, 9, T0))  # staff: not asked
-    await board.record_read(ReadMove("p-adam", "class:cm2-b", 0, 9, T0))  # another channel
+    await board.record_reads([ReadMove("p-adam", CP, 0, 2, T0 + 100)])
+    await board.record_reads([ReadMove("p-durand", CP, 1, 4, T0 + 50)])
+    await board.record_reads([ReadMove("t-martin", CP, 0, 9, T0)])  # staff: not asked
+    await board.record_reads([ReadMove("p-adam", "class:cm2-b", 0, 9, T0)])  # another channel
     firsts = await board.first_reads({CP: [1, 2, 3, 5], "class:cm2-b": [], "class:x": [1]},
                                      ["p-adam", "p-durand"])
     assert firsts == {CP: {1: T0 + 100, 2: T0 + 50, 3: T0 + 50}, "class:cm2-b": {}, "class:x": {}}
@@ -92,9 +100,9 @@ async def test_one_reminder_per_window_even_when_two_gateways_race(board_backend
 
 
 async def test_a_user_is_exported_and_forgotten_alone(board: BoardStore) -> None:
-    await board.record_read(ReadMove("p-adam", CP, 0, 2, T0))
-    await board.record_read(ReadMove("p-adam", CP, 2, 5, T0 + 1))
-    await board.record_read(ReadMove("p-durand", CP, 0, 1, T0))
+    await board.record_reads([ReadMove("p-adam", CP, 0, 2, T0)])
+    await board.record_reads([ReadMove("p-adam", CP, 2, 5, T0 + 1)])
+    await board.record_reads([ReadMove("p-durand", CP, 0, 1, T0)])
     assert await board.reads_of("p-adam") == [ReadMove("p-adam", CP, 0, 2, T0),
                                               ReadMove("p-adam", CP, 2, 5, T0 + 1)]
     assert await board.forget_user("p-adam") == 2
@@ -103,8 +111,8 @@ async def test_a_user_is_exported_and_forgotten_alone(board: BoardStore) -> None
 
 
 async def test_purge_drops_what_is_older(board: BoardStore) -> None:
-    await board.record_read(ReadMove("p-adam", CP, 0, 2, T0))
-    await board.record_read(ReadMove("p-adam", CP, 2, 3, T0 + 40 * DAY))
+    await board.record_reads([ReadMove("p-adam", CP, 0, 2, T0)])
+    await board.record_reads([ReadMove("p-adam", CP, 2, 3, T0 + 40 * DAY)])
     assert await board.claim_reminder(CP, 2, T0, DAY) is None
     assert await board.purge(T0 + DAY) == 1
     assert await board.reads_of("p-adam") == [ReadMove("p-adam", CP, 2, 3, T0 + 40 * DAY)]
@@ -119,7 +127,7 @@ async def test_sqlite_tables_live_beside_the_messages_and_a_closed_store_is_unav
     assert isinstance(board, SQLiteBoardStore)
     await board.open()
     try:
-        await board.record_read(ReadMove("p-adam", CP, 0, 1, T0))
+        await board.record_reads([ReadMove("p-adam", CP, 0, 1, T0)])
         assert await messages.mark_read("p-adam", CP, 1) == 0
         assert await board.last_reads(["p-adam"]) == {"p-adam": T0}
     finally:

@@ -54,6 +54,17 @@ async def read(board: Board, store: SQLiteStore, user: str, channel: str, seq: i
     await board.note_read(person, channel, previous, seq)
 
 
+async def test_reads_are_written_in_batches_and_before_each_board_read(parts) -> None:
+    board, store, clock, _ = parts
+    seq = await post(store, clock, "Chorale")
+    await read(board, store, "p-lea-mere", CP, seq)
+    await read(board, store, "p-durand", CP, seq)
+    assert await board.board_store.last_reads(["p-lea-mere", "p-durand"]) == {}, "not written yet"
+    assert (await board.class_board(None, "cp-a"))["figures"]["families_inactive"] == 0
+    assert await board.board_store.last_reads(["p-lea-mere", "p-durand"]) == {"p-lea-mere": clock(),
+                                                                               "p-durand": clock()}
+
+
 async def test_a_read_keeps_a_family_active_for_30_days(parts) -> None:
     board, store, clock, _ = parts
     seq = await post(store, clock, "Sortie")
@@ -101,6 +112,7 @@ async def test_read_times_are_exported_and_erased(parts) -> None:
     board, store, clock, _ = parts
     seq = await post(store, clock, "Kermesse")
     await read(board, store, "p-durand", CP, seq)
+    await board.flush()
     section = ReadTimes(board.board_store)
     assert await section.export("p-durand") == [{"channel": CP, "from": 0, "to": seq, "at": clock()}]
     assert await section.erase("p-durand", dry_run=True) == 1
