@@ -35,11 +35,12 @@ CHILD = {"id": "s-philemon", "name": "Philémon Quennec"}
 TEXTS = ("Philémon a oublié son cartable violet", "Rendez-vous chez l'orthophoniste mercredi",
          "Merci pour la photo du potager")
 TEACHER_TEXT = "Bien reçu, bonne soirée"
+IMPORTED = ("Ermengarde Tillyard", "ermengarde.tillyard@famille-exemple.test", "06 58 47 36 25", "Cunégonde")
 
 
 def secrets() -> list[str]:
     """Everything personal the scenario used, and the digits of each phone on their own."""
-    found = [*TEXTS, TEACHER_TEXT, CHILD["name"]]
+    found = [*TEXTS, TEACHER_TEXT, CHILD["name"], *IMPORTED, "0658473625"]
     for person in (MOTHER, FATHER):
         found += [person["name"], person["email"], person["phone"], re.sub(r"\D", "", person["phone"])[-9:]]
     return found
@@ -86,6 +87,12 @@ async def test_export_erase_live_and_no_texts_in_the_logs(tmp_path: Path) -> Non
         imported = api.call("POST", f"{ADMIN}/schools/{SCHOOL}/import?dry_run=1", raw=csv.encode(),
                             content_type="text/csv")
         assert imported.status == 200, imported
+        bis = {"name": "École bis", "year": "2026-2027"}
+        assert api.call("PUT", f"{ADMIN}/schools/ecole-bis", bis).status == 201
+        other = (f"{csv.splitlines()[0]}\ns-cune;{IMPORTED[3]};Tillyard;CE1;{IMPORTED[0]};{IMPORTED[1]};"
+                 f"{IMPORTED[2]};;\n")
+        assert api.call("POST", f"{ADMIN}/schools/ecole-bis/import", raw=other.encode(),
+                        content_type="text/csv").status == 200
         access = await sign_in(gw, MOTHER["email"])
         mother = await Client.open(gw.ws)
         await mother.ok("connect", token=access)
@@ -126,6 +133,8 @@ async def test_export_erase_live_and_no_texts_in_the_logs(tmp_path: Path) -> Non
         assert {"published", "exported", "erased", "sessions_ended"} <= actions, actions
         assert not any(t in json.dumps(audit.body, ensure_ascii=False) for t in secrets())
         assert api.call("GET", f"{ADMIN}/schools/{SCHOOL}/audit", user="p-adam").status == 403
+        imports = api.call("GET", f"{ADMIN}/schools/ecole-bis/audit").body["entries"]
+        assert [(e["action"], e["details"]["students_added"]) for e in imports] == [("imported", 1)]
         assert api.call("GET", f"{ADMIN}/schools/{SCHOOL}/retention", user="d-bernard").status == 200
 
         db = tmp_path / "liaison.db"
