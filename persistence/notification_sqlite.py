@@ -307,6 +307,10 @@ class SQLiteNotificationStore:
         return await self._call(cancel, write=True)
 
     async def claim_due(self, now: float, lease: float, limit: int) -> list[ScheduledPost]:
+        def any_due(conn: sqlite3.Connection) -> bool:
+            return conn.execute("SELECT 1 FROM notify_scheduled WHERE state = 'pending' AND at <= ?"
+                                " AND claimed_until <= ? LIMIT 1", (now, now)).fetchone() is not None
+
         def claim(conn: sqlite3.Connection) -> list[ScheduledPost]:
             rows = conn.execute(
                 f"SELECT {_SCHEDULED_COLUMNS} FROM notify_scheduled WHERE state = 'pending' AND at <= ?"
@@ -321,6 +325,8 @@ class SQLiteNotificationStore:
                                              post.created_at, post.state, now + lease, post.attempts + 1))
             return claimed
 
+        if not await self._call(any_due, write=False):  # most rounds: no write lock taken
+            return []
         return await self._call(claim, write=True)
 
     async def mark_published(self, post_id: str, seq: int | None) -> None:
