@@ -8,6 +8,7 @@
 
 import { t, formatTs, formatFull } from './i18n.js';
 import { h, setChildren, icon } from './dom.js';
+import { retentionNotice } from './retention.js';
 
 const API = '/api/v1';
 const LISTS = ['never_signed_in', 'not_notifiable', 'inactive'];
@@ -76,7 +77,8 @@ export function boardView(ctx) {
     if (director) {
       const b = boards[0];
       setChildren(body, totals(b.totals), classTable(b.classes), announcements(b.announcements),
-        lists(b.families, `/board/schools/${encodeURIComponent(b.school)}/families.csv`));
+        lists(b.families, `/board/schools/${encodeURIComponent(b.school)}/families.csv`),
+        retentionNotice(ctx, b.school)); // the school year and what will be purged (issue 15)
     } else {
       setChildren(body, boards.map((b) => h('section', { class: 'board-class', 'aria-labelledby': `board-${b.class}` },
         h('h2', { id: `board-${b.class}` }, b.name),

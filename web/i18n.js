@@ -353,6 +353,11 @@ export const fr = {
   'time.sep': ', ',
 
   'board.title': 'Tableau de bord',
+  'retention.title': 'Année scolaire et conservation des données',
+  'retention.ends': 'L’année scolaire se termine le {date} : les classes passeront alors en lecture seule.',
+  'retention.frozen': 'L’année scolaire est terminée depuis le {date} : les classes sont en lecture seule.',
+  'retention.purge': 'Leurs messages seront supprimés le {date}.',
+  'retention.leavers': '{count} personne partie sera effacée à partir du {date}.|{count} personnes parties seront effacées à partir du {date}.',
   'board.introSchool': '{school} : les familles que l’école touche, classe par classe, et celles à appeler.',
   'board.introClass': 'Les familles de votre classe : qui lit, qui n’est pas joignable, qui appeler.',
   'board.error': 'Le tableau de bord n’a pas pu être chargé. Vérifiez votre connexion puis réessayez.',

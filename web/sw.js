@@ -11,7 +11,7 @@ const SHELL = [
   'manifest.webmanifest',
   'app.js', 'auth.js', 'board.js', 'chat.js', 'compose.js', 'devices.js', 'dom.js', 'feed.js', 'i18n.js', 'people.js',
   'protocol.js', 'reads.js', 'routes.js', 'sequencer.js', 'signin.js', 'store.js', 'offline.js',
-  'preferences.js', 'schedule.js', 'uploads.js', 'viewer.js', 'consent.js', 'push.js',
+  'preferences.js', 'schedule.js', 'uploads.js', 'viewer.js', 'consent.js', 'push.js', 'retention.js',
 ];
 const NEVER = ['/api/', '/demo/', '/ws', '/healthz', '/readyz', '/openapi.json'];
 const scope = new URL(self.registration.scope);
