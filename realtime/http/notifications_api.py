@@ -58,7 +58,7 @@ async def _put_quiet_hours(request: Request, services: Services, school_id: str,
 async def admin_get_quiet_hours(request: Request) -> Response:
     services = require_api_key(request)
     school_id = school_id_of(request, services)
-    return JSONResponse((await rules_of(services).quiet_hours(school_id)).to_wire())
+    return JSONResponse((await rules_of(services).quiet_hours(school_id, fresh=True)).to_wire())
 
 
 async def admin_put_quiet_hours(request: Request) -> Response:
@@ -73,7 +73,7 @@ async def school_get_quiet_hours(request: Request) -> Response:
     if school_id not in services.directory.schools_of(person.id):
         raise Forbidden("these are the quiet hours of another school")
     rules_service = rules_of(services)
-    rules = await rules_service.quiet_hours(school_id)
+    rules = await rules_service.quiet_hours(school_id, fresh=True)
     ends = release_at(rules, rules_service.clock())
     return JSONResponse({**rules.to_wire(), "quiet_now": ends is not None,
                          "release_at": None if ends is None else int(ends * 1000),
@@ -90,13 +90,13 @@ async def school_put_quiet_hours(request: Request) -> Response:
 
 async def get_my_preferences(request: Request) -> Response:
     services, person = require_user(request)
-    return JSONResponse((await rules_of(services).preferences(person.id)).to_wire())
+    return JSONResponse((await rules_of(services).preferences(person.id, fresh=True)).to_wire())
 
 
 async def put_my_preferences(request: Request) -> Response:
     services, person = require_user(request)
     rules = rules_of(services)
-    prefs = parse_preferences(await json_object(request), await rules.preferences(person.id))
+    prefs = parse_preferences(await json_object(request), await rules.preferences(person.id, fresh=True))
     await rules.set_preferences(person.id, prefs)
     log.info("preferences_set", user=person.id)
     return JSONResponse(prefs.to_wire())
@@ -144,7 +144,7 @@ async def unsubscribe(request: Request) -> Response:
     except BadRequest:
         return _page("Lien non valide", "<p>Ce lien de désinscription n'est pas valide.</p>", 400)
     rules = rules_of(services)
-    prefs = await rules.preferences(user_id)
+    prefs = await rules.preferences(user_id, fresh=True)
     if prefs.digest_email:
         await rules.set_preferences(user_id, parse_preferences({"digest_email": False}, prefs))
     log.info("digest_unsubscribed", user=user_id)

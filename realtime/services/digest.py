@@ -101,7 +101,7 @@ class DigestSender:
 
     async def send_one(self, user_id: str, now: float) -> bool:
         person = self.directory.person(user_id)
-        prefs = await self.rules.preferences(user_id)
+        prefs = await self.rules.preferences(user_id, fresh=True)  # an unsubscribe on another gateway counts now
         if person is None or not person.email or not prefs.digest_email:
             await self._drop_all(user_id, now)
             return False

@@ -30,12 +30,13 @@ class NotificationRules:
         self._quiet: dict[str, tuple[float, QuietHours]] = {}
         self._prefs: dict[str, tuple[float, Preferences]] = {}
 
-    async def quiet_hours(self, school_id: str) -> QuietHours:
+    async def quiet_hours(self, school_id: str, *, fresh: bool = False) -> QuietHours:
         """The school's quiet hours (the default 20:00-07:00, weekends, Europe/Paris, when
-        never set). Kept `ttl` seconds: a change made on another gateway is seen after that."""
+        never set). Kept `ttl` seconds: a change made on another gateway (or another worker
+        process) is seen after that, unless `fresh` (the HTTP routes) reads the store."""
         now = self.clock()
         cached = self._quiet.get(school_id)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and not fresh:
             return cached[1]
         rules = await self.store.get_quiet_hours(school_id) or DEFAULT_QUIET_HOURS
         self._quiet[school_id] = (now + self.ttl, rules)
@@ -46,12 +47,12 @@ class NotificationRules:
         self._quiet[school_id] = (self.clock() + self.ttl, rules)
         return rules
 
-    async def preferences(self, user_id: str) -> Preferences:
+    async def preferences(self, user_id: str, *, fresh: bool = False) -> Preferences:
         """The person's preferences (the defaults when never set); kept a few seconds, so that
-        one message's fan-out asks the store once per person."""
+        one message's fan-out asks the store once per person (`fresh`: read the store)."""
         now = self.clock()
         cached = self._prefs.get(user_id)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and not fresh:
             return cached[1]
         prefs = await self.store.get_preferences(user_id) or DEFAULT_PREFERENCES
         if len(self._prefs) >= MAX_CACHED_PREFERENCES:

@@ -5,6 +5,7 @@ contract shapes (`PUT/GET /api/v1/admin/schools/{id}/quiet-hours`, preferences d
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,19 @@ def test_notification_preferences(api: Api) -> None:
         refused = api.call("PUT", path, wrong, user="p-durand")
         assert refused.status == 400 and says in refused.body["error"]["message"]
     assert api.call("GET", path, auth="").status == 401
+
+
+def test_a_change_on_one_gateway_is_read_at_once_on_another(tmp_path: Path,
+                                                          make_server: Callable[..., GatewayProcess]) -> None:
+    env = {"LIAISON_API_KEY": KEY, "LIAISON_STORE_URL": f"sqlite:///{tmp_path / 'shared.db'}"}
+    one, two = Api(make_server(env).http), Api(make_server(env).http)
+    path = f"/api/v1/admin/schools/{SCHOOL}/quiet-hours"
+    assert two.call("GET", path).body == DEFAULT  # read (and kept) by the second gateway
+    changed = {"start": "21:00", "end": "06:00", "weekends": False, "timezone": "Europe/Paris", "holidays": []}
+    assert one.call("PUT", path, changed).status == 200
+    assert two.call("GET", path).body == changed
+    assert two.call("GET", f"/api/v1/schools/{SCHOOL}/quiet-hours", user="t-martin").body["start"] == "21:00"
+    prefs = "/api/v1/me/notification-preferences"
+    assert two.call("GET", prefs, user="p-adam").body["kinds"]["post"] == "immediately"
+    one.call("PUT", prefs, {"kinds": {"post": "off"}}, user="p-adam")
+    assert two.call("GET", prefs, user="p-adam").body["kinds"]["post"] == "off"
