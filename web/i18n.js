@@ -256,6 +256,7 @@ export const fr = {
   'quiet.holidays': 'Jours de vacances (un par ligne, AAAA-MM-JJ)',
   'quiet.save': 'Enregistrer les heures calmes',
   'quiet.saved': 'Heures calmes enregistrées.',
+  'quiet.invalid': 'Vérifiez les heures et les dates de vacances : une date par ligne, sous la forme AAAA-MM-JJ (2026-12-21).',
 
   'error.forbidden': 'Vous n’avez pas le droit de faire cela ici.',
   'error.too_large': 'Le message est trop long.',

@@ -80,7 +80,7 @@ function quietHoursForm(ctx, school, quiet) {
       status.textContent = t('quiet.saved');
     } catch (err) {
       status.className = 'form-status error';
-      status.textContent = err.status === 400 ? err.message : t('prefs.saveError');
+      status.textContent = err.status === 400 ? t('quiet.invalid') : t('prefs.saveError');
     }
   });
   return form;

@@ -94,3 +94,21 @@ def test_a_chat_message_written_in_the_evening_can_wait_for_the_morning(person: 
         assert mother.call("history", channel=channel)["messages"] == []
     finally:
         mother.close()
+
+
+def test_the_director_sets_the_quiet_hours_and_holidays(person: Callable[..., Page], server: Server) -> None:
+    page = person("d-bernard")
+    page.get_by_role("link", name="Notifications").click()
+    form = page.locator("form.quiet-form")
+    expect(form.get_by_role("heading", name="Heures calmes de l’école")).to_be_visible()
+    expect(form.get_by_label("Début")).to_have_value("20:00")
+    form.get_by_label("Fin").fill("07:30")
+    form.get_by_label("Jours de vacances (un par ligne, AAAA-MM-JJ)").fill("2026-12-21\n2026-12-22")
+    form.get_by_role("button", name="Enregistrer les heures calmes").click()
+    expect(form.locator(".form-status")).to_have_text("Heures calmes enregistrées.")
+    stored = as_user(server, "t-martin", "GET", "/schools/ecole-jaures/quiet-hours")
+    assert (stored["start"], stored["end"], stored["weekends"]) == ("20:00", "07:30", True)
+    assert stored["holidays"] == ["2026-12-21", "2026-12-22"]
+    form.get_by_label("Jours de vacances (un par ligne, AAAA-MM-JJ)").fill("21/12/2026")
+    form.get_by_role("button", name="Enregistrer les heures calmes").click()
+    expect(form.locator(".form-status")).to_contain_text("une date par ligne, sous la forme AAAA-MM-JJ")
