@@ -198,12 +198,13 @@ async def create_upload(request: Request) -> Response:
     services = _uploads(request)
     assert services.uploads is not None and services.upload_rate is not None
     services.upload_rate.take(person.id)
-    path, media_type, filename = await _receive_file(request, services)
-    try:
-        upload = await services.uploads.take(person, path, media_type, filename)
-    finally:
-        with contextlib.suppress(OSError):
-            await asyncio.to_thread(os.unlink, path)
+    async with services.uploads.gate:
+        path, media_type, filename = await _receive_file(request, services)
+        try:
+            upload = await services.uploads.take(person, path, media_type, filename)
+        finally:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(os.unlink, path)
     return JSONResponse(upload_body(upload), status_code=201, headers={"Location": file_url(upload.id)})
 
 

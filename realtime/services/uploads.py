@@ -74,6 +74,10 @@ class Uploads:
         self.directory = directory
         self.imaging = imaging
         self.clock = clock
+        # uploads taken in at once (body read, re-encoded, stored) per process; the others wait
+        # unread, their bytes held back by TCP, so a burst of uploads cannot take the CPU that
+        # live delivery needs
+        self.gate = asyncio.Semaphore(max(2, imaging.workers * 2))
 
     async def take(self, person: Person, spooled: str, media_type: str, filename: str | None) -> Upload:
         """Store the file at `spooled` (a temporary file the caller removes)."""
