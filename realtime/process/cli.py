@@ -242,6 +242,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         plan = asyncio.run(_plan_and_save(store, decode_csv(data), args.school, args.dry_run))
         if plan.ok and not args.dry_run and plan.consents():
             asyncio.run(_save_consents(store_url, plan))
+        if plan.ok and not args.dry_run:  # leavers and the audit log (issue 15)
+            from realtime.process.privacy_cli import after_import
+
+            summary = {k: int(v) for k, v in plan.summary().as_dict().items()}
+            asyncio.run(after_import(store_url, args.school, list(plan.deletions().get("people", [])), summary))
     except StoreUnavailable as exc:
         print(f"liaison import: the store is unavailable ({exc}); nothing was changed", file=sys.stderr)
         return 2

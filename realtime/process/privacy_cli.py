@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from channels.factory import make_broker
+from persistence.audit_factory import open_audit_store, open_privacy_store
+from persistence.audit_store import AuditEntry
 from persistence.auth_factory import open_auth_store
 from persistence.factory import open_store
+from persistence.privacy_store import Leaver
 from realtime.config import Settings
 from realtime.process.app import Runtime
 
@@ -95,3 +99,23 @@ def command(args: Any, settings: Settings) -> Coroutine[Any, Any, int]:
         "run": lambda: run(settings, args.dry_run),
     }
     return actions[args.privacy_command]()
+
+
+async def after_import(store_url: str, school_id: str, removed: list[str], summary: dict[str, int]) -> None:
+    """What `liaison import` tells the privacy records (it runs without a gateway): the people
+    it took out of the directory left now (erased three months later), and the audit log's
+    `imported` entry."""
+    now = time.time()
+    privacy = open_privacy_store(store_url)
+    audit_store = open_audit_store(store_url)
+    await privacy.open()
+    try:
+        for person_id in removed:
+            await privacy.record_leaver(Leaver(person_id, school_id, now))
+        await audit_store.open()
+        try:
+            await audit_store.append(AuditEntry(now, "cli", "imported", school_id, school_id, dict(summary)))
+        finally:
+            await audit_store.close()
+    finally:
+        await privacy.close()

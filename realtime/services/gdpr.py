@@ -37,7 +37,8 @@ class Privacy:
         if dry_run:
             return await self.erasure.dry_run(person_id)
         school = self.school_of(person_id)
-        if school is None:  # erased already (a rerun), or a leaver: the school of their last erasure
-            earlier = await self.erasure.store.erasures(person_id)
-            school = next((j.school_id for j in reversed(earlier) if j.school_id), None)
+        if school is None:  # a leaver, or erased already (a rerun): the school they left
+            left = [lv.school_id for lv in await self.erasure.store.leavers() if lv.person_id == person_id]
+            earlier = [j.school_id for j in await self.erasure.store.erasures(person_id)]
+            school = next((s for s in [*left, *reversed(earlier)] if s), None)
         return await self.erasure.erase(person_id, by=actor, school_id=school)
