@@ -356,3 +356,20 @@ async def test_the_csv_import_records_consents_and_photos_follow(gateway: Gatewa
     finally:
         await teacher.close()
         await neighbour.close()
+
+
+async def test_a_parent_attaches_a_document_in_a_chat(gateway: GatewayProcess) -> None:
+    parent = await connected(gateway, "p-durand")
+    try:
+        channel = (await parent.ok("open_chat", student="s-hugo"))["channel"]
+        pdf = upload(gateway.http, "p-durand", "certificat.pdf", minimal_pdf(), "application/pdf").body
+        sent = await parent.ok("publish", channel=channel, kind="chat",
+                               data={"text": "", "attachments": [{"upload": pdf["id"], "name": "Certificat"}]})
+        stored = Api(gateway.http).call("GET", f"/api/v1/channels/{channel}/messages", user="t-martin").body
+        attachment = next(m for m in stored["messages"] if m["seq"] == sent["seq"])["data"]["attachments"][0]
+        assert attachment["name"] == "Certificat" and attachment["type"] == "application/pdf"
+        assert "students" not in attachment and "variants" not in attachment  # no photo, no consent rule
+        assert get(gateway.http, attachment["url"], "t-martin")[0] == 200  # the chat's staff member
+        assert get(gateway.http, attachment["url"], "p-lea-mere")[0] == 404  # another family
+    finally:
+        await parent.close()

@@ -68,3 +68,13 @@ def test_the_upload_rate_counts_a_minute_per_user() -> None:
     rate.take("t-nguyen")  # another user is not held back
     clock.advance(60.5)
     rate.take("t-martin")
+
+
+def test_a_heic_photo_is_decoded_and_stored_as_jpeg(tmp_path: Path) -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    out = reencode(write(tmp_path, Image.new("RGB", (640, 480), (10, 200, 30)), "HEIF"), str(tmp_path))
+    assert out["original"].type == "image/jpeg" and (out["original"].width, out["original"].height) == (640, 480)
+    with Image.open(out["thumb"].path) as thumb:
+        assert thumb.format == "JPEG" and thumb.size == (320, 240)
