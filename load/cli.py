@@ -599,6 +599,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from load import amplification
 
         return amplification.main(given[1:])
+    if given[:1] == ["recovery-cost"]:  # the storm path's CPU per recovery, in process (issue 16)
+        from load import recovery_cost
+
+        return recovery_cost.main(given[1:])
     if given[:1] == ["board"]:  # the director's board's queries on SQLite (issue 17, load/board.py)
         from load import board
 
