@@ -58,6 +58,7 @@ class Retention:
         self.runner = runner
         self._years: dict[str, list[SchoolYear]] = {}
         self._schools: dict[str, str] = {}  # person -> school, to know where a removed person was
+        self._frozen: dict[tuple[str, date], bool] = {}
 
     # -- the years --------------------------------------------------------------------------
 
@@ -66,6 +67,7 @@ class Retention:
         for year in await self.privacy.years():
             years.setdefault(year.school_id, []).append(year)
         self._years = years
+        self._frozen = {}
         self._schools = {p.id: p.school_id for p in self.directory.people.values()}
 
     def years_of(self, school_id: str) -> list[YearState]:
@@ -91,8 +93,14 @@ class Retention:
         return years[-1] if years else None
 
     def frozen(self, school_id: str) -> bool:
-        year = self.current(school_id)
-        return year is not None and year.frozen(local_day(self.clock()))
+        """Whether the school's current year is over (kept per day: the publish path asks)."""
+        today = local_day(self.clock())
+        key = (school_id, today)
+        known = self._frozen.get(key)
+        if known is None:
+            year = self.current(school_id)
+            known = self._frozen[key] = year is not None and year.frozen(today)
+        return known
 
     def guard(self, person: Person, channel: ChannelName) -> None:
         """Refuse (`closed`) a message or a chat in a class or chat of a school whose year is over."""
@@ -244,8 +252,10 @@ class Retention:
                             **counts})
         return actions
 
-    async def daily(self, period: float = 3600.0) -> None:
-        """Each `period`, claim today's run; the one process that wins runs it. Runs until cancelled."""
+    async def daily(self, period: float = 600.0) -> None:
+        """Each `period`, claim today's run (the one process that wins runs it) or else refresh
+        the years (a year end set through another gateway applies here within `period`).
+        Runs until cancelled."""
         while True:
             try:
                 day = local_day(self.clock()).isoformat()
