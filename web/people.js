@@ -188,6 +188,12 @@ function studentRow(ctx, s, compact = false) {
 // (or any class/school message for the direction). Returns null when not applicable.
 // A family is a student's guardians: it has seen a message when one of them has read it;
 // for separated parents the list says which household has not seen it yet.
+// Issue 12: who of the readers away was told, and how ("prévenus : 3 par notification…").
+function notifiedLine(n) {
+  if (!n || !(n.push + n.email + n.held + n.failed)) return null;
+  return h('p', { class: 'notified muted' }, icon('🔔'), ' ', t('receipts.notified', n));
+}
+
 export function receiptsBlock(ctx, m, key) {
   const r = ctx.store.receipt(m.channel, m.seq);
   if (!r) {
@@ -212,7 +218,7 @@ export function receiptsBlock(ctx, m, key) {
   const panelId = `rcpt-${key.replace(/[^a-z0-9]/gi, '-')}`;
   const bar = h('div', { class: 'receipts-bar' },
     h('p', { class: 'receipts' }, icon(read < total ? '👁' : '✔'), ' ', summary),
-    r.notified ? h('p', { class: 'receipts notified muted' }, icon('🔔'), ' ', t('receipts.notified', r.notified)) : null,
+    notifiedLine(r.notified),
     open
       ? h('button', {
         type: 'button', class: 'btn btn-small', 'aria-expanded': String(expanded), 'aria-controls': panelId,
