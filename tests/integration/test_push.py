@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from notify.webpush import PublicResolver, resolved_problem
 from tests.integration.conftest import token
 from tests.integration.signin_helpers import acall, call
 from tests.support.gateway_server import GatewayProcess
@@ -221,3 +222,12 @@ async def test_a_subscription_ends_with_its_device_session(
     gone = await acall(gateway.http, "DELETE", f"/api/v1/me/push-subscriptions/{added.body['id']}",
                        bearer=token("p-lea-mere"))
     assert gone.status == 404, "removed with its session"
+
+
+async def test_the_senders_resolver_refuses_names_of_private_addresses() -> None:
+    """A host name checked at registration may point elsewhere later: the sender's own resolver
+    refuses, at connect time, a name whose addresses are not all public (unless allowed)."""
+    with pytest.raises(OSError, match="non-public"):
+        await PublicResolver(frozenset()).resolve("localhost", 443)
+    assert await PublicResolver(frozenset({"localhost"})).resolve("localhost", 443)
+    assert await resolved_problem("https://localhost.localdomain/x", frozenset()) is not None
