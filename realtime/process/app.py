@@ -138,6 +138,9 @@ class Runtime:
         self.metrics = Metrics()
         self.background = Background()
         encoders = {name: codec.encode for name, codec in CODECS.items()}
+        # latest seqs read together by the connects of the moment: their replies' and the new
+        # feeds' (each connect starts its user: channel's feed) — one store read per batch
+        self.latest_seqs = LatestSeqs(store.latest_seqs)
         self.hub = Hub(broker, encoders, self._fetch_range, self._latest_seq,
                        gap_delay=settings.gap_fill_delay, on_delivered=self.metrics.delivered)
         self.presence: Presence = LocalPresence(self.hub)
@@ -158,7 +161,7 @@ class Runtime:
                                   metrics=self.metrics)
         self.hub.listeners.append(self.recent)
         self.recovery = Recovery(store, self.hub, settings.limits.recovery_cap, settings.limits.reply_bytes,
-                                 recent=self.recent, latest=LatestSeqs(store.latest_seqs),
+                                 recent=self.recent, latest=self.latest_seqs,
                                  updates=Updates(store.updates))
         self.publisher = Publisher(store, directory, self.events, content_limits(settings.limits),
                                    self.metrics, clock)
@@ -257,7 +260,7 @@ class Runtime:
         return [dict(m.to_wire()) for m in await self.store.range(channel, after, upto)]
 
     async def _latest_seq(self, channel: str) -> int:
-        return (await self.store.latest_seqs([channel])).get(channel, 0)
+        return (await self.latest_seqs.get([channel])).get(channel, 0)
 
     async def start(self) -> None:
         settings = self.settings
