@@ -49,6 +49,7 @@ log = structlog.get_logger("liaison.notifications")
 MAX_ATTEMPTS = 8  # tries of one push before it is given up and counted as failed
 PUSH_TTL = 24 * 3600  # seconds a push service keeps a push for an offline device
 HELD_COUNT_CAP = 99
+HEAL_WINDOW = 600.0  # seconds: a lost fan-out of a message this recent is enqueued by the next one
 
 
 class Online(Protocol):
@@ -114,6 +115,7 @@ class Notifier:
         if channel is None or not found or found[0].deleted:
             return
         message = found[0]
+        await self._heal_previous(channel_name, seq)
         d = self.directory
         who = recipients(d, channel, message.author.id)
         if not who:
@@ -152,6 +154,19 @@ class Notifier:
             self.wake.set()
         log.info("fanned_out", channel=channel_name, seq=seq, recipients=len(who), offline=len(offline),
                  jobs=len(jobs), held=release is not None, urgent=urgent)
+
+    async def _heal_previous(self, channel: str, seq: int) -> None:
+        """Enqueue the previous message's fan-out if it was never enqueued: a gateway that died
+        between storing a message and enqueuing its fan-out (or a queue that was away then)
+        is made up for by the channel's next message. Only for a recent one (`HEAL_WINDOW`):
+        an older fan-out id may have been forgotten, and re-running it would notify twice."""
+        if seq < 2:
+            return
+        previous = await self.store.range(channel, seq - 2, seq - 1)
+        if not previous or self.clock() - previous[0].ts / 1000 > HEAL_WINDOW:
+            return
+        if await self.queue.enqueue(f"fanout:{channel}:{seq - 1}", "fanout", {"channel": channel, "seq": seq - 1}):
+            log.warning("fanout_healed", channel=channel, seq=seq - 1)
 
     def _push_jobs(self, note: dict[str, Any], subs: list[PushSubscription],
                    release: float | None) -> list[NewJob]:

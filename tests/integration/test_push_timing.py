@@ -218,3 +218,19 @@ async def test_the_webhook_gets_each_notification_signed(rig: Rig, hook_server) 
     assert len(rig.push.to("adam")) == 1, "the push as well"
     await rig.run_jobs()
     assert len(received) == 6, "once each"
+
+
+async def test_a_fanout_lost_with_its_gateway_is_made_up_for_by_the_next_message(rig: Rig) -> None:
+    rig.clock.now = paris("2026-12-02T10:00")  # a Wednesday morning: not quiet
+    person = rig.directory.person("t-nguyen")
+    assert person is not None
+    lost = (await rig.store.append(Draft("class:cm2-b", "m-lost", int(rig.clock() * 1000),
+                                         Author(person.id, person.name, "teacher"), "post", {"text": "a"},
+                                         None))).message  # stored; the gateway died before its fan-out
+    rig.clock.advance(30)
+    after = await rig.post("class:cm2-b", "t-nguyen", text="b")
+    await rig.run_jobs()
+    assert sorted(p.payload["seq"] for p in rig.push.to("adam")) == [lost.seq, after.seq]
+    await rig.post("class:cm2-b", "t-nguyen", text="c")
+    await rig.run_jobs()
+    assert len(rig.push.to("adam")) == 3, "healed once, never twice"
