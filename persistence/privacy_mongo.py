@@ -103,6 +103,11 @@ class MongoPrivacyStore:
             docs = await self._years.find(query).sort([("school_id", ASCENDING), ("ends", ASCENDING)]).to_list()
         return [_year(d) for d in docs]
 
+    async def drop_year(self, school_id: str, ends: str) -> bool:
+        with unavailable_errors(self, WHAT):
+            result = await self._years.delete_one({"_id": f"{school_id}/{ends}", "channels": None})
+        return result.deleted_count == 1
+
     async def freeze_year(self, school_id: str, ends: str, channels: list[str]) -> None:
         with unavailable_errors(self, WHAT):
             await self._years.update_one({"_id": f"{school_id}/{ends}", "channels": None},

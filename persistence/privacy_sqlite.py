@@ -117,6 +117,11 @@ class SQLitePrivacyStore:
         return await self._db.call(lambda c: [_year(r) for r in c.execute(
             f"SELECT {_YEAR} FROM privacy_years {where} ORDER BY school_id, ends", args).fetchall()], write=False)
 
+    async def drop_year(self, school_id: str, ends: str) -> bool:
+        return await self._db.call(lambda c: c.execute(
+            "DELETE FROM privacy_years WHERE school_id = ? AND ends = ? AND channels IS NULL",
+            (school_id, ends)).rowcount == 1, write=True)
+
     async def freeze_year(self, school_id: str, ends: str, channels: list[str]) -> None:
         await self._db.call(lambda c: c.execute(
             "UPDATE privacy_years SET channels = ? WHERE school_id = ? AND ends = ? AND channels IS NULL",

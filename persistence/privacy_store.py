@@ -82,6 +82,11 @@ class PrivacyStore(Protocol):
         """The years recorded (of one school, or all), by school then end date."""
         ...
 
+    async def drop_year(self, school_id: str, ends: str) -> bool:
+        """Forget a planned year that has not frozen anything yet (a new end date replaces
+        it); False when it is not there or has frozen its channels already."""
+        ...
+
     async def freeze_year(self, school_id: str, ends: str, channels: list[str]) -> None:
         """Record the channels a year froze (once: a second call keeps the first list)."""
         ...

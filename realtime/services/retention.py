@@ -72,14 +72,16 @@ class Retention:
 
     def years_of(self, school_id: str) -> list[YearState]:
         """The school's years, oldest first, the current one last. A year's end is the one the
-        director set, or the default of the school's `year` label (school/retention.py) while
-        that date is still ahead: the daily run records it then, and it freezes the classes
-        when it comes. A label already past when first seen (a stale import) freezes nothing:
-        the director sets the end."""
+        director set, or, when none is set ahead, the default of the school's `year` label
+        (school/retention.py) while that date is still ahead: the daily run records it then,
+        and it freezes the classes when it comes. A label already past when first seen (a
+        stale import) freezes nothing: the director sets the end. The next year's label (the
+        September import) starts the next year, unfreezing the classes."""
         states = [YearState(y.school_id, date.fromisoformat(y.ends), y.purge_after_months, True, y.purged_at)
                   for y in self._years.get(school_id, [])]
         default = self._default(school_id)
-        if default is not None and all(s.ends < default for s in states):
+        today = local_day(self.clock())
+        if default is not None and all(s.ends <= today for s in states):
             states.append(YearState(school_id, default, DEFAULT_PURGE_MONTHS, False))
         return states
 
@@ -117,6 +119,12 @@ class Retention:
     async def set_year(self, school_id: str, ends: date, purge_after_months: int, actor: str) -> YearState:
         if school_id not in self.directory.schools:
             raise NotFound(f"there is no school {school_id!r}")
+        await self.refresh()
+        today = local_day(self.clock())
+        for planned in self._years.get(school_id, []):  # the new end replaces the one planned
+            ahead = planned.channels is None and date.fromisoformat(planned.ends) > today
+            if ahead and planned.ends != ends.isoformat():
+                await self.privacy.drop_year(school_id, planned.ends)
         await self.privacy.set_year(SchoolYear(school_id, ends.isoformat(), purge_after_months))
         await self.refresh()
         await self.audit.record(actor, "school_year_set", school_id, school_id,

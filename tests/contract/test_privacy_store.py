@@ -76,6 +76,10 @@ async def test_years_freeze_once_and_purge(privacy: PrivacyStore) -> None:
     [first, _] = await privacy.years("ecole")
     assert (first.channels, first.purged_at) == (("class:a", "class:b"), T0)
     assert [y.school_id for y in await privacy.years()] == ["autre", "ecole", "ecole"]
+    assert await privacy.drop_year("ecole", "2026-07-04") is False, "it froze its channels: kept"
+    assert await privacy.drop_year("ecole", "2027-07-03") is True
+    assert await privacy.drop_year("ecole", "2027-07-03") is False
+    assert [y.ends for y in await privacy.years("ecole")] == ["2026-07-04"]
 
 
 async def test_leavers_are_kept_as_first_recorded(privacy: PrivacyStore) -> None:

@@ -144,6 +144,17 @@ async def test_export_erase_live_and_no_texts_in_the_logs(tmp_path: Path) -> Non
         imports = api.call("GET", f"{ADMIN}/schools/ecole-bis/audit").body["entries"]
         assert [(e["action"], e["details"]["students_added"]) for e in imports] == [("imported", 1)]
         assert api.call("GET", f"{ADMIN}/schools/{SCHOOL}/retention", user="d-bernard").status == 200
+        default = api.call("GET", f"{ADMIN}/schools/{SCHOOL}/year").body
+        # the default end of "2026-2027", recorded by the daily job at start-up since it is ahead
+        assert (default["ends"], default["frozen"]) == ("2027-07-03", False)
+        bad = api.call("PUT", f"{ADMIN}/schools/{SCHOOL}/year", {"ends": "03/07/2027"}, user="d-bernard")
+        assert bad.status == 400 and "YYYY-MM-DD" in bad.body["error"]["message"]
+        teacher_put = api.call("PUT", f"{ADMIN}/schools/{SCHOOL}/year", {"ends": "2027-07-02"}, user="t-martin")
+        assert teacher_put.status == 403
+        year = api.call("PUT", f"{ADMIN}/schools/{SCHOOL}/year", {"ends": "2027-07-02", "purge_after_months": 6},
+                        user="d-bernard")
+        assert year.status == 200 and (year.body["purge_on"], year.body["recorded"]) == ("2028-01-02", True)
+        assert api.call("GET", f"{ADMIN}/schools/nowhere/retention").status == 404
 
         db = tmp_path / "liaison.db"
         out = tmp_path / "father.zip"
