@@ -92,8 +92,9 @@ class UploadStore(Protocol):
         """Uploads never attached and created before `created`."""
         ...
 
-    async def delete_upload(self, upload_id: str) -> bool:
-        """Remove the record and its references; False when there was none."""
+    async def delete_upload(self, upload_id: str, *, only_unattached: bool = False) -> bool:
+        """Remove the record and its references; False when there was none (or, with
+        `only_unattached`, when a message has attached it meanwhile: it is then kept)."""
         ...
 
     # -- references ----------------------------------------------------------------------

@@ -89,10 +89,12 @@ class MongoUploadStore:
                 .sort("created", ASCENDING).limit(limit).to_list()
         return [_upload(d) for d in docs]
 
-    async def delete_upload(self, upload_id: str) -> bool:
+    async def delete_upload(self, upload_id: str, *, only_unattached: bool = False) -> bool:
+        query: Doc = {"_id": upload_id, "attached": False} if only_unattached else {"_id": upload_id}
         with unavailable_errors(self, WHAT):
-            result = await self._files.delete_one({"_id": upload_id})
-            await self._refs.delete_many({"_id.upload": upload_id})
+            result = await self._files.delete_one(query)
+            if result.deleted_count:
+                await self._refs.delete_many({"_id.upload": upload_id})
         return result.deleted_count > 0
 
     async def add_references(self, references: Iterable[Reference]) -> None:

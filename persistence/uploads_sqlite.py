@@ -180,9 +180,12 @@ class SQLiteUploadStore:
 
         return await self._call(read, write=False)
 
-    async def delete_upload(self, upload_id: str) -> bool:
+    async def delete_upload(self, upload_id: str, *, only_unattached: bool = False) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:
-            gone = conn.execute("DELETE FROM upload_files WHERE id = ?", (upload_id,)).rowcount
+            gone = conn.execute("DELETE FROM upload_files WHERE id = ?" + (" AND attached = 0" if only_unattached
+                                                                          else ""), (upload_id,)).rowcount
+            if not gone:
+                return False
             conn.execute("DELETE FROM upload_refs WHERE upload_id = ?", (upload_id,))
             conn.execute("DELETE FROM upload_ref_students WHERE upload_id = ?", (upload_id,))
             return gone > 0

@@ -149,8 +149,12 @@ class Uploads:
         """Remove the uploads never attached for a day; how many."""
         removed = 0
         for upload in await self.uploads.unattached_before(self.clock() - UNATTACHED_TTL):
-            await self.remove(upload)
-            removed += 1
+            # the record first, and only while still unattached (a message may attach it meanwhile,
+            # another gateway may sweep it too): then its blobs
+            if await self.uploads.delete_upload(upload.id, only_unattached=True):
+                for v in upload.variants.values():
+                    await self.blobs.delete(v.key)
+                removed += 1
         if removed:
             log.info("unattached_uploads_removed", count=removed)
         return removed

@@ -90,6 +90,18 @@ async def test_delete_removes_the_record_and_its_references(uploads: UploadStore
     assert await uploads.delete_upload(a.id) is False
 
 
+async def test_only_unattached_deletes_keep_an_upload_a_message_carries(uploads: UploadStore) -> None:
+    a, b = photo("a" * 20), photo("b" * 20)
+    await uploads.add_upload(a)
+    await uploads.add_upload(b)
+    await uploads.add_references([Reference(a.id, "class:cm1", 1, ())])
+    assert await uploads.delete_upload(a.id, only_unattached=True) is False
+    assert await uploads.get_upload(a.id) is not None
+    assert await uploads.references(a.id) != []
+    assert await uploads.delete_upload(b.id, only_unattached=True) is True
+    assert await uploads.get_upload(b.id) is None
+
+
 async def test_consents_are_per_student_and_guardian(uploads: UploadStore) -> None:
     assert await uploads.consents(["s-lea"]) == {}
     before = await uploads.set_consent(Consent("s-lea", "p-lea-mere", ConsentState.GRANTED, T0))
