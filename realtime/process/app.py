@@ -217,7 +217,7 @@ class Runtime:
         self.publisher.attachments = Attachments(self.upload_store, directory)
         self.consents = Consents(self.upload_store, store, directory, self.events, clock)
         self.consents.audit = self.audit
-        self.personal_data.append(UploadsPrivacy(self.uploads))
+        self.personal_data.append(UploadsPrivacy(self.uploads, self.consents))
         core = CoreHandlers(settings, directory, store, self.gateway, self.recovery, clock, self.user_limits,
                             self.signin)
         messages = MessageHandlers(self.publisher, self.history, self.receipts, self.user_limits)

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
+from typing import Protocol
 
 import structlog
 
@@ -174,8 +175,9 @@ class UploadsPrivacy:
 
     name = "uploads"
 
-    def __init__(self, uploads: Uploads) -> None:
+    def __init__(self, uploads: Uploads, photos: PhotoRefresh | None = None) -> None:
         self.service = uploads
+        self.photos = photos  # erased consents hide the photos of those children at once
 
     async def export(self, person_id: str) -> object:
         store = self.service.uploads
@@ -197,8 +199,16 @@ class UploadsPrivacy:
     async def erase(self, person_id: str, *, dry_run: bool) -> int:
         store = self.service.uploads
         mine = await store.uploads_of(person_id)
+        children = [c.student_id for c in await store.consents_by(person_id)]
         count = len(mine) + await store.erase_consents_by(person_id, dry_run=dry_run)
         if not dry_run:
             for upload in mine:
                 await self.service.remove(upload)
+            if self.photos is not None:
+                for student_id in children:
+                    await self.photos.refresh_photos_of(student_id)
         return count
+
+
+class PhotoRefresh(Protocol):
+    async def refresh_photos_of(self, student_id: str) -> int: ...
