@@ -41,13 +41,15 @@ def test_months_are_added_as_on_a_calendar() -> None:
 
 def test_bad_dates_and_delays_say_how_to_write_them() -> None:
     assert parse_day("2027-07-03") == date(2027, 7, 3)
-    for raw in ("03/07/2027", "2027-13-01", 20270703, None):
+    bad_days: tuple[object, ...] = ("03/07/2027", "2027-13-01", 20270703, None)
+    for day in bad_days:
         with pytest.raises(BadRequest, match="YYYY-MM-DD"):
-            parse_day(raw)
+            parse_day(day)
     assert purge_months(None) == 12 and purge_months(6) == 6
-    for raw in (0, 121, "12", True, 1.5):
+    bad_delays: tuple[object, ...] = (0, 121, "12", True, 1.5)
+    for delay in bad_delays:
         with pytest.raises(BadRequest, match="from 1 to 120"):
-            purge_months(raw)
+            purge_months(delay)
 
 
 def test_days_are_the_school_s_local_days() -> None:
