@@ -40,6 +40,7 @@ SCHOOL = "ecole-zola"
 ZELIE = Person("p-zelie", SCHOOL, "Zélie Quintanar", Role.GUARDIAN, "zelie.quintanar@exemple.test",
                "+33 6 91 82 73 64")
 ZELIE_TEXTS = ("Gribouillis turquoise du mardi", "Rendez-vous pour Oscarine jeudi")
+ZELIE_FILE = b"%PDF-1.4\n% Carnet de vaccination d'Oscarine Quintanar\n%%EOF\n"
 OTHER = Person("p-other", SCHOOL, "Bertrand Ollivier", Role.GUARDIAN, "bertrand.ollivier@exemple.test")
 OTHER_TEXT = "Message de la famille Ollivier"
 TEACHER = Person("t-roux", SCHOOL, "Mme Roux", Role.TEACHER)
@@ -123,6 +124,10 @@ async def family_scene(gw: Gateway) -> None:
     await store.mark_read(OTHER.id, "class:ce1", 1)
     await gw.runtime.auth_store.create_session(DeviceSession("sess-zelie", ZELIE.id, "Téléphone de Zélie", T0, T0),
                                                b"h" * 32)
+    spooled = gw.db.parent / "upload.pdf"
+    spooled.write_bytes(ZELIE_FILE)
+    await gw.runtime.uploads.take(ZELIE, str(spooled), "application/pdf", "vaccins.pdf")
+    spooled.unlink()
 
 
 def archive_of(chunks: list[bytes]) -> dict[str, bytes]:
@@ -145,6 +150,7 @@ async def test_an_export_holds_the_person_and_nothing_of_other_families(gw: Gate
     assert [m["data"]["text"] for m in json.loads(files["messages.json"])] == list(ZELIE_TEXTS)
     assert json.loads(files["read_marks.json"]) == {"class:ce1": 1}
     assert [s["id"] for s in json.loads(files["sign_in.json"])["sessions"]] == ["sess-zelie"]
+    assert [data for name, data in files.items() if name.startswith("files/")] == [ZELIE_FILE], "her file itself"
     everything = b"".join(files.values())
     for foreign in (OTHER.name, OTHER.email, OTHER_TEXT, PAUL.name, OTHER.id, "Bonjour madame"):
         assert str(foreign).encode() not in everything, foreign
@@ -159,6 +165,8 @@ async def test_an_erasure_leaves_nothing_of_the_person_and_keeps_the_others_hist
     before_other = await store.range(chat_channel(OTHER_CHAT), 0, 10)
     live = Watcher()
     await runtime.hub.subscribe(chat_channel(ZELIE_CHAT), live)
+    stored = [p for p in gw.db.parent.rglob("*") if p.is_file() and ZELIE_FILE in p.read_bytes()]
+    assert stored, "her upload is in the blob store before"
     dry = await runtime.privacy.erase(ZELIE.id, "api", dry_run=True)
     assert dry["directory"] == 1 and dry["messages"] == 2 and dry["read_marks"] == 1 and dry["sign_in"] == 1
     assert len(await store.messages_by(ZELIE.id)) == 2, "a dry run changes nothing"
@@ -187,7 +195,8 @@ async def test_an_erasure_leaves_nothing_of_the_person_and_keeps_the_others_hist
     assert [e.target for e in await runtime.audit.entries(SCHOOL) if e.action == "erased"] == [ZELIE.id, ZELIE.id]
     await _close(gw)
     files = b"".join(p.read_bytes() for p in gw.db.parent.rglob("*") if p.is_file())  # the blob store too
-    for needle in (ZELIE.name, ZELIE.email, ZELIE.phone, *ZELIE_TEXTS, "Téléphone de Zélie"):
+    needles = (ZELIE.name, ZELIE.email, ZELIE.phone, *ZELIE_TEXTS, "Téléphone de Zélie", "Carnet de vaccination")
+    for needle in needles:
         assert str(needle).encode() not in files, needle
     assert OTHER_TEXT.encode() in files and str(OTHER.email).encode() in files
 
