@@ -65,10 +65,16 @@ async def sign_in(gw: GatewayProcess, email: str) -> str:
     return str(signed.body["access_token"])
 
 
+CLI_LOGS: list[bytes] = []  # the commands' standard error: their JSON logs, scanned with the server's
+
+
 def liaison(gw_dir: Path, db: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "LIAISON_STORE_URL": f"sqlite:///{db}", "LIAISON_JWT_SECRET": "s" * 40}
-    return subprocess.run([sys.executable, "-m", "realtime.process.cli", *args], cwd=gw_dir, env=env,
+    env = {**os.environ, "LIAISON_STORE_URL": f"sqlite:///{db}", "LIAISON_JWT_SECRET": "s" * 40,
+           "LIAISON_LOG_LEVEL": "debug"}
+    done = subprocess.run([sys.executable, "-m", "realtime.process.cli", *args], cwd=gw_dir, env=env,
                           capture_output=True, timeout=UNIT * 8, check=False)
+    CLI_LOGS.append(done.stderr)
+    return done
 
 
 async def test_export_erase_live_and_no_texts_in_the_logs(tmp_path: Path) -> None:
@@ -170,7 +176,7 @@ async def test_export_erase_live_and_no_texts_in_the_logs(tmp_path: Path) -> Non
             if client is not None:
                 await client.close()
         gw.stop()
-    logs = gw.logs()
+    logs = gw.logs() + b"".join(CLI_LOGS).decode(errors="replace")
     assert logs.count("\n") > 20, "the scenario logged"
     for line in logs.splitlines():
         if line.startswith("{"):
