@@ -142,6 +142,9 @@ async def test_an_export_holds_the_person_and_nothing_of_other_families(gw: Gate
     assert len(chunks) > 2, "the archive is streamed as it is written"
     files = archive_of(chunks)
     assert {"manifest.json", "directory.json", "messages.json", "read_marks.json", "sign_in.json"} <= set(files)
+    registered = [s.name for s in gw.runtime.personal_data]  # the other features' sections too
+    assert json.loads(files["manifest.json"])["sections"] == registered and len(registered) > 4
+    assert {f"{name}.json" for name in registered} <= set(files)
     directory = json.loads(files["directory.json"])
     assert directory["profile"] == {"id": ZELIE.id, "name": ZELIE.name, "role": "guardian", "email": ZELIE.email,
                                     "phone": ZELIE.phone, "school": SCHOOL}
