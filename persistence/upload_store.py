@@ -104,6 +104,14 @@ class UploadStore(Protocol):
 
     async def references(self, upload_id: str) -> list[Reference]: ...
 
+    async def delete_references(self, references: Iterable[Reference]) -> None:
+        """Forget these references (their messages were purged)."""
+        ...
+
+    async def references_in(self, channels: Iterable[str]) -> list[Reference]:
+        """Every reference from a message of these channels (the school year's purge)."""
+        ...
+
     async def references_of_student(self, student_id: str) -> list[Reference]:
         """Every reference whose attachment lists the student."""
         ...

@@ -58,6 +58,7 @@ class MongoUploadStore:
             await self._refs.create_indexes([
                 IndexModel([("_id.upload", ASCENDING)], name="upload"),
                 IndexModel([("students", ASCENDING)], name="students"),
+                IndexModel([("_id.channel", ASCENDING)], name="channel"),
             ])
             await self._consents.create_indexes([IndexModel([("_id.guardian", ASCENDING)], name="guardian")])
 
@@ -105,9 +106,20 @@ class MongoUploadStore:
                 await self._refs.replace_one({"_id": key}, doc, upsert=True)
                 await self._files.update_one({"_id": ref.upload_id}, {"$set": {"attached": True}})
 
+    async def delete_references(self, references: Iterable[Reference]) -> None:
+        with unavailable_errors(self, WHAT):
+            for ref in references:
+                key = {"upload": ref.upload_id, "channel": ref.channel, "seq": ref.seq}
+                await self._refs.delete_one({"_id": key})
+
     async def references(self, upload_id: str) -> list[Reference]:
         with unavailable_errors(self, WHAT):
             docs = await self._refs.find({"_id.upload": upload_id}).to_list()
+        return sorted((_reference(d) for d in docs), key=lambda r: (r.channel, r.seq))
+
+    async def references_in(self, channels: Iterable[str]) -> list[Reference]:
+        with unavailable_errors(self, WHAT):
+            docs = await self._refs.find({"_id.channel": {"$in": list(dict.fromkeys(channels))}}).to_list()
         return sorted((_reference(d) for d in docs), key=lambda r: (r.channel, r.seq))
 
     async def references_of_student(self, student_id: str) -> list[Reference]:

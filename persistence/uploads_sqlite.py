@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS upload_refs (
     students TEXT NOT NULL,
     PRIMARY KEY (upload_id, channel, seq)
 );
+CREATE INDEX IF NOT EXISTS upload_refs_channel ON upload_refs (channel, seq);
 CREATE TABLE IF NOT EXISTS upload_ref_students (
     student_id TEXT NOT NULL,
     upload_id TEXT NOT NULL,
@@ -212,11 +213,37 @@ class SQLiteUploadStore:
 
         await self._call(add, write=True)
 
+    async def delete_references(self, references: Iterable[Reference]) -> None:
+        keys = [(r.upload_id, r.channel, r.seq) for r in references]
+
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM upload_refs WHERE upload_id = ? AND channel = ? AND seq = ?", keys)
+            conn.executemany("DELETE FROM upload_ref_students WHERE upload_id = ? AND channel = ? AND seq = ?",
+                             keys)
+
+        if keys:
+            await self._call(delete, write=True)
+
     async def references(self, upload_id: str) -> list[Reference]:
         def read(conn: sqlite3.Connection) -> list[Reference]:
             rows = conn.execute("SELECT upload_id, channel, seq, students FROM upload_refs WHERE upload_id = ? "
                                 "ORDER BY channel, seq", (upload_id,)).fetchall()
             return [_reference(r) for r in rows]
+
+        return await self._call(read, write=False)
+
+    async def references_in(self, channels: Iterable[str]) -> list[Reference]:
+        names = list(dict.fromkeys(channels))
+
+        def read(conn: sqlite3.Connection) -> list[Reference]:
+            out: list[Reference] = []
+            for i in range(0, len(names), _CHUNK):
+                part = names[i:i + _CHUNK]
+                marks = ", ".join("?" * len(part))
+                rows = conn.execute(f"SELECT upload_id, channel, seq, students FROM upload_refs WHERE channel IN "
+                                    f"({marks}) ORDER BY channel, seq", part).fetchall()
+                out += [_reference(r) for r in rows]
+            return out
 
         return await self._call(read, write=False)
 

@@ -31,7 +31,7 @@ import structlog
 from auth import policy
 from persistence.blob_store import BlobStore, new_key
 from persistence.store import Store
-from persistence.upload_store import Upload, UploadStore, Variant
+from persistence.upload_store import Reference, Upload, UploadStore, Variant
 from realtime.services.attachments import CONSENT_CHANNELS
 from realtime.services.imaging import ImageRefused, ImagingPool
 from school.channels import parse_channel
@@ -208,6 +208,30 @@ class UploadsPrivacy:
                 for student_id in children:
                     await self.photos.refresh_photos_of(student_id)
         return count
+
+
+    async def purge_channels(self, channels: list[str], before: float, *, dry_run: bool) -> int:
+        """The school year's purge: the uploads carried only by messages of these channels older
+        than `before` (seconds; those messages are purged) are removed with their blobs; how many."""
+        store, messages = self.service.uploads, self.service.store
+        purged: list[Reference] = []
+        for ref in await store.references_in(channels):
+            message = await messages.get(ref.channel, ref.seq)
+            if message is None or message.ts < before * 1000:
+                purged.append(ref)
+        gone = {(r.upload_id, r.channel, r.seq) for r in purged}
+        removed = 0
+        for upload_id in dict.fromkeys(r.upload_id for r in purged):
+            left = [r for r in await store.references(upload_id) if (r.upload_id, r.channel, r.seq) not in gone]
+            upload = await store.get_upload(upload_id)
+            if left or upload is None:
+                continue
+            removed += 1
+            if not dry_run:
+                await self.service.remove(upload)
+        if not dry_run:
+            await store.delete_references(purged)
+        return removed
 
 
 class PhotoRefresh(Protocol):

@@ -79,6 +79,20 @@ async def test_references_mark_the_upload_attached_and_find_it_by_student(upload
     assert await uploads.references_of_student("s-lea") == [Reference(a.id, "class:cm1", 4, ("s-lea",))]
 
 
+async def test_references_by_channel_and_their_deletion(uploads: UploadStore) -> None:
+    a, b = photo("a" * 20), photo("b" * 20)
+    for u in (a, b):
+        await uploads.add_upload(u)
+    first, second, third = (Reference(a.id, "class:cm1", 1, ("s-lea",)), Reference(a.id, "class:cm2", 2, ()),
+                            Reference(b.id, "school:x", 3, ()))
+    await uploads.add_references([first, second, third])
+    assert await uploads.references_in(["class:cm1", "school:x"]) == [first, third]
+    assert await uploads.references_in([]) == []
+    await uploads.delete_references([first])
+    assert await uploads.references(a.id) == [second]
+    assert await uploads.references_of_student("s-lea") == []
+
+
 async def test_delete_removes_the_record_and_its_references(uploads: UploadStore) -> None:
     a = photo("a" * 20)
     await uploads.add_upload(a)

@@ -18,6 +18,7 @@ from realtime.services.uploads import UNATTACHED_TTL, Uploads, UploadsPrivacy
 from school.consent import ConsentState
 from school.demo import demo_school
 from school.directory import Directory
+from school.messages import Author, Draft
 from tests.support.clock import FakeClock
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -88,3 +89,24 @@ async def test_the_privacy_section_exports_files_and_consents_and_erases_them(
     assert await uploads.uploads.consents_by("p-durand") == []
     assert await uploads.uploads.get_upload(other.id) is not None  # nobody else's
     assert await section.erase("p-durand", dry_run=False) == 0
+
+
+async def test_the_year_purge_removes_uploads_carried_only_by_purged_messages(
+        service: tuple[Uploads, FakeClock], tmp_path: Path) -> None:
+    uploads, _ = service
+    teacher = uploads.directory.people["t-martin"]
+    author = Author("t-martin", "Mme Martin", "teacher")
+    old = await uploads.take(teacher, spooled(tmp_path, PDF), "application/pdf", "juin.pdf")
+    shared = await uploads.take(teacher, spooled(tmp_path, PDF), "application/pdf", "charte.pdf")
+    june = await uploads.store.append(Draft("class:cp-a", "m1", 1_000, author, "post", {"text": "juin"}))
+    september = await uploads.store.append(Draft("class:cp-a", "m2", 9_000_000, author, "post", {"text": "sept"}))
+    await uploads.uploads.add_references([Reference(old.id, "class:cp-a", june.message.seq, ()),
+                                          Reference(shared.id, "class:cp-a", june.message.seq, ()),
+                                          Reference(shared.id, "class:cp-a", september.message.seq, ())])
+    section = UploadsPrivacy(uploads)
+    assert await section.purge_channels(["class:cp-a"], before=5_000.0, dry_run=True) == 1
+    assert await uploads.uploads.get_upload(old.id) is not None
+    assert await section.purge_channels(["class:cp-a"], before=5_000.0, dry_run=False) == 1
+    assert await uploads.uploads.get_upload(old.id) is None
+    assert await uploads.blobs.size(old.variants["original"].key) is None
+    assert [r.seq for r in await uploads.uploads.references(shared.id)] == [september.message.seq]
