@@ -268,6 +268,7 @@ class Runtime:
         await self.push_store.open()
         await self.jobs.open()
         await self.push.start()
+        self.background.spawn(self.notifier.hand_over())
         if settings.push.workers_in_serve:
             worker = JobWorker(self.jobs, self.notifier.handlers(), wake=self.notifier.wake,
                                lease=settings.push.job_lease)
@@ -300,6 +301,8 @@ class Runtime:
         with contextlib.suppress(TimeoutError):  # hand what is queued to the broker, briefly
             await asyncio.wait_for(self.events.flushed(), 1.0)
         await self.background.close()
+        with contextlib.suppress(TimeoutError):  # the fan-out jobs still noted, briefly
+            await asyncio.wait_for(self.notifier.flush_pending(), 1.0)
         await self.recent.close()
         await self.hub.close()
         await self.broker.close()

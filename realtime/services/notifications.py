@@ -49,6 +49,7 @@ log = structlog.get_logger("liaison.notifications")
 MAX_ATTEMPTS = 8  # tries of one push before it is given up and counted as failed
 PUSH_TTL = 24 * 3600  # seconds a push service keeps a push for an offline device
 HELD_COUNT_CAP = 99
+PENDING_CAP = 10_000  # fan-out jobs noted and not yet handed to the queue (a queue away)
 HEAL_WINDOW = 600.0  # seconds: a lost fan-out of a message this recent is enqueued by the next one
 
 
@@ -86,6 +87,8 @@ class Notifier:
         self.session_live = session_live
         self.clock = clock
         self.wake = asyncio.Event()  # set when a job is enqueued here: the local worker looks at once
+        self._pending: list[NewJob] = []  # fan-out jobs of stored messages, for `hand_over`
+        self._has_pending = asyncio.Event()
 
     async def close(self) -> None:
         for provider in (self.push, self.hook):
@@ -98,13 +101,41 @@ class Notifier:
     # -- 1. the publish path ------------------------------------------------------------------
 
     async def message_stored(self, message: Message) -> None:
-        try:
-            await self.queue.enqueue(f"fanout:{message.channel}:{message.seq}", "fanout",
-                                     {"channel": message.channel, "seq": message.seq})
-        except Exception as exc:  # never fail a publish: the message is stored and delivered live
-            log.warning("fanout_not_enqueued", channel=message.channel, seq=message.seq, error=type(exc).__name__)
+        """Note the message's fan-out job; never waits on the queue's backend. A publish is
+        acknowledged once the message is stored: a queue that is slow or away (Redis paused)
+        must not hold the acknowledgement, so the jobs are handed over in batches by
+        `hand_over` (a background task). What a dead process still held is made up by the
+        channel's next message (`_heal_previous`)."""
+        if len(self._pending) >= PENDING_CAP:
+            log.warning("fanout_not_enqueued", channel=message.channel, seq=message.seq, error="pending_full")
             return
+        self._pending.append(NewJob(f"fanout:{message.channel}:{message.seq}", "fanout",
+                                    {"channel": message.channel, "seq": message.seq}))
+        self._has_pending.set()
+
+    async def hand_over(self, retry: float = 1.0) -> None:
+        """Forever: hand the noted fan-out jobs to the queue, many per round trip; keep them
+        (bounded by PENDING_CAP) and try again after `retry` seconds while the queue fails."""
+        while True:
+            await self._has_pending.wait()
+            if not await self.flush_pending():
+                await asyncio.sleep(retry)
+
+    async def flush_pending(self) -> bool:
+        """Hand what is pending to the queue; False (and kept) when the queue failed."""
+        self._has_pending.clear()
+        batch, self._pending = self._pending, []
+        if not batch:
+            return True
+        try:
+            await self.queue.enqueue_many(batch)
+        except Exception as exc:
+            self._pending = (batch + self._pending)[-PENDING_CAP:]
+            self._has_pending.set()
+            log.warning("fanout_not_enqueued", jobs=len(batch), error=type(exc).__name__)
+            return False
         self.wake.set()
+        return True
 
     # -- 2. fan-out -----------------------------------------------------------------------------
 

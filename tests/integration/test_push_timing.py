@@ -66,6 +66,7 @@ class Rig:
                       dict(data), None)
         message = (await self.store.append(draft)).message
         await self.notifier.message_stored(message)
+        assert await self.notifier.flush_pending()
         return message
 
     async def run_jobs(self) -> None:
@@ -234,3 +235,33 @@ async def test_a_fanout_lost_with_its_gateway_is_made_up_for_by_the_next_message
     await rig.post("class:cm2-b", "t-nguyen", text="c")
     await rig.run_jobs()
     assert len(rig.push.to("adam")) == 3, "healed once, never twice"
+
+
+async def test_noting_a_fan_out_never_waits_on_the_queue_and_a_failed_hand_over_keeps_the_jobs(rig: Rig) -> None:
+    """The publish path only notes the fan-out job (a queue away must not hold the ack); a hand-over
+    that fails keeps the jobs for the next try."""
+    person = rig.directory.person("t-martin")
+    assert person is not None
+    draft = Draft("class:cp-a", str(uuid.uuid4()), int(rig.clock() * 1000),
+                  Author(person.id, person.name, person.role.value), "post", {"text": "x"}, None)
+    message = (await rig.store.append(draft)).message
+    queue = rig.notifier.queue
+    failing = FailingQueue()
+    rig.notifier.queue = failing  # type: ignore[assignment]  # only enqueue_many is reached
+    await rig.notifier.message_stored(message)  # returns without touching the queue
+    assert failing.calls == 0
+    assert not await rig.notifier.flush_pending()
+    assert failing.calls == 1
+    rig.notifier.queue = queue
+    assert await rig.notifier.flush_pending()
+    claimed = await queue.claim("w", rig.clock() + 1, 10, 30.0)
+    assert [j.id for j in claimed] == [f"fanout:class:cp-a:{message.seq}"]
+
+
+class FailingQueue:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def enqueue_many(self, jobs: object) -> int:
+        self.calls += 1
+        raise ConnectionError("the queue is away")
