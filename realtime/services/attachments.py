@@ -79,7 +79,9 @@ class Attachments:
     async def _one(self, person: Person, channel: ChannelName, given: JSONDict, where: str,
                    kept: bool) -> JSONDict:
         upload = await self.uploads.get_upload(str(given["upload"]))
-        if upload is None or upload.owner != person.id:
+        # a new attachment must be the publisher's own upload; one the message already carries
+        # stays when someone else who may edit it (a teacher of the class, a director) does
+        if upload is None or (upload.owner != person.id and not kept):
             raise BadRequest(f"{where}.upload: there is no upload {given['upload']!r} of yours; upload the file "
                              "first (POST /api/v1/uploads) and attach the id it answers")
         students = given.get("students")

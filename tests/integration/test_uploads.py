@@ -373,3 +373,34 @@ async def test_a_parent_attaches_a_document_in_a_chat(gateway: GatewayProcess) -
         assert get(gateway.http, attachment["url"], "p-lea-mere")[0] == 404  # another family
     finally:
         await parent.close()
+
+
+async def test_edits_keep_photos_and_check_new_ones(gateway: GatewayProcess) -> None:
+    api = Api(gateway.http)
+    api.call("PUT", "/api/v1/admin/students/s-hugo/consents", {"guardian": "p-durand", "state": "granted"})
+    first = upload(gateway.http, "t-martin", "a.png", small_png()).body
+    second = upload(gateway.http, "t-martin", "b.png", small_png()).body
+    teacher, director = await connected(gateway, "t-martin"), await connected(gateway, "d-bernard")
+    try:
+        sent = await teacher.ok("publish", channel="class:cp-a", kind="post",
+                                data=photo_post(first["id"], ["s-hugo"]))
+        stored = api.call("GET", "/api/v1/channels/class:cp-a/messages", user="t-martin").body["messages"][-1]
+        # the director corrects the text, sending the attachments back as received
+        await director.ok("edit", channel="class:cp-a", seq=sent["seq"],
+                          data={**stored["data"], "text": "La sortie au musée (corrigé)"})
+        edited = api.call("GET", "/api/v1/channels/class:cp-a/messages", user="t-martin").body["messages"][-1]
+        assert edited["data"]["text"].endswith("(corrigé)")
+        assert edited["data"]["attachments"] == stored["data"]["attachments"]
+        # the author adds a photo of Léa, whose guardians have not consented: refused
+        more = {**edited["data"], "attachments": [*edited["data"]["attachments"],
+                                                  {"upload": second["id"], "students": ["s-lea"]}]}
+        reply = await teacher.call("edit", channel="class:cp-a", seq=sent["seq"], data=more)
+        assert reply["error"]["code"] == "consent_missing" and reply["error"]["students"] == ["s-lea"]
+        # nor may the director attach the teacher's other upload
+        more["attachments"][-1]["students"] = ["s-hugo"]
+        reply = await director.call("edit", channel="class:cp-a", seq=sent["seq"], data=more)
+        assert reply["error"]["code"] == "bad_request"
+        assert (await teacher.call("edit", channel="class:cp-a", seq=sent["seq"], data=more)).get("ok") == {}
+    finally:
+        await teacher.close()
+        await director.close()
