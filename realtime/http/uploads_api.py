@@ -31,13 +31,14 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from channels.limits import Rate, UserLimits
 from persistence.upload_store import Upload
 from realtime.http.requests import json_object, require_api_key, require_user, services_of
 from realtime.services import Services
 from realtime.services.attachments import file_url
 from school.consent import parse_state
 from school.directory_rules import check_fields, entity_id
-from school.errors import BadRequest, NotFound, TooLarge, Unavailable
+from school.errors import BadRequest, NotFound, RateLimited, TooLarge, Unavailable
 from school.uploads import ACCEPTED, HEAD_BYTES, PDF, is_image, sniff
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers, a few small fields
@@ -193,11 +194,25 @@ def upload_body(upload: Upload) -> dict[str, object]:
     return body
 
 
+async def _upload_allowed(request: Request, services: Services, user_id: str) -> None:
+    """`LIAISON_UPLOADS_PER_MINUTE` per user, through the deployment's limiter (shared by every
+    gateway over Redis: a bucket of that many, refilled over a minute); in-process otherwise."""
+    limits: UserLimits | None = getattr(request.app.state, "user_limits", None)
+    per_minute = services.settings.uploads_per_minute
+    if limits is None:
+        assert services.upload_rate is not None
+        services.upload_rate.take(user_id)
+        return
+    verdict = await (limits.exact or limits.limiter).hit("upload:" + user_id, Rate(per_minute / 60, per_minute))
+    if not verdict.allowed:
+        raise RateLimited(f"at most {per_minute} uploads a minute: wait a little", verdict.retry_after)
+
+
 async def create_upload(request: Request) -> Response:
     services, person = require_user(request)
     services = _uploads(request)
-    assert services.uploads is not None and services.upload_rate is not None
-    services.upload_rate.take(person.id)
+    assert services.uploads is not None
+    await _upload_allowed(request, services, person.id)
     async with services.uploads.gate:
         path, media_type, filename = await _receive_file(request, services)
         try:
@@ -209,8 +224,8 @@ async def create_upload(request: Request) -> Response:
 
 
 def _range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The `[start, end)` a `Range: bytes=` header asks for; None for the whole file;
-    `TooLarge`-free: an unsatisfiable range raises `_Unsatisfiable`."""
+    """The `[start, end)` a `Range: bytes=` header asks for; None for the whole file (no
+    header, another unit, several ranges); `_Unsatisfiable` for a range outside the file."""
     if not header:
         return None
     match = _RANGE.fullmatch(header.strip())

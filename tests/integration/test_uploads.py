@@ -404,3 +404,17 @@ async def test_edits_keep_photos_and_check_new_ones(gateway: GatewayProcess) -> 
     finally:
         await teacher.close()
         await director.close()
+
+
+def test_uploads_per_minute_are_limited_per_user(tmp_path: Path) -> None:
+    server = start_gateway(tmp_path, env={**FAST, "LIAISON_UPLOADS_PER_MINUTE": "3"})
+    try:
+        for _ in range(3):
+            assert upload(server.http, "t-martin", "a.png", small_png()).status == 201
+        refused = upload(server.http, "t-martin", "a.png", small_png())
+        assert refused.status == 429 and refused.code == "rate_limited"
+        assert int({k.lower(): v for k, v in refused.headers.items()}["retry-after"]) >= 1
+        assert "3 uploads a minute" in refused.body["error"]["message"]
+        assert upload(server.http, "t-nguyen", "a.png", small_png()).status == 201  # someone else
+    finally:
+        server.stop()
