@@ -128,7 +128,7 @@ class Settings:
     audit_retention_days: int = 365  # days the audit log keeps an entry (issue 15)
     upload_image_bytes: int = 20 * 1024 * 1024  # largest uploaded photo (issue 13)
     upload_pdf_bytes: int = 50 * 1024 * 1024  # largest uploaded PDF
-    uploads_per_minute: int = 30  # uploads per user and minute, per process
+    uploads_per_minute: int = 30  # uploads per user and minute, over every gateway (the per-user limiter)
     upload_workers: int = 2  # processes re-encoding photos, off the event loop
     limits: Limits = Limits()
     signin: SignInSettings = SignInSettings()
