@@ -60,7 +60,7 @@ class SQLiteAuditStore:
         self.path = path
         self.retention_days = retention_days
         self._db = SQLiteWorker(path, "audit-sqlite", SCHEMA, busy_timeout_ms=busy_timeout_ms,
-                                op_timeout=op_timeout, setup=self._set_policy)
+                                op_timeout=op_timeout, setup=self._set_policy, secure_delete=True)
 
     def _set_policy(self, conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO audit_policy (id, retention_days) VALUES (1, ?) "

@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from persistence.jobs import DONE_RETENTION, Job, NewJob
-from persistence.sqlite_thread import SQLiteThread
+from persistence.sqlite_worker import SQLiteWorker
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notify_jobs (
@@ -41,7 +41,7 @@ CREATE INDEX IF NOT EXISTS notify_jobs_ended ON notify_jobs (ended_at) WHERE end
 
 class SQLiteJobQueue:
     def __init__(self, path: str, *, op_timeout: float | None = 3.0) -> None:
-        self._db = SQLiteThread(path, SCHEMA, "jobs-sqlite", op_timeout=op_timeout, synchronous="NORMAL")
+        self._db = SQLiteWorker(path, "jobs-sqlite", SCHEMA, op_timeout=op_timeout, synchronous="NORMAL")
         self._purged = 0.0
 
     async def open(self) -> None:

@@ -10,22 +10,16 @@ lock and two processes on one file cannot both win. Every operation has a deadli
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from datetime import time as clock_time
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from persistence.notification_store import DigestEntry, ScheduledPost, ScheduledState
-from persistence.store import StoreUnavailable
+from persistence.sqlite_worker import DEFAULT_OP_TIMEOUT, SQLiteWorker
 from school.preferences import Preference, Preferences
 from school.quiet_hours import QuietHours
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notify_quiet_hours (
@@ -65,11 +59,6 @@ CREATE INDEX IF NOT EXISTS notify_scheduled_due ON notify_scheduled (state, at);
 CREATE INDEX IF NOT EXISTS notify_scheduled_author ON notify_scheduled (author_id, state, at)
 """
 
-_UNAVAILABLE_CODES = frozenset({
-    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
-})
-DEFAULT_OP_TIMEOUT = 3.0
 _SCHEDULED_COLUMNS = "id, author_id, channel, kind, data, at, created_at, state, claimed_until, attempts, seq"
 
 
@@ -104,85 +93,14 @@ class SQLiteNotificationStore:
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
         self.path = path
-        self._busy_timeout_ms = busy_timeout_ms
-        self._op_timeout = op_timeout
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
-
-    # -- lifecycle and the one thread ---------------------------------------------------
+        self._db = SQLiteWorker(path, "notify-sqlite", SCHEMA, busy_timeout_ms=busy_timeout_ms,
+                                op_timeout=op_timeout, secure_delete=True)  # an erased person leaves no bytes
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify-sqlite")
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"notification store: {exc}") from exc
-
-    def _connect(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None,
-                               check_same_thread=True)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA secure_delete = ON")  # an erased person leaves no bytes behind
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        await self._db.open()
 
     async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        try:
-            await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
-        finally:
-            executor.shutdown(wait=False)
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    async def _call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        """Run `fn(connection)` on the thread, in a write transaction when `write`."""
-        if self._executor is None:
-            raise StoreUnavailable("the notification store is not open")
-        deadline = None if self._op_timeout is None else time.monotonic() + self._op_timeout
-
-        def run() -> T:
-            if deadline is not None and time.monotonic() > deadline:
-                raise StoreUnavailable("notification store operation not started before its deadline")
-            conn = self._conn
-            if conn is None:
-                raise StoreUnavailable("the notification store is closed")
-            if deadline is not None:
-                left_ms = max(1, int((deadline - time.monotonic()) * 1000))
-                conn.execute(f"PRAGMA busy_timeout = {min(left_ms, self._busy_timeout_ms)}")
-            if not write:
-                return fn(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, run)
-        except sqlite3.Error as exc:
-            code = getattr(exc, "sqlite_errorcode", None)
-            if code is not None and int(code) & 0xFF in _UNAVAILABLE_CODES:
-                raise StoreUnavailable(f"notification store: {exc}") from exc
-            raise
+        await self._db.close()
 
     # -- quiet hours and preferences -----------------------------------------------------------
 
@@ -191,28 +109,28 @@ class SQLiteNotificationStore:
             row = conn.execute("SELECT rules FROM notify_quiet_hours WHERE school_id = ?", (school_id,)).fetchone()
             return None if row is None else rules_from_json(row[0])
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def set_quiet_hours(self, school_id: str, rules: QuietHours) -> None:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT OR REPLACE INTO notify_quiet_hours (school_id, rules) VALUES (?, ?)",
                          (school_id, rules_to_json(rules)))
 
-        await self._call(write, write=True)
+        await self._db.call(write, write=True)
 
     async def get_preferences(self, user_id: str) -> Preferences | None:
         def read(conn: sqlite3.Connection) -> Preferences | None:
             row = conn.execute("SELECT prefs FROM notify_preferences WHERE user_id = ?", (user_id,)).fetchone()
             return None if row is None else prefs_from_json(row[0])
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def set_preferences(self, user_id: str, prefs: Preferences) -> None:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT OR REPLACE INTO notify_preferences (user_id, prefs) VALUES (?, ?)",
                          (user_id, prefs_to_json(prefs)))
 
-        await self._call(write, write=True)
+        await self._db.call(write, write=True)
 
     # -- the e-mail digest ------------------------------------------------------------------------
 
@@ -222,7 +140,7 @@ class SQLiteNotificationStore:
                          " VALUES (?, ?, ?, ?, ?)",
                          (entry.user_id, entry.channel, entry.seq, entry.kind, entry.added_at))
 
-        await self._call(write, write=True)
+        await self._db.call(write, write=True)
 
     async def digest_entries(self, user_id: str) -> list[DigestEntry]:
         def read(conn: sqlite3.Connection) -> list[DigestEntry]:
@@ -230,7 +148,7 @@ class SQLiteNotificationStore:
                                 " WHERE user_id = ? ORDER BY added_at, channel, seq", (user_id,)).fetchall()
             return [DigestEntry(*row) for row in rows]
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def digest_users(self, now: float, limit: int, after: str = "") -> list[str]:
         def read(conn: sqlite3.Connection) -> list[str]:
@@ -242,7 +160,7 @@ class SQLiteNotificationStore:
             ).fetchall()
             return [row[0] for row in rows]
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def claim_digest(self, user_id: str, now: float, lease: float) -> bool:
         def claim(conn: sqlite3.Connection) -> bool:
@@ -253,7 +171,7 @@ class SQLiteNotificationStore:
                          (user_id, now + lease))
             return True
 
-        return await self._call(claim, write=True)
+        return await self._db.call(claim, write=True)
 
     async def finish_digest(self, user_id: str, done: list[tuple[str, int]], next_at: float) -> None:
         def finish(conn: sqlite3.Connection) -> None:
@@ -262,7 +180,7 @@ class SQLiteNotificationStore:
             conn.execute("INSERT OR REPLACE INTO notify_digest_state (user_id, next_at) VALUES (?, ?)",
                          (user_id, next_at))
 
-        await self._call(finish, write=True)
+        await self._db.call(finish, write=True)
 
     # -- scheduled posts ----------------------------------------------------------------------------
 
@@ -279,7 +197,7 @@ class SQLiteNotificationStore:
             )
             return post
 
-        return await self._call(write, write=True)
+        return await self._db.call(write, write=True)
 
     async def get_scheduled(self, post_id: str) -> ScheduledPost | None:
         def read(conn: sqlite3.Connection) -> ScheduledPost | None:
@@ -287,7 +205,7 @@ class SQLiteNotificationStore:
                                (post_id,)).fetchone()
             return None if row is None else _scheduled(row)
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def scheduled_of(self, author_id: str) -> list[ScheduledPost]:
         def read(conn: sqlite3.Connection) -> list[ScheduledPost]:
@@ -295,7 +213,7 @@ class SQLiteNotificationStore:
                                 " AND state = 'pending' ORDER BY at, id", (author_id,)).fetchall()
             return [_scheduled(row) for row in rows]
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def cancel_scheduled(self, post_id: str, author_id: str, now: float) -> bool:
         def cancel(conn: sqlite3.Connection) -> bool:
@@ -304,7 +222,7 @@ class SQLiteNotificationStore:
                 " AND state = 'pending' AND claimed_until <= ?", (post_id, author_id, now),
             ).rowcount == 1
 
-        return await self._call(cancel, write=True)
+        return await self._db.call(cancel, write=True)
 
     async def claim_due(self, now: float, lease: float, limit: int) -> list[ScheduledPost]:
         def any_due(conn: sqlite3.Connection) -> bool:
@@ -325,16 +243,16 @@ class SQLiteNotificationStore:
                                              post.created_at, post.state, now + lease, post.attempts + 1))
             return claimed
 
-        if not await self._call(any_due, write=False):  # most rounds: no write lock taken
+        if not await self._db.call(any_due, write=False):  # most rounds: no write lock taken
             return []
-        return await self._call(claim, write=True)
+        return await self._db.call(claim, write=True)
 
     async def mark_published(self, post_id: str, seq: int | None) -> None:
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE notify_scheduled SET state = ?, seq = ? WHERE id = ? AND state = 'pending'",
                          ("published" if seq is not None else "dropped", seq, post_id))
 
-        await self._call(mark, write=True)
+        await self._db.call(mark, write=True)
 
     # -- privacy ------------------------------------------------------------------------------------
 
@@ -355,4 +273,4 @@ class SQLiteNotificationStore:
                     total += conn.execute(f"DELETE FROM {table} WHERE {where}", (user_id,)).rowcount
             return total
 
-        return await self._call(erase, write=not dry_run)
+        return await self._db.call(erase, write=not dry_run)

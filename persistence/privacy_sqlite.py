@@ -58,7 +58,7 @@ def _year(row: tuple[Any, ...]) -> SchoolYear:
 class SQLitePrivacyStore:
     def __init__(self, path: str, *, op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
         self.path = path
-        self._db = SQLiteWorker(path, "privacy-sqlite", SCHEMA, op_timeout=op_timeout)
+        self._db = SQLiteWorker(path, "privacy-sqlite", SCHEMA, op_timeout=op_timeout, secure_delete=True)
 
     async def open(self) -> None:
         await self._db.open()

@@ -1,7 +1,7 @@
 """`SQLitePushStore`: the embedded `PushStore`, tables `push_*` in the message store's file.
 
 Every step is one statement or one `BEGIN IMMEDIATE` transaction on the worker thread of
-persistence/sqlite_thread.py; the insert-if-absent steps (`vapid_key`, `mark_sent`, `count`)
+persistence/sqlite_worker.py; the insert-if-absent steps (`vapid_key`, `mark_sent`, `count`)
 rely on primary keys, so two processes on one file agree. `synchronous = NORMAL`, as for the
 job table (persistence/jobs_sqlite.py): commits survive a killed process, not a power cut.
 """
@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 
 from persistence.push_store import OUTCOMES, Outcome, PushSubscription
-from persistence.sqlite_thread import SQLiteThread
+from persistence.sqlite_worker import SQLiteWorker
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS push_keys (
@@ -53,7 +53,7 @@ def _sub(row: tuple[Any, ...]) -> PushSubscription:
 
 class SQLitePushStore:
     def __init__(self, path: str, *, op_timeout: float | None = 3.0) -> None:
-        self._db = SQLiteThread(path, SCHEMA, "push-sqlite", op_timeout=op_timeout, synchronous="NORMAL")
+        self._db = SQLiteWorker(path, "push-sqlite", SCHEMA, op_timeout=op_timeout, synchronous="NORMAL")
 
     async def open(self) -> None:
         await self._db.open()

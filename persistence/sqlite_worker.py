@@ -1,11 +1,15 @@
-"""One SQLite connection on one worker thread, for the small stores that keep their own tables
-in the message store's file (the audit log, the privacy records; persistence/auth_sqlite.py
-follows the same pattern).
+"""One SQLite connection on one worker thread, for the stores that keep their own tables in the
+message store's file (push, jobs, notifications, board, uploads, audit, privacy;
+persistence/auth_sqlite.py follows the same pattern).
 
-No sqlite3 call runs on the event loop. Each write is one `BEGIN IMMEDIATE` transaction.
-Every operation has a deadline (`op_timeout`): one still queued at its deadline is refused
-with `StoreUnavailable` and never touches the file; the wait for another process's lock is
-bounded by the same deadline. `secure_delete` is on: what is deleted is zeroed in the file.
+No sqlite3 call runs on the event loop. Each write is one `BEGIN IMMEDIATE` transaction, so two
+processes on one file serialise their compare-and-set steps. Every operation has a deadline
+(`op_timeout`): one still queued at its deadline is refused with `StoreUnavailable` and never
+touches the file; the wait for another process's lock is bounded by the same deadline.
+
+Options: `secure_delete` (what is deleted is zeroed in the file: the stores holding personal
+data), `synchronous` ("NORMAL" for the job and push tables: a commit survives a killed process,
+not a power cut), `read_transaction` (reads in one `BEGIN DEFERRED` snapshot).
 """
 
 from __future__ import annotations
@@ -28,16 +32,23 @@ UNAVAILABLE_CODES = frozenset({
 
 
 class SQLiteWorker:
-    def __init__(self, path: str, name: str, schema: Sequence[str], *, busy_timeout_ms: int = 5000,
+    def __init__(self, path: str, name: str, schema: str | Sequence[str], *, busy_timeout_ms: int = 5000,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT,
-                 setup: Callable[[sqlite3.Connection], None] | None = None) -> None:
-        """`schema`: statements run in one transaction at open; then `setup(conn)`, in it too."""
+                 setup: Callable[[sqlite3.Connection], None] | None = None,
+                 secure_delete: bool = False, synchronous: str = "FULL",
+                 read_transaction: bool = False) -> None:
+        """`schema`: statements (or one `;`-separated script) run in one transaction at open;
+        then `setup(conn)`, in it too."""
         self.path = path
         self.name = name
-        self._schema = tuple(schema)
+        statements = schema.split(";") if isinstance(schema, str) else schema
+        self._schema = tuple(s for s in statements if s.strip())
         self._setup = setup
         self._busy_timeout_ms = busy_timeout_ms
         self._op_timeout = op_timeout
+        self._secure_delete = secure_delete
+        self._synchronous = synchronous if synchronous in ("FULL", "NORMAL") else "FULL"
+        self._read_transaction = read_transaction
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -53,8 +64,9 @@ class SQLiteWorker:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            if self._secure_delete:
+                conn.execute("PRAGMA secure_delete = ON")
             conn.execute("BEGIN IMMEDIATE")
             for statement in self._schema:
                 conn.execute(statement)
@@ -95,9 +107,9 @@ class SQLiteWorker:
             if deadline is not None:
                 left_ms = max(1, int((deadline - time.monotonic()) * 1000))
                 conn.execute(f"PRAGMA busy_timeout = {min(left_ms, self._busy_timeout_ms)}")
-            if not write:
+            if not write and not self._read_transaction:
                 return fn(conn)
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             try:
                 result = fn(conn)
             except BaseException:
