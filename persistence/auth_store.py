@@ -22,7 +22,7 @@ Contract (checked by tests/contract/test_auth_store.py against every adapter):
 - Every method raises `StoreUnavailable` (persistence/store.py) when the backend cannot be
   reached or does not answer in time; nothing is half-written then.
 
-`open_auth_store(url)` (persistence/auth_factory.py) picks the adapter from the store URL.
+`open_auth_store(url)` (persistence/factory.py) picks the adapter from the store URL.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ file (`put`) and then only read (`read`, a byte range streamed in chunks) or del
 
 Adapters: `persistence.blob_dir.DirectoryBlobStore` (a directory beside the SQLite file,
 atomic writes) and `persistence.blob_gridfs.GridFSBlobStore` (MongoDB GridFS, PyMongo's async
-API); `persistence.blob_factory.open_blob_store` picks one from the store URL.
+API); `persistence.factory.open_blob_store` picks one from the store URL.
 """
 
 from __future__ import annotations

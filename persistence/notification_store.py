@@ -24,7 +24,7 @@ Contract (checked by tests/contract/test_notification_store.py against every ada
 - Every method raises `StoreUnavailable` (persistence/store.py) when the backend cannot be
   reached or does not answer in time.
 
-`open_notification_store(url)` (persistence/notification_factory.py) picks the adapter.
+`open_notification_store(url)` (persistence/factory.py) picks the adapter.
 """
 
 from __future__ import annotations

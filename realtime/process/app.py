@@ -30,16 +30,20 @@ from channels.presence import LocalPresence, Presence
 from channels.redis_limits import RedisLimiter
 from channels.redis_presence import RedisPresence, presence_client
 from notify.email import Mailer, OutboxMailer, SmtpMailer
-from persistence.audit_factory import open_audit_store, open_privacy_store
-from persistence.auth_factory import open_auth_store
 from persistence.auth_store import AuthStore
-from persistence.blob_factory import open_blob_store
-from persistence.board_factory import open_board_store
-from persistence.factory import open_store
-from persistence.notification_factory import open_notification_store
-from persistence.notify_factory import open_job_queue, open_push_store
+from persistence.factory import (
+    open_audit_store,
+    open_auth_store,
+    open_blob_store,
+    open_board_store,
+    open_job_queue,
+    open_notification_store,
+    open_privacy_store,
+    open_push_store,
+    open_store,
+    open_upload_store,
+)
 from persistence.store import Store
-from persistence.uploads_factory import open_upload_store
 from realtime.config import Settings
 from realtime.engine.background import Background
 from realtime.engine.catchup import CatchUp

@@ -15,10 +15,9 @@ import structlog
 import uvicorn
 
 from auth import tokens
-from persistence.factory import open_store
+from persistence.factory import open_store, open_upload_store
 from persistence.store import Store, StoreUnavailable
 from persistence.upload_store import Consent
-from persistence.uploads_factory import open_upload_store
 from realtime.config import ConfigError, Settings, load_settings
 from realtime.config import store_url as config_store_url
 from realtime.process import preflight

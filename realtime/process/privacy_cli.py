@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from channels.factory import make_broker
-from persistence.audit_factory import open_audit_store, open_privacy_store
 from persistence.audit_store import AuditEntry
-from persistence.auth_factory import open_auth_store
-from persistence.factory import open_store
+from persistence.factory import open_audit_store, open_auth_store, open_privacy_store, open_store
 from persistence.privacy_store import Leaver
 from realtime.config import Settings
 from realtime.process.app import Runtime

@@ -21,10 +21,13 @@ import structlog
 from auth.sessions import DeviceSessions
 from channels.presence_reader import NobodyOnline, RedisPresenceReader
 from channels.redis_presence import presence_client
-from persistence.auth_factory import open_auth_store
-from persistence.factory import open_store
-from persistence.notification_factory import open_notification_store
-from persistence.notify_factory import open_job_queue, open_push_store
+from persistence.factory import (
+    open_auth_store,
+    open_job_queue,
+    open_notification_store,
+    open_push_store,
+    open_store,
+)
 from realtime.config import Settings
 from realtime.services.job_worker import JobWorker
 from realtime.services.notification_rules import Digests, NotificationRules

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from persistence.auth_factory import open_auth_store
 from persistence.auth_mongo import MongoAuthStore
 from persistence.auth_sqlite import SQLiteAuthStore
 from persistence.auth_store import REMEMBERED_HASHES, AuthStore, CodeState, DeviceSession
+from persistence.factory import open_auth_store
 from persistence.sqlite import SQLiteStore
 from persistence.store import StoreUnavailable
 from tests.contract.conftest import mongodb_database

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from persistence.blob_dir import DirectoryBlobStore
-from persistence.blob_factory import open_blob_store
 from persistence.blob_gridfs import GridFSBlobStore
 from persistence.blob_store import CHUNK, BlobStore, check_key, new_key
+from persistence.factory import open_blob_store
 from tests.contract.conftest import mongodb_database
 
 MONGODB_SKIP = (

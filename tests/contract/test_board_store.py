@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from persistence.board_factory import open_board_store
 from persistence.board_mongo import MongoBoardStore
 from persistence.board_sqlite import SQLiteBoardStore
 from persistence.board_store import BoardStore, ReadMove
+from persistence.factory import open_board_store
 from persistence.sqlite import SQLiteStore
 from persistence.store import StoreUnavailable
 from tests.contract.conftest import mongodb_database

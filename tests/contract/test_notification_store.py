@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from persistence.notification_factory import open_notification_store
+from persistence.factory import open_notification_store
 from persistence.notification_mongo import MongoNotificationStore
 from persistence.notification_sqlite import SQLiteNotificationStore
 from persistence.notification_store import DigestEntry, NotificationStore, ScheduledPost

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from persistence.audit_factory import open_privacy_store
+from persistence.factory import open_privacy_store
 from persistence.privacy_mongo import MongoPrivacyStore
 from persistence.privacy_sqlite import SQLitePrivacyStore
 from persistence.privacy_store import ErasureJob, Leaver, PrivacyStore, SchoolYear

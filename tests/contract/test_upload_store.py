@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from persistence.factory import open_upload_store
 from persistence.sqlite import SQLiteStore
 from persistence.upload_store import Consent, Reference, Upload, UploadStore, Variant
-from persistence.uploads_factory import open_upload_store
 from persistence.uploads_mongo import MongoUploadStore
 from persistence.uploads_sqlite import SQLiteUploadStore
 from school.consent import ConsentState

@@ -21,9 +21,8 @@ import pytest
 
 from channels.broker import Broker
 from channels.factory import make_broker
-from persistence.auth_factory import open_auth_store
 from persistence.auth_store import DeviceSession
-from persistence.factory import open_store
+from persistence.factory import open_auth_store, open_store
 from persistence.privacy_store import Leaver
 from realtime.config import load_settings
 from realtime.process.app import Runtime

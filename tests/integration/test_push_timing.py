@@ -27,8 +27,8 @@ import pytest
 from channels.presence_reader import NobodyOnline
 from notify.webhook import WebhookProvider
 from notify.webpush import WebPushProvider, load_vapid, new_vapid_pem
+from persistence.factory import open_notification_store
 from persistence.jobs_sqlite import SQLiteJobQueue
-from persistence.notification_factory import open_notification_store
 from persistence.push_sqlite import SQLitePushStore
 from persistence.push_store import PushSubscription
 from persistence.sqlite import SQLiteStore
