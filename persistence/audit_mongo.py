@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.read_preferences import ReadPreference
-from pymongo.write_concern import WriteConcern
 
 from persistence.audit_store import AuditEntry
-from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
+from persistence.mongo import DEFAULT_OP_TIMEOUT, open_database, unavailable_errors
 
 Doc = dict[str, Any]
 INDEXES = [
@@ -37,9 +35,7 @@ def _entry(doc: Doc) -> AuditEntry:
 class MongoAuditStore:
     def __init__(self, url: str, database: str = "liaison", *,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
-        db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY,
-                                       write_concern=WriteConcern("majority"))
+        self._client, db = open_database(url, database, op_timeout)
         self._log: AsyncCollection[Doc] = db.get_collection("audit_log")
         self._counters: AsyncCollection[Doc] = db.get_collection("audit_counters")
         self.closed = False

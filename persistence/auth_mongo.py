@@ -21,14 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
-from pymongo.read_preferences import ReadPreference
-from pymongo.write_concern import WriteConcern
 
 from persistence.auth_store import REMEMBERED_HASHES, CodeState, DeviceSession, RefreshMatch
-from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
+from persistence.mongo import DEFAULT_OP_TIMEOUT, open_database, unavailable_errors
 
 Doc = dict[str, Any]
 Collection = AsyncCollection[Doc]
@@ -67,9 +65,7 @@ def _code_doc(state: CodeState) -> Doc:
 class MongoAuthStore:
     def __init__(self, url: str, database: str = "liaison", *,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
-        db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY,
-                                       write_concern=WriteConcern("majority"))
+        self._client, db = open_database(url, database, op_timeout)
         self._codes: Collection = db.get_collection("auth_codes")
         self._sessions: Collection = db.get_collection("auth_sessions")
         self._sign_ins: Collection = db.get_collection("auth_sign_ins")

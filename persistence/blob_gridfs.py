@@ -17,12 +17,9 @@ from typing import Any
 
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
-from pymongo import AsyncMongoClient
-from pymongo.read_preferences import ReadPreference
-from pymongo.write_concern import WriteConcern
 
 from persistence.blob_store import CHUNK, check_key
-from persistence.mongo import client_options, unavailable_errors
+from persistence.mongo import open_database, unavailable_errors
 
 Doc = dict[str, Any]
 BUCKET = "files"
@@ -30,9 +27,7 @@ BUCKET = "files"
 
 class GridFSBlobStore:
     def __init__(self, url: str, database: str = "liaison", *, op_timeout: float | None = 60.0) -> None:
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
-        db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY,
-                                       write_concern=WriteConcern("majority"))
+        self._client, db = open_database(url, database, op_timeout)
         self._bucket = AsyncGridFSBucket(db, bucket_name=BUCKET, chunk_size_bytes=CHUNK)
         self._db = db
         self.closed = False

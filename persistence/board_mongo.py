@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
-from pymongo.read_preferences import ReadPreference
-from pymongo.write_concern import WriteConcern
 
 from persistence.board_store import ReadMove, first_times
-from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
+from persistence.mongo import DEFAULT_OP_TIMEOUT, open_database, unavailable_errors
 
 Doc = dict[str, Any]
 Collection = AsyncCollection[Doc]
@@ -35,9 +33,7 @@ READ_INDEXES = [
 class MongoBoardStore:
     def __init__(self, url: str, database: str = "liaison", *,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
-        db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY,
-                                       write_concern=WriteConcern("majority"))
+        self._client, db = open_database(url, database, op_timeout)
         self._reads: Collection = db.get_collection("board_reads")
         self._reminders: Collection = db.get_collection("board_reminders")
         self.closed = False

@@ -13,14 +13,12 @@ import time
 import uuid
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
-from pymongo.read_preferences import ReadPreference
-from pymongo.write_concern import WriteConcern
 
 from persistence.jobs import DONE_RETENTION, Job, NewJob
-from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
+from persistence.mongo import DEFAULT_OP_TIMEOUT, open_database, unavailable_errors
 
 Doc = dict[str, Any]
 WHAT = "the MongoDB job queue"
@@ -33,9 +31,7 @@ INDEXES = [
 class MongoJobQueue:
     def __init__(self, url: str, database: str = "liaison", *,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
-        db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY,
-                                       write_concern=WriteConcern("majority"))
+        self._client, db = open_database(url, database, op_timeout)
         self._jobs: AsyncCollection[Doc] = db.get_collection("notify_jobs")
         self.closed = False
 

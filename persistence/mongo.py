@@ -60,6 +60,7 @@ from pymongo import (
 )
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     BulkWriteError,
     ConfigurationError,
@@ -168,6 +169,16 @@ def client_options(url: str, op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> d
     if "appname" not in given:
         options["appname"] = APPNAME
     return options
+
+
+def open_database(url: str, database: str, op_timeout: float | None = DEFAULT_OP_TIMEOUT
+                  ) -> tuple[AsyncMongoClient[Doc], AsyncDatabase[Doc]]:
+    """A client with `client_options` and its database, always read on the primary and written
+    with majority: what the stores beside the messages (sign-in, audit, privacy, board,
+    notifications, push, jobs, uploads, files) each open."""
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
+    return client, client.get_database(database, read_preference=ReadPreference.PRIMARY,
+                                       write_concern=WriteConcern("majority"))
 
 
 MESSAGE_INDEXES = [

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
-from pymongo.read_preferences import ReadPreference
-from pymongo.write_concern import WriteConcern
 
-from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
+from persistence.mongo import DEFAULT_OP_TIMEOUT, open_database, unavailable_errors
 from persistence.notification_sqlite import prefs_from_json, rules_from_json
 from persistence.notification_store import DigestEntry, ScheduledPost, ScheduledState
 from school.preferences import Preferences
@@ -52,9 +50,7 @@ def _entry_id(user_id: str, channel: str, seq: int) -> str:
 class MongoNotificationStore:
     def __init__(self, url: str, database: str = "liaison", *,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
-        db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY,
-                                       write_concern=WriteConcern("majority"))
+        self._client, db = open_database(url, database, op_timeout)
         self._quiet: Collection = db.get_collection("notify_quiet_hours")
         self._prefs: Collection = db.get_collection("notify_preferences")
         self._entries: Collection = db.get_collection("notify_digest_entries")

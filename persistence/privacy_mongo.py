@@ -11,13 +11,11 @@ import contextlib
 import uuid
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
-from pymongo.read_preferences import ReadPreference
-from pymongo.write_concern import WriteConcern
 
-from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
+from persistence.mongo import DEFAULT_OP_TIMEOUT, open_database, unavailable_errors
 from persistence.privacy_store import ErasureJob, Leaver, SchoolYear
 
 Doc = dict[str, Any]
@@ -38,9 +36,7 @@ def _year(doc: Doc) -> SchoolYear:
 class MongoPrivacyStore:
     def __init__(self, url: str, database: str = "liaison", *,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
-        db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY,
-                                       write_concern=WriteConcern("majority"))
+        self._client, db = open_database(url, database, op_timeout)
         self._jobs: AsyncCollection[Doc] = db.get_collection("privacy_erasures")
         self._years: AsyncCollection[Doc] = db.get_collection("privacy_years")
         self._leavers: AsyncCollection[Doc] = db.get_collection("privacy_leavers")

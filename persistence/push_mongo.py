@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
-from pymongo.read_preferences import ReadPreference
-from pymongo.write_concern import WriteConcern
 
-from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
+from persistence.mongo import DEFAULT_OP_TIMEOUT, open_database, unavailable_errors
 from persistence.push_store import OUTCOMES, Outcome, PushSubscription
 
 Doc = dict[str, Any]
@@ -28,9 +26,7 @@ def _sub(doc: Doc) -> PushSubscription:
 class MongoPushStore:
     def __init__(self, url: str, database: str = "liaison", *,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
-        db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY,
-                                       write_concern=WriteConcern("majority"))
+        self._client, db = open_database(url, database, op_timeout)
         self._keys: Collection = db.get_collection("push_keys")
         self._subs: Collection = db.get_collection("push_subscriptions")
         self._sent: Collection = db.get_collection("push_sent")

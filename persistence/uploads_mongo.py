@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.read_preferences import ReadPreference
-from pymongo.write_concern import WriteConcern
 
-from persistence.mongo import DEFAULT_OP_TIMEOUT, client_options, unavailable_errors
+from persistence.mongo import DEFAULT_OP_TIMEOUT, open_database, unavailable_errors
 from persistence.upload_store import Consent, Reference, Upload, Variant
 from school.consent import ConsentState
 
@@ -40,9 +38,7 @@ def _reference(doc: Doc) -> Reference:
 class MongoUploadStore:
     def __init__(self, url: str, database: str = "liaison", *,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
-        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(url, **client_options(url, op_timeout))
-        db = self._client.get_database(database, read_preference=ReadPreference.PRIMARY,
-                                       write_concern=WriteConcern("majority"))
+        self._client, db = open_database(url, database, op_timeout)
         self._files: Collection = db.get_collection("upload_files")
         self._refs: Collection = db.get_collection("upload_refs")
         self._consents: Collection = db.get_collection("image_consents")
