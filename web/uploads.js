@@ -45,10 +45,10 @@ export function attachPicker(ctx, channel) {
   const needsChildren = channel.startsWith('class:') || channel.startsWith('school:');
   const items = []; // {file, li, upload?, error?, done: Promise}
   const listEl = h('ul', { class: 'plain upload-list', 'aria-live': 'polite' });
-  const camId = newId('camera');
-  const fileId = newId('files');
-  const camera = h('input', { type: 'file', id: camId, accept: 'image/*', capture: 'environment', class: 'sr-only' });
-  const files = h('input', { type: 'file', id: fileId, accept: 'image/*,application/pdf', multiple: true, class: 'sr-only', 'data-upload': 'files' });
+  // The file inputs stay hidden and out of the Tab order (tabindex -1): a keyboard user meets
+  // each control once, as the visible button that opens its chooser, with the buttons' focus ring.
+  const camera = h('input', { type: 'file', id: newId('camera'), accept: 'image/*', capture: 'environment', class: 'sr-only', tabindex: '-1', 'aria-hidden': 'true' });
+  const files = h('input', { type: 'file', id: newId('files'), accept: 'image/*,application/pdf', multiple: true, class: 'sr-only', tabindex: '-1', 'aria-hidden': 'true', 'data-upload': 'files' });
   const children = h('fieldset', { class: 'upload-children', hidden: true });
   let consents = null; // student id -> {name, complete}
   let nobody = null;
@@ -135,8 +135,8 @@ export function attachPicker(ctx, channel) {
 
   const el = h('div', { class: 'attach' },
     h('div', { class: 'attach-buttons' },
-      camera, h('label', { for: camId, class: 'btn btn-small' }, icon('📷'), ' ', t('upload.camera')),
-      files, h('label', { for: fileId, class: 'btn btn-small' }, icon('📎'), ' ', t('upload.files'))),
+      camera, h('button', { type: 'button', class: 'btn btn-small', onclick: () => camera.click() }, icon('📷'), ' ', t('upload.camera')),
+      files, h('button', { type: 'button', class: 'btn btn-small', onclick: () => files.click() }, icon('📎'), ' ', t('upload.files'))),
     listEl, children);
   return { el, collect, reset, missingText: (names) => t('upload.consentMissing', { names: list(names) }) };
 }

@@ -248,8 +248,14 @@ def test_keyboard_only_sign_in_and_post(person, browser, server) -> None:
         text = page.locator("form.compose-form").get_by_label("Texte", exact=True)
         tab_to(page, text)
         page.keyboard.type("Posté au clavier seulement.")
-        page.keyboard.press("Tab")
-        expect(page.get_by_role("button", name="Publier")).to_be_focused()
+        # then, in the order they are shown: the two attach buttons, once each (their hidden
+        # file inputs are no Tab stops), and "Publier"
+        form = page.locator("form.compose-form")
+        for name in ("Photo", "Photo ou document", "Publier"):
+            page.keyboard.press("Tab")
+            button = form.get_by_role("button", name=name, exact=True)
+            expect(button).to_be_focused()
+            assert button.evaluate("el => getComputedStyle(el).outlineStyle") != "none"
         page.keyboard.press("Enter")
         expect(parent.locator("article.msg", has_text="Posté au clavier seulement.")).to_be_visible()
         # keyboard navigation between screens: the tabs are links
