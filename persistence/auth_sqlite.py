@@ -3,7 +3,8 @@
 The file may be the message store's own (persistence/sqlite.py): the tables do not meet, and
 SQLite serialises the writers of one file (WAL mode; `busy_timeout` waits for the other's lock).
 
-Threads: one connection, owned by one worker thread, so no sqlite3 call runs on the event loop.
+Threads: one connection, owned by one worker thread (persistence/sqlite_worker.py), so no
+sqlite3 call runs on the event loop.
 Each write is one `BEGIN IMMEDIATE` transaction: the compare-and-set steps (`swap_code`,
 `rotate_refresh`) read and write under the file's write lock, so two processes on one file
 cannot both succeed. Sign-in traffic is light (a few requests per person per day): one
@@ -16,18 +17,13 @@ process's lock is bounded by the same deadline.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from persistence.auth_store import REMEMBERED_HASHES, CodeState, DeviceSession, RefreshMatch
-from persistence.store import StoreUnavailable
-
-T = TypeVar("T")
+from persistence.sqlite_worker import DEFAULT_OP_TIMEOUT, SQLiteWorker
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_codes (
@@ -75,11 +71,6 @@ CREATE INDEX IF NOT EXISTS auth_invitations_user ON auth_invitations (user_id, s
 
 _SESSION_COLUMNS = "id, user_id, device, created_at, last_seen, ended_at, end_reason"
 _CODE_COLUMNS = "email, version, user_id, code_hash, expires_at, attempts, locked_until, requested"
-_UNAVAILABLE_CODES = frozenset({
-    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
-})
-DEFAULT_OP_TIMEOUT = 3.0
 _CHUNK = 500  # ids per `IN (...)`, under SQLite's variable limit
 
 
@@ -100,85 +91,14 @@ class SQLiteAuthStore:
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000,
                  op_timeout: float | None = DEFAULT_OP_TIMEOUT) -> None:
         self.path = path
-        self._busy_timeout_ms = busy_timeout_ms
-        self._op_timeout = op_timeout
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
-
-    # -- lifecycle and the one thread ---------------------------------------------------
+        self._db = SQLiteWorker(path, "auth-sqlite", SCHEMA, busy_timeout_ms=busy_timeout_ms,
+                                op_timeout=op_timeout, secure_delete=True)  # forget_user leaves no bytes
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auth-sqlite")
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"auth store: {exc}") from exc
-
-    def _connect(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None,
-                               check_same_thread=True)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA secure_delete = ON")  # forget_user leaves no bytes behind
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        await self._db.open()
 
     async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        try:
-            await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
-        finally:
-            executor.shutdown(wait=False)
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    async def _call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        """Run `fn(connection)` on the thread, in a write transaction when `write`."""
-        if self._executor is None:
-            raise StoreUnavailable("the auth store is not open")
-        deadline = None if self._op_timeout is None else time.monotonic() + self._op_timeout
-
-        def run() -> T:
-            if deadline is not None and time.monotonic() > deadline:
-                raise StoreUnavailable("auth store operation not started before its deadline")
-            conn = self._conn
-            if conn is None:
-                raise StoreUnavailable("the auth store is closed")
-            if deadline is not None:
-                left_ms = max(1, int((deadline - time.monotonic()) * 1000))
-                conn.execute(f"PRAGMA busy_timeout = {min(left_ms, self._busy_timeout_ms)}")
-            if not write:
-                return fn(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, run)
-        except sqlite3.Error as exc:
-            code = getattr(exc, "sqlite_errorcode", None)
-            if code is not None and int(code) & 0xFF in _UNAVAILABLE_CODES:
-                raise StoreUnavailable(f"auth store: {exc}") from exc
-            raise
+        await self._db.close()
 
     # -- one-time codes ---------------------------------------------------------------------
 
@@ -187,7 +107,7 @@ class SQLiteAuthStore:
             row = conn.execute(f"SELECT {_CODE_COLUMNS} FROM auth_codes WHERE email = ?", (email,)).fetchone()
             return None if row is None else _code(row)
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def swap_code(self, state: CodeState) -> bool:
         def swap(conn: sqlite3.Connection) -> bool:
@@ -201,13 +121,13 @@ class SQLiteAuthStore:
             )
             return True
 
-        return await self._call(swap, write=True)
+        return await self._db.call(swap, write=True)
 
     async def purge_codes(self, before: float) -> int:
         def purge(conn: sqlite3.Connection) -> int:
             return conn.execute("DELETE FROM auth_codes WHERE horizon < ?", (before,)).rowcount
 
-        return await self._call(purge, write=True)
+        return await self._db.call(purge, write=True)
 
     # -- device sessions ----------------------------------------------------------------------
 
@@ -228,7 +148,7 @@ class SQLiteAuthStore:
             conn.execute("INSERT OR IGNORE INTO auth_sign_ins (user_id, first_at) VALUES (?, ?)",
                          (session.user_id, session.created_at))
 
-        await self._call(create, write=True)
+        await self._db.call(create, write=True)
 
     async def get_session(self, session_id: str) -> DeviceSession | None:
         def read(conn: sqlite3.Connection) -> DeviceSession | None:
@@ -236,7 +156,7 @@ class SQLiteAuthStore:
                                (session_id,)).fetchone()
             return None if row is None else _session(row)
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def find_refresh(self, refresh_hash: bytes) -> RefreshMatch | None:
         def find(conn: sqlite3.Connection) -> RefreshMatch | None:
@@ -251,7 +171,7 @@ class SQLiteAuthStore:
                 return None
             return RefreshMatch(_session(row), row[7] == refresh_hash, row[8] == refresh_hash, row[9])
 
-        return await self._call(find, write=False)
+        return await self._db.call(find, write=False)
 
     async def rotate_refresh(self, session_id: str, expected: bytes, new: bytes, at: float) -> bool:
         def rotate(conn: sqlite3.Connection) -> bool:
@@ -270,7 +190,7 @@ class SQLiteAuthStore:
             )
             return True
 
-        return await self._call(rotate, write=True)
+        return await self._db.call(rotate, write=True)
 
     async def touch_session(self, session_id: str, at: float) -> bool:
         def touch(conn: sqlite3.Connection) -> bool:
@@ -279,7 +199,7 @@ class SQLiteAuthStore:
                 (at, session_id),
             ).rowcount == 1
 
-        return await self._call(touch, write=True)
+        return await self._db.call(touch, write=True)
 
     async def end_session(self, session_id: str, at: float, reason: str) -> bool:
         def end(conn: sqlite3.Connection) -> bool:
@@ -288,7 +208,7 @@ class SQLiteAuthStore:
                 (at, reason, session_id),
             ).rowcount == 1
 
-        return await self._call(end, write=True)
+        return await self._db.call(end, write=True)
 
     async def end_user_sessions(self, user_id: str, at: float, reason: str) -> list[str]:
         def end(conn: sqlite3.Connection) -> list[str]:
@@ -298,7 +218,7 @@ class SQLiteAuthStore:
             ).fetchall()
             return sorted(row[0] for row in rows)
 
-        return await self._call(end, write=True)
+        return await self._db.call(end, write=True)
 
     async def list_sessions(self, user_id: str, *, include_ended: bool = False) -> list[DeviceSession]:
         def read(conn: sqlite3.Connection) -> list[DeviceSession]:
@@ -309,7 +229,7 @@ class SQLiteAuthStore:
             ).fetchall()
             return [_session(row) for row in rows]
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def purge_sessions(self, ended_before: float) -> int:
         def purge(conn: sqlite3.Connection) -> int:
@@ -318,7 +238,7 @@ class SQLiteAuthStore:
                 " (SELECT id FROM auth_sessions WHERE ended_at < ?)", (ended_before,))
             return conn.execute("DELETE FROM auth_sessions WHERE ended_at < ?", (ended_before,)).rowcount
 
-        return await self._call(purge, write=True)
+        return await self._db.call(purge, write=True)
 
     # -- sign-ins and invitations -----------------------------------------------------------
 
@@ -334,7 +254,7 @@ class SQLiteAuthStore:
                 found.update((row[0], row[1]) for row in rows)
             return found
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def with_live_sessions(self, user_ids: Iterable[str]) -> set[str]:
         chunks = _chunks(user_ids)
@@ -348,13 +268,13 @@ class SQLiteAuthStore:
                 found.update(row[0] for row in rows)
             return found
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     async def record_invitation(self, user_id: str, sent_at: float) -> None:
         def record(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO auth_invitations (user_id, sent_at) VALUES (?, ?)", (user_id, sent_at))
 
-        await self._call(record, write=True)
+        await self._db.call(record, write=True)
 
     async def invitations(self, user_ids: Iterable[str]) -> dict[str, list[float]]:
         chunks = _chunks(user_ids)
@@ -370,7 +290,7 @@ class SQLiteAuthStore:
                     found.setdefault(user_id, []).append(sent_at)
             return found
 
-        return await self._call(read, write=False)
+        return await self._db.call(read, write=False)
 
     # -- erasure ----------------------------------------------------------------------------
 
@@ -385,5 +305,5 @@ class SQLiteAuthStore:
             # `secure_delete` zeroed the freed pages; the log may still hold the old ones
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
-        await self._call(forget, write=True)
-        await self._call(checkpoint, write=False)
+        await self._db.call(forget, write=True)
+        await self._db.call(checkpoint, write=False)

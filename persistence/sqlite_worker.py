@@ -1,6 +1,5 @@
 """One SQLite connection on one worker thread, for the stores that keep their own tables in the
-message store's file (push, jobs, notifications, board, uploads, audit, privacy;
-persistence/auth_sqlite.py follows the same pattern).
+message store's file (sign-in, push, jobs, notifications, board, audit, privacy).
 
 No sqlite3 call runs on the event loop. Each write is one `BEGIN IMMEDIATE` transaction, so two
 processes on one file serialise their compare-and-set steps. Every operation has a deadline
