@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.conftest import FAST, token
 from tests.integration.test_http_api import KEY, Api
-from tests.support.gateway_server import GatewayProcess, start_gateway
+from tests.support.gateway_server import GatewayProcess, gateways_running
 from tests.support.redis_servers import RedisServer, redis_missing, start_redis
 from tests.support.ws_client import Client
 
@@ -26,16 +26,10 @@ def two_gateways(tmp_path: Path) -> Iterator[list[GatewayProcess]]:
     redis: RedisServer = start_redis(tmp_path / "redis")
     env = {**FAST, "LIAISON_REDIS_URL": redis.url, "LIAISON_STORE_URL": f"sqlite:///{tmp_path / 'shared.db'}",
            "LIAISON_API_KEY": KEY}
-    started: list[GatewayProcess] = []
     try:
-        for i in range(2):
-            workdir = tmp_path / f"gw{i}"
-            workdir.mkdir()
-            started.append(start_gateway(workdir, env=env))
-        yield started
+        with gateways_running(tmp_path, 2, env) as started:
+            yield started
     finally:
-        for gateway in started:
-            gateway.stop()
         redis.stop()
 
 

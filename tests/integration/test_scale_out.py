@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import FAST, token
-from tests.support.gateway_server import GatewayProcess, start_gateway
+from tests.support.gateway_server import GatewayProcess, gateways_running, start_gateway
 from tests.support.redis_servers import RedisServer, start_redis
 from tests.support.ws_client import UNIT, Client
 
@@ -33,16 +33,8 @@ def gateways(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[Gateway
     store = tmp_path / "shared.db"
     env = {**FAST, "LIAISON_REDIS_URL": redis_server.url, "LIAISON_STORE_URL": f"sqlite:///{store}",
            "LIAISON_GAP_FILL_DELAY": "0.2"}
-    started: list[GatewayProcess] = []
-    try:
-        for i in range(3):
-            workdir = tmp_path / f"gw{i}"
-            workdir.mkdir()
-            started.append(start_gateway(workdir, env=env))
+    with gateways_running(tmp_path, 3, env) as started:
         yield started
-    finally:
-        for gateway in started:
-            gateway.stop()
 
 
 def read_text(url: str) -> str:

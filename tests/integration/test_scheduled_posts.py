@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.integration.conftest import FAST, token
-from tests.support.gateway_server import GatewayProcess, start_gateway
+from tests.support.gateway_server import GatewayProcess, gateways_running, start_gateway
 from tests.support.redis_servers import RedisServer, start_redis
 from tests.support.waiting import UNIT
 from tests.support.ws_client import Client
@@ -39,16 +39,8 @@ def env(tmp_path: Path, redis_server: RedisServer) -> dict[str, str]:
 
 @pytest.fixture
 def gateways(tmp_path: Path, env: dict[str, str]) -> Iterator[list[GatewayProcess]]:
-    started: list[GatewayProcess] = []
-    try:
-        for i in range(2):
-            workdir = tmp_path / f"gw{i}"
-            workdir.mkdir()
-            started.append(start_gateway(workdir, env=env))
+    with gateways_running(tmp_path, 2, env) as started:
         yield started
-    finally:
-        for gateway in started:
-            gateway.stop()
 
 
 async def connect(gateway: GatewayProcess, user: str, **params: object) -> Client:

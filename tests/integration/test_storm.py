@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import FAST, token
-from tests.support.gateway_server import GatewayProcess, start_gateway
+from tests.support.gateway_server import GatewayProcess, gateways_running, start_gateway
 from tests.support.redis_servers import RedisServer, start_redis
 from tests.support.waiting import wait_for
 from tests.support.ws_client import Client
@@ -161,16 +161,10 @@ async def test_a_storm_recovers_the_class_as_the_store_has_it_while_it_is_edited
 def two_gateways(tmp_path: Path) -> Iterator[list[GatewayProcess]]:
     redis: RedisServer = start_redis(tmp_path / "redis")
     env = {**STORM, "LIAISON_REDIS_URL": redis.url, "LIAISON_STORE_URL": f"sqlite:///{tmp_path / 'shared.db'}"}
-    started: list[GatewayProcess] = []
     try:
-        for i in range(2):
-            workdir = tmp_path / f"gw{i}"
-            workdir.mkdir()
-            started.append(start_gateway(workdir, env=env))
-        yield started
+        with gateways_running(tmp_path, 2, env) as started:
+            yield started
     finally:
-        for gateway in started:
-            gateway.stop()
         redis.stop()
 
 

@@ -12,7 +12,7 @@ import pytest
 from tests.integration.conftest import FAST
 from tests.integration.test_http_api import KEY, Api
 from tests.integration.test_uploads import connected, get, photo_post, small_png, upload
-from tests.support.gateway_server import GatewayProcess, start_gateway
+from tests.support.gateway_server import GatewayProcess, gateways_running
 from tests.support.redis_servers import RedisServer, redis_missing, start_redis
 
 
@@ -31,16 +31,8 @@ def gateways(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[Gateway
     store = tmp_path / "shared.db"
     env = {**FAST, "LIAISON_REDIS_URL": redis_server.url, "LIAISON_STORE_URL": f"sqlite:///{store}",
            "LIAISON_API_KEY": KEY}
-    started: list[GatewayProcess] = []
-    try:
-        for i in range(2):
-            workdir = tmp_path / f"gw{i}"
-            workdir.mkdir()
-            started.append(start_gateway(workdir, env=env))
+    with gateways_running(tmp_path, 2, env) as started:
         yield started
-    finally:
-        for gateway in started:
-            gateway.stop()
 
 
 async def test_a_consent_withdrawn_on_one_gateway_hides_the_photo_on_the_other(

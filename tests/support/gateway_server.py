@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +75,19 @@ def start_gateway(workdir: Path, env: dict[str, str] | None = None, demo: bool =
             time.sleep(0.05)
     gateway.stop()
     raise RuntimeError(f"gateway did not answer /healthz in time:\n{gateway.logs()}")
+
+
+@contextmanager
+def gateways_running(root: Path, count: int, env: dict[str, str]) -> Iterator[list[GatewayProcess]]:
+    """`count` gateways with the same settings, each in its own folder `root/gw<i>`; all stopped
+    on leaving (those started so far, if one fails to start)."""
+    started: list[GatewayProcess] = []
+    try:
+        for i in range(count):
+            workdir = root / f"gw{i}"
+            workdir.mkdir()
+            started.append(start_gateway(workdir, env=env))
+        yield started
+    finally:
+        for gateway in started:
+            gateway.stop()
