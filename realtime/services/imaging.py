@@ -17,15 +17,17 @@ import contextlib
 import multiprocessing
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pillow_heif
 from PIL import Image, ImageOps
 
 MAX_PIXELS = 50_000_000
 SIZES = {"screen": 1600, "thumb": 320}
+T = TypeVar("T")
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heic"}
 
 
@@ -115,16 +117,35 @@ def _save(image: Image.Image, out_dir: str, name: str, fmt: str) -> Encoded:
     return Encoded(path, media, image.width, image.height)
 
 
-def _lower_priority() -> None:
-    """Workers run at a lower CPU priority than the gateway: on a busy machine, re-encoding
-    waits, live delivery does not."""
+WORKER_NICE = 19
+
+
+def lower_priority() -> None:
+    """Run once in each worker (the pool's initializer): the worker yields the CPU to the
+    gateway. Nice 19, the lowest priority (which also lowers its disk I/O priority), and on
+    Linux the `SCHED_IDLE` class: a gateway that wakes up (a frame to fan out) takes the core at
+    once, and re-encoding only uses the CPU nobody else wants. `SCHED_BATCH` where `SCHED_IDLE`
+    is refused, nice alone where neither exists (macOS). Threads started later (libheif)
+    inherit both. A setting refused leaves the worker working, at whatever it got."""
     with contextlib.suppress(OSError):
-        os.nice(10)
+        os.nice(max(0, WORKER_NICE - os.nice(0)))
+    setscheduler = getattr(os, "sched_setscheduler", None)
+    if setscheduler is None:
+        return
+    for name in ("SCHED_IDLE", "SCHED_BATCH"):
+        policy = getattr(os, name, None)
+        if policy is None:
+            continue
+        try:
+            setscheduler(0, policy, os.sched_param(0))
+            return
+        except OSError:
+            continue
 
 
 class ImagingPool:
     """A few worker processes (spawned, so nothing of the server's threads or sockets is
-    inherited; at a lower CPU priority) re-encoding photos, with at most `workers * 2` jobs
+    inherited; at the lowest CPU priority, `lower_priority`) re-encoding photos, with at most `workers * 2` jobs
     waiting: a burst of uploads queues here, and the event loop only awaits."""
 
     def __init__(self, workers: int = 2, max_pixels: int = MAX_PIXELS) -> None:
@@ -136,13 +157,17 @@ class ImagingPool:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_lower_priority)
+                                             initializer=lower_priority)
         return self._pool
 
-    async def reencode(self, source: str, out_dir: str) -> dict[str, Encoded]:
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a worker (a picklable, module-level `fn`), within the pool's slots."""
         async with self._slots:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor(), reencode, source, out_dir, self.max_pixels)
+            return await loop.run_in_executor(self._executor(), fn, *args)
+
+    async def reencode(self, source: str, out_dir: str) -> dict[str, Encoded]:
+        return await self.call(reencode, source, out_dir, self.max_pixels)
 
     def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -3,14 +3,17 @@ orientation applied, variants, bombs and damaged files refused; and the per-user
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from realtime.services.imaging import ImageRefused, reencode
+from realtime.services.imaging import WORKER_NICE, ImageRefused, ImagingPool, reencode
 from realtime.services.uploads import UploadRate
 from school.errors import RateLimited
 from tests.support.clock import FakeClock
@@ -78,3 +81,24 @@ def test_a_heic_photo_is_decoded_and_stored_as_jpeg(tmp_path: Path) -> None:
     assert out["original"].type == "image/jpeg" and (out["original"].width, out["original"].height) == (640, 480)
     with Image.open(out["thumb"].path) as thumb:
         assert thumb.format == "JPEG" and thumb.size == (320, 240)
+
+
+def scheduling() -> tuple[int, int, int | None]:
+    """Run in a worker: its pid, nice level and scheduling class (None where there is none)."""
+    policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
+    return os.getpid(), os.getpriority(os.PRIO_PROCESS, 0), policy
+
+
+async def test_the_workers_yield_the_cpu_to_the_gateway() -> None:
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = ImagingPool(workers=2)
+    try:
+        seen = await asyncio.wait_for(asyncio.gather(*(pool.call(scheduling) for _ in range(4))), 60)
+    finally:
+        pool.close()
+    for pid, nice, policy in seen:
+        assert pid != os.getpid()
+        assert nice == WORKER_NICE, "a worker runs at the lowest priority"
+        if sys.platform == "linux":
+            assert policy in (os.SCHED_IDLE, os.SCHED_BATCH), f"a worker's scheduling class is {policy}"
+    assert os.getpriority(os.PRIO_PROCESS, 0) == ours, "the gateway's own priority is untouched"
