@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -70,3 +71,22 @@ async def nth_code(smtp: SmtpServer, to: str, n: int) -> str:
 
     await wait_for(lambda: len(mails()) >= n, UNIT, f"e-mail {n} to {to}")
     return code_from(mails()[n - 1].message)
+
+
+async def demo_sign_in(base: str, email: str, device: str = "Téléphone") -> str:
+    """Sign `email` in on a `--demo` gateway with the code its demo outbox shows: the access token."""
+    assert (await acall(base, "POST", "/api/v1/auth/code", {"email": email})).status == 202
+    codes: list[str] = []
+
+    def arrived() -> bool:
+        for mail in call(base, "GET", "/demo/outbox").body:
+            match = re.search(r"\b([0-9]{6})\b", str(mail["subject"]))
+            if mail["to"] == email and match:
+                codes.append(match.group(1))
+        return bool(codes)
+
+    await wait_for(arrived, what=f"the sign-in code to {email} in the demo outbox")
+    signed = await acall(base, "POST", "/api/v1/auth/verify",
+                         {"email": email, "code": codes[-1], "device": device})
+    assert signed.status == 200, signed.body
+    return str(signed.body["access_token"])

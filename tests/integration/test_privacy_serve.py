@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.conftest import token
-from tests.integration.signin_helpers import acall, call
+from tests.integration.signin_helpers import demo_sign_in
 from tests.integration.test_http_api import KEY, Api
 from tests.support.gateway_server import GatewayProcess, start_gateway
-from tests.support.waiting import UNIT, wait_for
+from tests.support.waiting import UNIT
 from tests.support.ws_client import Client
 
 ADMIN = "/api/v1/admin"
@@ -45,24 +45,6 @@ def secrets() -> list[str]:
     for person in (MOTHER, FATHER):
         found += [person["name"], person["email"], person["phone"], re.sub(r"\D", "", person["phone"])[-9:]]
     return found
-
-
-async def sign_in(gw: GatewayProcess, email: str) -> str:
-    assert (await acall(gw.http, "POST", "/api/v1/auth/code", {"email": email})).status == 202
-    codes: list[str] = []
-
-    def arrived() -> bool:
-        for mail in call(gw.http, "GET", "/demo/outbox").body:
-            match = re.search(r"\b([0-9]{6})\b", str(mail["subject"]))
-            if mail["to"] == email and match:
-                codes.append(match.group(1))
-        return bool(codes)
-
-    await wait_for(arrived, what="the sign-in code in the demo outbox")
-    signed = await acall(gw.http, "POST", "/api/v1/auth/verify", {"email": email, "code": codes[-1],
-                                                                    "device": "Téléphone"})
-    assert signed.status == 200, signed
-    return str(signed.body["access_token"])
 
 
 CLI_LOGS: list[bytes] = []  # the commands' standard error: their JSON logs, scanned with the server's
@@ -100,7 +82,7 @@ async def test_export_erase_live_and_no_texts_in_the_logs(tmp_path: Path) -> Non
                  f"{IMPORTED[2]};;\n")
         assert api.call("POST", f"{ADMIN}/schools/ecole-bis/import", raw=other.encode(),
                         content_type="text/csv").status == 200
-        access = await sign_in(gw, MOTHER["email"])
+        access = await demo_sign_in(gw.http, MOTHER["email"])
         mother = await Client.open(gw.ws)
         await mother.ok("connect", token=access)
         channel = (await mother.ok("open_chat", student=CHILD["id"]))["channel"]

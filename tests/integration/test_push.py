@@ -10,7 +10,6 @@ in tests/unit/realtime/services/test_notifications.py.
 from __future__ import annotations
 
 import base64
-import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 
 from notify.webpush import PublicResolver, resolved_problem
 from tests.integration.conftest import token
-from tests.integration.signin_helpers import acall, call
+from tests.integration.signin_helpers import acall, call, demo_sign_in
 from tests.support.gateway_server import GatewayProcess
 from tests.support.push_service import PushService, start_push_service
 from tests.support.waiting import UNIT, wait_for
@@ -178,30 +177,11 @@ async def test_an_urgent_announcement_is_pushed_at_once_inside_quiet_hours_other
         await director.close()
 
 
-async def signed_in_token(gateway: GatewayProcess, email: str) -> str:
-    """A device session's access token, signed in with the code from the demo outbox."""
-    assert (await acall(gateway.http, "POST", "/api/v1/auth/code", {"email": email})).status == 202
-    found: list[str] = []
-
-    def arrived() -> bool:
-        for mail in call(gateway.http, "GET", "/demo/outbox").body:
-            if mail["to"] == email and (code := re.search(r"\b([0-9]{6})\b", str(mail["subject"]))):
-                found.append(code.group(1))
-                return True
-        return False
-
-    await wait_for(arrived, what=f"the code e-mail to {email}")
-    signed = await acall(gateway.http, "POST", "/api/v1/auth/verify", {"email": email, "code": found[0],
-                                                                       "device": "Téléphone"})
-    assert signed.status == 200, signed.body
-    return str(signed.body["access_token"])
-
-
 async def test_a_subscription_ends_with_its_device_session(
         make_server: Callable[..., GatewayProcess], push_service: PushService) -> None:
     gateway = make_server(env=PUSH_ENV)
     quiet_hours(gateway, NEVER_QUIET)
-    access = await signed_in_token(gateway, "claire.petit@example.fr")
+    access = await demo_sign_in(gateway.http, "claire.petit@example.fr")
     mere, durand = push_service.subscription("mere"), push_service.subscription("durand")
     added = await acall(gateway.http, "POST", "/api/v1/me/push-subscriptions", mere.to_json(), bearer=access)
     assert added.status == 201, added.body

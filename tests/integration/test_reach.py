@@ -3,12 +3,10 @@ signed in, families not notifiable — right after scripted sign-ins on the demo
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from tests.integration.signin_helpers import acall, call
+from tests.integration.signin_helpers import call, demo_sign_in
 from tests.support.gateway_server import GatewayProcess
-from tests.support.waiting import wait_for
 
 API_KEY = "k" * 32
 REACH = "/api/v1/admin/schools/ecole-jaures/reach"
@@ -20,23 +18,6 @@ def reach(gateway: GatewayProcess) -> dict[str, dict[str, Any]]:
     return {row["class"]: row for row in answer.body["classes"]}
 
 
-async def sign_in(gateway: GatewayProcess, email: str) -> None:
-    assert (await acall(gateway.http, "POST", "/api/v1/auth/code", {"email": email})).status == 202
-    found: list[str] = []
-
-    def arrived() -> bool:
-        for mail in call(gateway.http, "GET", "/demo/outbox").body:
-            if mail["to"] == email and (code := re.search(r"\b([0-9]{6})\b", str(mail["subject"]))):
-                found.append(code.group(1))
-                return True
-        return False
-
-    await wait_for(arrived, what=f"the code e-mail to {email}")
-    signed = await acall(gateway.http, "POST", "/api/v1/auth/verify",
-                         {"email": email, "code": found[0], "device": "test"})
-    assert signed.status == 200, signed.body
-
-
 async def test_reach_follows_sign_ins_and_addresses(make_server) -> None:
     gateway = make_server(env={"LIAISON_API_KEY": API_KEY})
     before = reach(gateway)
@@ -44,7 +25,7 @@ async def test_reach_follows_sign_ins_and_addresses(make_server) -> None:
     assert {k: before["cp-a"][k] for k in contract} == {"class": "cp-a", "name": "CP A", "families": 2,
                                                        "families_never_signed_in": 2, "families_not_notifiable": 0}
     assert before["cm2-b"]["families"] == 2 and before["cm2-b"]["families_never_signed_in"] == 2
-    await sign_in(gateway, "julien.petit@example.fr")  # one guardian of Léa's two households
+    await demo_sign_in(gateway.http, "julien.petit@example.fr")  # one guardian of Léa's two households
     after = reach(gateway)
     assert after["cp-a"]["families_never_signed_in"] == 1  # Léa's family counts as reached
     assert after["cm2-b"]["families_never_signed_in"] == 2
