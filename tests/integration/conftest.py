@@ -9,6 +9,7 @@ import pytest
 from auth.tokens import issue
 from realtime.config import DEMO_SECRET
 from tests.support.gateway_server import GatewayProcess, start_gateway
+from tests.support.redis_servers import RedisServer, redis_missing, start_redis
 from tests.support.ws_client import Client
 
 FAST = {"LIAISON_COMMANDS_PER_SECOND": "10000", "LIAISON_COMMAND_BURST": "10000"}
@@ -63,3 +64,14 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     yield make
     for gateway in started:
         gateway.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A standalone Redis of this test's own (skipped, with the reason, when none can start)."""
+    missing = redis_missing()
+    if missing:
+        pytest.skip(missing)
+    server = start_redis(tmp_path / "redis")
+    yield server
+    server.stop()

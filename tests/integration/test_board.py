@@ -10,17 +10,14 @@ import io
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.integration.conftest import FAST, token
 from tests.integration.signin_helpers import call
 from tests.support.gateway_server import GatewayProcess, start_gateway
 from tests.support.push_service import start_push_service
-from tests.support.redis_servers import RedisServer, start_redis
+from tests.support.redis_servers import RedisServer
 from tests.support.waiting import wait_for
 from tests.support.ws_client import UNIT, Client
 
@@ -208,13 +205,6 @@ async def test_no_reminder_in_quiet_hours_unless_urgent(make_server) -> None:
         assert sent.status == 200 and sent.body["sent"] == 4, sent.body  # every guardian has an address
     finally:
         await director.close()
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path / "redis")
-    yield server
-    server.stop()
 
 
 async def test_the_staff_room_over_two_gateways_never_reaches_a_guardian(tmp_path: Path,

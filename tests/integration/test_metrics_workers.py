@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.integration.conftest import FAST, token
 from tests.support.gateway_server import free_port
-from tests.support.redis_servers import RedisServer, start_redis
+from tests.support.redis_servers import RedisServer
 from tests.support.waiting import wait_for
 from tests.support.ws_client import UNIT, Client
 
@@ -26,13 +25,6 @@ COUNTERS = ("liaison_messages_published_total", "liaison_messages_delivered_tota
 # up to 64 connections of 3 parents: per-user limits are not under test here
 ROOMY = {"LIAISON_USER_CONNECTIONS": "1000", "LIAISON_USER_COMMANDS_PER_SECOND": "10000",
          "LIAISON_USER_COMMAND_BURST": "10000"}
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path / "redis")
-    yield server
-    server.stop()
 
 
 def scrape(port: int) -> dict[str, float]:

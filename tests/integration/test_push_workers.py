@@ -22,7 +22,7 @@ from tests.integration.conftest import FAST, token
 from tests.integration.signin_helpers import acall, call
 from tests.support.gateway_server import GatewayProcess, start_gateway
 from tests.support.push_service import PushService, start_push_service
-from tests.support.redis_servers import RedisServer, start_redis
+from tests.support.redis_servers import RedisServer
 from tests.support.waiting import UNIT, wait_for
 from tests.support.ws_client import Client
 
@@ -30,13 +30,6 @@ API_KEY = "k" * 32
 NEVER_QUIET = {"start": "00:00", "end": "00:00", "weekends": False, "timezone": "Europe/Paris"}
 GUARDIANS = ["p-lea-mere", "p-lea-pere", "p-durand"]
 MESSAGES = 30
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path / "redis")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -14,17 +14,10 @@ import pytest
 
 from tests.integration.conftest import FAST, token
 from tests.support.gateway_server import GatewayProcess, gateways_running, start_gateway
-from tests.support.redis_servers import RedisServer, start_redis
+from tests.support.redis_servers import RedisServer
 from tests.support.ws_client import UNIT, Client
 
 PARENTS = ["p-lea-mere", "p-lea-pere", "p-durand"]
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path / "redis")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

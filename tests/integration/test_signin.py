@@ -12,7 +12,7 @@ import pytest
 from tests.integration.conftest import FAST
 from tests.integration.signin_helpers import Answer, acall, call, nth_code
 from tests.support.gateway_server import GatewayProcess, start_gateway
-from tests.support.redis_servers import RedisServer, start_redis
+from tests.support.redis_servers import RedisServer
 from tests.support.smtp_server import SmtpServer, text_of
 from tests.support.ws_client import Client
 
@@ -28,13 +28,6 @@ TOM_TEACHER = "roux@example.fr"
 def smtp() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         yield server
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path / "redis")
-    yield server
-    server.stop()
 
 
 def school(base: str) -> None:

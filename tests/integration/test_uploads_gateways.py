@@ -13,17 +13,7 @@ from tests.integration.conftest import FAST
 from tests.integration.test_http_api import KEY, Api
 from tests.integration.test_uploads import connected, get, photo_post, small_png, upload
 from tests.support.gateway_server import GatewayProcess, gateways_running
-from tests.support.redis_servers import RedisServer, redis_missing, start_redis
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    missing = redis_missing()
-    if missing:
-        pytest.skip(missing)
-    server = start_redis(tmp_path / "redis")
-    yield server
-    server.stop()
+from tests.support.redis_servers import RedisServer
 
 
 @pytest.fixture

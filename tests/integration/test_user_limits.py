@@ -16,20 +16,11 @@ import pytest
 
 from tests.integration.conftest import FAST, token
 from tests.support.gateway_server import GatewayProcess, start_gateway
-from tests.support.redis_servers import RedisServer, redis_missing, start_redis
+from tests.support.redis_servers import RedisServer
 from tests.support.ws_client import UNIT, Client
 
 API_KEY = "k" * 32
 TwoGateways = Callable[[dict[str, str]], tuple[GatewayProcess, GatewayProcess]]
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if redis_missing():
-        pytest.skip(redis_missing() or "")
-    server = start_redis(tmp_path / "redis")
-    yield server
-    server.stop()
 
 
 @pytest.fixture
