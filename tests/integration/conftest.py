@@ -9,6 +9,7 @@ import pytest
 from auth.tokens import issue
 from realtime.config import DEMO_SECRET
 from tests.support.gateway_server import GatewayProcess, start_gateway
+from tests.support.push_service import PushService, start_push_service
 from tests.support.redis_servers import RedisServer, redis_missing, start_redis
 from tests.support.ws_client import Client
 
@@ -75,3 +76,11 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = start_redis(tmp_path / "redis")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def push_service() -> Iterator[PushService]:
+    """A local Web Push service (tests/support/push_service.py) that records what it receives."""
+    service = start_push_service()
+    yield service
+    service.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from notify.webpush import PublicResolver, resolved_problem
 from tests.integration.conftest import token
 from tests.integration.signin_helpers import acall, call, demo_sign_in
 from tests.support.gateway_server import GatewayProcess
-from tests.support.push_service import PushService, start_push_service
+from tests.support.push_service import PushService
 from tests.support.waiting import UNIT, wait_for
 from tests.support.ws_client import Client
 
@@ -28,13 +28,6 @@ API_KEY = "k" * 32
 PUSH_ENV = {"LIAISON_API_KEY": API_KEY, "LIAISON_PUSH_ALLOWED_HOSTS": "127.0.0.1"}
 NEVER_QUIET = {"start": "00:00", "end": "00:00", "weekends": False, "timezone": "Europe/Paris"}
 ALWAYS_QUIET = {"start": "00:00", "end": "23:59", "weekends": True, "timezone": "Europe/Paris"}
-
-
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    service = start_push_service()
-    yield service
-    service.stop()
 
 
 def quiet_hours(gateway: GatewayProcess, rules: dict[str, Any]) -> None:

@@ -40,7 +40,7 @@ from school.directory import Directory
 from school.messages import Author, Draft, Message
 from school.preferences import Preferences
 from tests.support.clock import FakeClock
-from tests.support.push_service import PushService, start_push_service
+from tests.support.push_service import PushService
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -72,13 +72,6 @@ class Rig:
     async def run_jobs(self) -> None:
         while await self.worker.run_once():
             pass
-
-
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    service = start_push_service()
-    yield service
-    service.stop()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from tests.integration.conftest import FAST, token
 from tests.integration.signin_helpers import acall, call
 from tests.support.gateway_server import GatewayProcess, start_gateway
-from tests.support.push_service import PushService, start_push_service
+from tests.support.push_service import PushService
 from tests.support.redis_servers import RedisServer
 from tests.support.waiting import UNIT, wait_for
 from tests.support.ws_client import Client
@@ -30,13 +30,6 @@ API_KEY = "k" * 32
 NEVER_QUIET = {"start": "00:00", "end": "00:00", "weekends": False, "timezone": "Europe/Paris"}
 GUARDIANS = ["p-lea-mere", "p-lea-pere", "p-durand"]
 MESSAGES = 30
-
-
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    service = start_push_service()
-    yield service
-    service.stop()
 
 
 @pytest.fixture
