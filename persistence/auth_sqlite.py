@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from persistence.auth_store import REMEMBERED_HASHES, CodeState, DeviceSession, RefreshMatch
-from persistence.sqlite_worker import DEFAULT_OP_TIMEOUT, SQLiteWorker
+from persistence.sqlite_worker import DEFAULT_OP_TIMEOUT, SQLiteWorker, id_chunks
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_codes (
@@ -71,7 +71,6 @@ CREATE INDEX IF NOT EXISTS auth_invitations_user ON auth_invitations (user_id, s
 
 _SESSION_COLUMNS = "id, user_id, device, created_at, last_seen, ended_at, end_reason"
 _CODE_COLUMNS = "email, version, user_id, code_hash, expires_at, attempts, locked_until, requested"
-_CHUNK = 500  # ids per `IN (...)`, under SQLite's variable limit
 
 
 def _session(row: tuple[Any, ...]) -> DeviceSession:
@@ -80,11 +79,6 @@ def _session(row: tuple[Any, ...]) -> DeviceSession:
 
 def _code(row: tuple[Any, ...]) -> CodeState:
     return CodeState(row[0], row[1], row[2], row[3], row[4], row[5], row[6], tuple(json.loads(row[7])))
-
-
-def _chunks(ids: Iterable[str]) -> list[list[str]]:
-    unique = list(dict.fromkeys(ids))
-    return [unique[i:i + _CHUNK] for i in range(0, len(unique), _CHUNK)]
 
 
 class SQLiteAuthStore:
@@ -243,7 +237,7 @@ class SQLiteAuthStore:
     # -- sign-ins and invitations -----------------------------------------------------------
 
     async def first_sign_ins(self, user_ids: Iterable[str]) -> dict[str, float]:
-        chunks = _chunks(user_ids)
+        chunks = id_chunks(user_ids)
 
         def read(conn: sqlite3.Connection) -> dict[str, float]:
             found: dict[str, float] = {}
@@ -257,7 +251,7 @@ class SQLiteAuthStore:
         return await self._db.call(read, write=False)
 
     async def with_live_sessions(self, user_ids: Iterable[str]) -> set[str]:
-        chunks = _chunks(user_ids)
+        chunks = id_chunks(user_ids)
 
         def read(conn: sqlite3.Connection) -> set[str]:
             found: set[str] = set()
@@ -277,7 +271,7 @@ class SQLiteAuthStore:
         await self._db.call(record, write=True)
 
     async def invitations(self, user_ids: Iterable[str]) -> dict[str, list[float]]:
-        chunks = _chunks(user_ids)
+        chunks = id_chunks(user_ids)
 
         def read(conn: sqlite3.Connection) -> dict[str, list[float]]:
             found: dict[str, list[float]] = {}

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 
 from persistence.board_store import ReadMove, first_times
-from persistence.sqlite_worker import DEFAULT_OP_TIMEOUT, SQLiteWorker
+from persistence.sqlite_worker import DEFAULT_OP_TIMEOUT, SQLiteWorker, id_chunks
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS board_reads (
@@ -33,12 +33,6 @@ CREATE TABLE IF NOT EXISTS board_reminders (
     PRIMARY KEY (channel, seq)
 ) WITHOUT ROWID;
 """
-_CHUNK = 500  # ids per `IN (...)`, under SQLite's variable limit
-
-
-def _chunks(ids: Iterable[str]) -> list[list[str]]:
-    unique = list(dict.fromkeys(ids))
-    return [unique[i:i + _CHUNK] for i in range(0, len(unique), _CHUNK)]
 
 
 class SQLiteBoardStore:
@@ -67,7 +61,7 @@ class SQLiteBoardStore:
         await self._db.call(insert, write=True)
 
     async def last_reads(self, user_ids: Iterable[str]) -> dict[str, float]:
-        chunks = _chunks(user_ids)
+        chunks = id_chunks(user_ids)
 
         def read(conn: sqlite3.Connection) -> dict[str, float]:
             out: dict[str, float] = {}

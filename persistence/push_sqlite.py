@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 
 from persistence.push_store import OUTCOMES, Outcome, PushSubscription
-from persistence.sqlite_worker import SQLiteWorker
+from persistence.sqlite_worker import SQLiteWorker, id_chunks
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS push_keys (
@@ -44,7 +44,6 @@ CREATE TABLE IF NOT EXISTS notify_outcomes (
 ) WITHOUT ROWID
 """
 _COLUMNS = "id, user_id, session_id, endpoint, p256dh, auth, created_at"
-_CHUNK = 500
 
 
 def _sub(row: tuple[Any, ...]) -> PushSubscription:
@@ -90,12 +89,11 @@ class SQLitePushStore:
         return await self._db.call(read, write=False)
 
     async def subscriptions_of(self, user_ids: list[str]) -> dict[str, list[PushSubscription]]:
-        unique = list(dict.fromkeys(user_ids))
+        chunks = id_chunks(user_ids)
 
         def read(conn: sqlite3.Connection) -> dict[str, list[PushSubscription]]:
             found: dict[str, list[PushSubscription]] = {}
-            for i in range(0, len(unique), _CHUNK):
-                chunk = unique[i:i + _CHUNK]
+            for chunk in chunks:
                 marks = ",".join("?" * len(chunk))
                 for row in conn.execute(f"SELECT {_COLUMNS} FROM push_subscriptions WHERE user_id IN ({marks}) "
                                         "ORDER BY created_at, id", chunk):

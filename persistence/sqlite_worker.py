@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -28,6 +28,13 @@ UNAVAILABLE_CODES = frozenset({
     sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
     sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
 })
+IN_CHUNK = 500  # ids per `IN (...)`, under SQLite's variable limit
+
+
+def id_chunks(ids: Iterable[str]) -> list[list[str]]:
+    """The ids, each once and in order, in lists of at most `IN_CHUNK` (one `IN (...)` each)."""
+    unique = list(dict.fromkeys(ids))
+    return [unique[i:i + IN_CHUNK] for i in range(0, len(unique), IN_CHUNK)]
 
 
 class SQLiteWorker:
