@@ -194,7 +194,7 @@ class UploadsPrivacy:
     async def files(self, person_id: str) -> AsyncIterator[tuple[str, AsyncIterator[bytes]]]:
         """Each uploaded original as `(archive path, its bytes in chunks)`."""
         for u in await self.service.uploads.uploads_of(person_id):
-            yield f"uploads/{u.id}-{u.name}", self.service.blobs.read(u.variants["original"].key)
+            yield f"{u.id}-{u.name}", self.service.blobs.read(u.variants["original"].key)
 
     async def erase(self, person_id: str, *, dry_run: bool) -> int:
         store = self.service.uploads

@@ -80,7 +80,7 @@ async def test_the_privacy_section_exports_files_and_consents_and_erases_them(
     assert exported["files"][0]["name"] == "certificat medical.pdf"
     assert exported["image_consents"] == [{"student_id": "s-hugo", "state": "granted", "updated": clock()}]
     files = [(name, b"".join([c async for c in chunks])) async for name, chunks in section.files("p-durand")]
-    assert files == [(f"uploads/{mine.id}-certificat medical.pdf", PDF)]
+    assert files == [(f"{mine.id}-certificat medical.pdf", PDF)]
     assert await section.erase("p-durand", dry_run=True) == 2
     assert await uploads.uploads.get_upload(mine.id) is not None
     assert await section.erase("p-durand", dry_run=False) == 2
