@@ -91,14 +91,14 @@ async def publish_as_staff(request: Request) -> Response:
 
 
 async def channel_history(request: Request) -> Response:
-    services, person = require_user(request)
+    services, person = await require_user(request)
     channel = path_channel(request)
     page = await services.history.page(person, channel, query_int(request, "before"), query_int(request, "limit"))
     return JSONResponse(page)
 
 
 async def unread_counts(request: Request) -> Response:
-    services, person = require_user(request)
+    services, person = await require_user(request)
     channels = services.directory.home_channels(person.id)
     latest = await services.store.latest_seqs(channels)
     reads = await services.store.user_read_marks(person.id)

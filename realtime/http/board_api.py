@@ -60,19 +60,19 @@ async def admin_families_csv(request: Request) -> Response:
 
 
 async def school_board(request: Request) -> Response:
-    _, person = require_user(request)
+    _, person = await require_user(request)
     school_id = entity_id(request.path_params["id"], "the school id")
     return JSONResponse(await _board(request).school_board(person, school_id))
 
 
 async def class_board(request: Request) -> Response:
-    _, person = require_user(request)
+    _, person = await require_user(request)
     class_id = entity_id(request.path_params["id"], "the class id")
     return JSONResponse(await _board(request).class_board(person, class_id))
 
 
 async def school_families_csv(request: Request) -> Response:
-    _, person = require_user(request)
+    _, person = await require_user(request)
     school_id = entity_id(request.path_params["id"], "the school id")
     list_name = _list(request)
     body = await _board(request).csv(person, school_id=school_id, list_name=list_name)
@@ -80,7 +80,7 @@ async def school_families_csv(request: Request) -> Response:
 
 
 async def class_families_csv(request: Request) -> Response:
-    _, person = require_user(request)
+    _, person = await require_user(request)
     class_id = entity_id(request.path_params["id"], "the class id")
     list_name = _list(request)
     body = await _board(request).csv(person, class_id=class_id, list_name=list_name)
@@ -88,7 +88,7 @@ async def class_families_csv(request: Request) -> Response:
 
 
 async def remind(request: Request) -> Response:
-    _, person = require_user(request)
+    _, person = await require_user(request)
     body = await json_object(request)
     check_fields(body, {"channel", "seq"}, set())
     channel = channel_param(body)

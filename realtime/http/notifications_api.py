@@ -68,7 +68,7 @@ async def admin_put_quiet_hours(request: Request) -> Response:
 
 async def school_get_quiet_hours(request: Request) -> Response:
     """The school's quiet hours for its people, with where `now` stands (ms since the epoch)."""
-    services, person = require_user(request)
+    services, person = await require_user(request)
     school_id = school_id_of(request, services)
     if school_id not in services.directory.schools_of(person.id):
         raise Forbidden("these are the quiet hours of another school")
@@ -81,7 +81,7 @@ async def school_get_quiet_hours(request: Request) -> Response:
 
 
 async def school_put_quiet_hours(request: Request) -> Response:
-    services, person = require_user(request)
+    services, person = await require_user(request)
     school_id = school_id_of(request, services)
     if not services.directory.is_director(person.id, school_id):
         raise Forbidden("only the school's directors change its quiet hours")
@@ -89,12 +89,12 @@ async def school_put_quiet_hours(request: Request) -> Response:
 
 
 async def get_my_preferences(request: Request) -> Response:
-    services, person = require_user(request)
+    services, person = await require_user(request)
     return JSONResponse((await rules_of(services).preferences(person.id, fresh=True)).to_wire())
 
 
 async def put_my_preferences(request: Request) -> Response:
-    services, person = require_user(request)
+    services, person = await require_user(request)
     rules = rules_of(services)
     prefs = parse_preferences(await json_object(request), await rules.preferences(person.id, fresh=True))
     await rules.set_preferences(person.id, prefs)

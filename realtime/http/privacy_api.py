@@ -30,7 +30,7 @@ def _privacy(request: Request) -> Privacy:
     return privacy
 
 
-def _key_or_director(request: Request, school_id: str) -> str:
+async def _key_or_director(request: Request, school_id: str) -> str:
     """Who asks: "api" with the API key, else the school's director whose token it is."""
     services = services_of(request)
     key = services.settings.api_key
@@ -38,7 +38,7 @@ def _key_or_director(request: Request, school_id: str) -> str:
     if key is not None and given is not None and hmac.compare_digest(given.encode("latin-1"), key.bytes()):
         require_api_key(request)
         return "api"
-    _, person = require_user(request)
+    _, person = await require_user(request)
     if not services.directory.is_director(person.id, school_id):
         raise Forbidden("only a director of this school (or the API key) may see this")
     return person.id
@@ -74,7 +74,7 @@ def _year_view(retention: Retention, school_id: str) -> dict[str, object]:
 
 async def get_year(request: Request) -> Response:
     school_id = entity_id(request.path_params["id"], "the school id in the path")
-    _key_or_director(request, school_id)
+    await _key_or_director(request, school_id)
     retention = _privacy(request).retention
     await retention.refresh()
     return JSONResponse(_year_view(retention, school_id))
@@ -82,7 +82,7 @@ async def get_year(request: Request) -> Response:
 
 async def put_year(request: Request) -> Response:
     school_id = entity_id(request.path_params["id"], "the school id in the path")
-    actor = _key_or_director(request, school_id)
+    actor = await _key_or_director(request, school_id)
     body = await json_object(request)
     ends = parse_day(body.get("ends"))
     months = purge_months(body.get("purge_after_months"))
@@ -93,13 +93,13 @@ async def put_year(request: Request) -> Response:
 
 async def school_retention(request: Request) -> Response:
     school_id = entity_id(request.path_params["id"], "the school id in the path")
-    _key_or_director(request, school_id)
+    await _key_or_director(request, school_id)
     return JSONResponse(await _privacy(request).retention.report(school_id))
 
 
 async def school_audit(request: Request) -> Response:
     school_id = entity_id(request.path_params["id"], "the school id in the path")
-    _key_or_director(request, school_id)
+    await _key_or_director(request, school_id)
     before = query_int(request, "before")
     limit = query_int(request, "limit") or 100
     if not 1 <= limit <= MAX_AUDIT_PAGE:

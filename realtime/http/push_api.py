@@ -14,12 +14,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from auth import tokens
-from realtime.http.requests import bearer, json_object, services_of
+from realtime.http.requests import json_object, require_session_user, services_of
 from realtime.services import Services
 from realtime.services.push import PushService
-from school.directory import Person
-from school.errors import Unauthorized, Unavailable
+from school.errors import Unavailable
 
 
 def _push(services: Services) -> PushService:
@@ -28,32 +26,12 @@ def _push(services: Services) -> PushService:
     return services.push
 
 
-async def _user(request: Request) -> tuple[Services, Person, str | None]:
-    """The user of the bearer token and its device session (None for a token without one)."""
-    services = services_of(request)
-    token = bearer(request)
-    if token is None:
-        raise Unauthorized("send the user's token as `Authorization: Bearer <token>`")
-    try:
-        claims = tokens.verify_access(services.settings.jwt_secret.bytes(), token)
-    except tokens.TokenError as exc:
-        raise Unauthorized(str(exc)) from None
-    person = services.directory.person(claims.user_id)
-    if person is None:
-        raise Unauthorized("this account is not (or no longer) known")
-    signin = services.signin
-    if claims.session_id is not None and signin is not None and not await signin.sessions.is_live(
-            claims.session_id):
-        raise Unauthorized("this session has ended: sign in again")
-    return services, person, claims.session_id
-
-
 async def vapid_key(request: Request) -> Response:
     return JSONResponse({"vapid_public_key": _push(services_of(request)).key()})
 
 
 async def add_subscription(request: Request) -> Response:
-    services, person, session_id = await _user(request)
+    services, person, session_id = await require_session_user(request)
     push = _push(services)
     body = await json_object(request)
     subscription_id, new = await push.subscribe(person, session_id, body)
@@ -61,6 +39,6 @@ async def add_subscription(request: Request) -> Response:
 
 
 async def remove_subscription(request: Request) -> Response:
-    services, person, _ = await _user(request)
+    services, person, _ = await require_session_user(request)
     await _push(services).unsubscribe(person, request.path_params["id"])
     return Response(status_code=204)

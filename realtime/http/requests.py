@@ -70,20 +70,33 @@ def require_api_key(request: Request) -> Services:
     return services
 
 
-def require_user(request: Request) -> tuple[Services, Person]:
-    """The services and the user whose token the request carries."""
+async def require_user(request: Request) -> tuple[Services, Person]:
+    """The services and the user whose token the request carries (`require_session_user`)."""
+    services, person, _ = await require_session_user(request)
+    return services, person
+
+
+async def require_session_user(request: Request) -> tuple[Services, Person, str | None]:
+    """The services, the user whose token the request carries, and the token's device session
+    (None for a token without one, e.g. from `liaison token`). A token of a device session that
+    has ended (signed out, ended from another device, the person removed) is refused at once,
+    not only when it expires."""
     services = services_of(request)
     token = bearer(request)
     if token is None:
         raise Unauthorized("send the user's token as `Authorization: Bearer <token>`")
     try:
-        user_id = tokens.verify(services.settings.jwt_secret.bytes(), token)
+        claims = tokens.verify_access(services.settings.jwt_secret.bytes(), token)
     except tokens.TokenError as exc:
         raise Unauthorized(str(exc)) from None
-    person = services.directory.person(user_id)
+    person = services.directory.person(claims.user_id)
     if person is None:
         raise Unauthorized("this account is not (or no longer) known")
-    return services, person
+    signin = services.signin
+    if claims.session_id is not None and signin is not None and not await signin.sessions.is_live(
+            claims.session_id):
+        raise Unauthorized("this session has ended: sign in again")
+    return services, person, claims.session_id
 
 
 async def read_body(request: Request, limit: int) -> bytes:

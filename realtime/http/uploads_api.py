@@ -209,7 +209,7 @@ async def _upload_allowed(request: Request, services: Services, user_id: str) ->
 
 
 async def create_upload(request: Request) -> Response:
-    services, person = require_user(request)
+    services, person = await require_user(request)
     services = _uploads(request)
     assert services.uploads is not None
     await _upload_allowed(request, services, person.id)
@@ -251,7 +251,7 @@ class _Unsatisfiable(Exception):
 
 
 async def download(request: Request) -> Response:
-    services, person = require_user(request)
+    services, person = await require_user(request)
     services = _uploads(request)
     assert services.uploads is not None
     upload_id = request.path_params["id"]
@@ -298,14 +298,14 @@ async def admin_consents(request: Request) -> Response:
 
 
 async def my_consents(request: Request) -> Response:
-    _, person = require_user(request)
+    _, person = await require_user(request)
     services = _uploads(request)
     assert services.consents is not None
     return JSONResponse({"children": await services.consents.of_guardian(person)})
 
 
 async def put_my_consent(request: Request) -> Response:
-    _, person = require_user(request)
+    _, person = await require_user(request)
     services = _uploads(request)
     assert services.consents is not None
     student_id = entity_id(request.path_params["student"], "the student id")
@@ -316,7 +316,7 @@ async def put_my_consent(request: Request) -> Response:
 
 
 async def class_consents(request: Request) -> Response:
-    _, person = require_user(request)
+    _, person = await require_user(request)
     services = _uploads(request)
     assert services.consents is not None
     class_id = entity_id(request.path_params["id"], "the class id")

@@ -37,6 +37,7 @@ from school.channels import ChannelName, ChannelType, parse_channel
 from school.directory import Directory, Person
 from school.messages import Message
 from school.quiet_hours import is_quiet
+from school.recipients import place_name
 
 log = structlog.get_logger("liaison.digest")
 
@@ -160,21 +161,12 @@ class DigestSender:
         return groups
 
     def _label(self, channel: ChannelName, person: Person) -> str:
-        d = self.directory
-        match channel.type:
-            case ChannelType.CLASS:
-                klass = d.classes.get(channel.id)
-                return klass.name if klass else channel.id
-            case ChannelType.SCHOOL:
-                school = d.schools.get(channel.id)
-                return school.name if school else channel.id
-            case ChannelType.STAFF:
-                return "Salle des professeurs"
-            case ChannelType.CHAT:
-                chat = d.chats.get(channel.id)
-                student = d.students.get(chat.student_id) if chat else None
-                return f"Conversation — {student.name}" if student else "Conversation"
-        return "Messages"
+        """The channel as people call it (school.recipients.place_name); a chat names its child."""
+        if channel.type is ChannelType.CHAT:
+            chat = self.directory.chats.get(channel.id)
+            student = self.directory.students.get(chat.student_id) if chat else None
+            return f"Conversation — {student.name}" if student else "Conversation"
+        return place_name(self.directory, channel)
 
     def _link(self, channel: ChannelName) -> str:
         if channel.type is ChannelType.CHAT:

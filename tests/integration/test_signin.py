@@ -247,6 +247,23 @@ async def test_an_administrator_ends_a_persons_sessions(one_gateway, smtp):
     assert await closed_code(phone) == 4401
 
 
+async def test_an_ended_sessions_access_token_is_refused_by_every_user_route_at_once(one_gateway, smtp):
+    """Not only when it expires (15 minutes later): the HTTP user routes ask whether its device
+    session is still live, as the WebSocket does."""
+    signed = await sign_in(one_gateway, smtp, 1, "Téléphone")
+    token = signed.body["access_token"]
+    routes = ["/api/v1/me/unread", "/api/v1/me/notification-preferences", "/api/v1/me/consents",
+              "/api/v1/channels/class:cp-a/messages"]
+    before = [(await acall(one_gateway.http, "GET", path, bearer=token)).status for path in routes]
+    assert 401 not in before
+    ended = await acall(one_gateway.http, "DELETE", "/api/v1/admin/people/p-lopes/sessions", bearer=KEY)
+    assert ended.status == 200
+    for path in routes:
+        answer = await acall(one_gateway.http, "GET", path, bearer=token)
+        assert answer.status == 401, path
+        assert "session has ended" in answer.body["error"]["message"]
+
+
 async def test_invitations_go_once_to_who_never_signed_in(one_gateway, smtp):
     base = one_gateway.http
     await sign_in(one_gateway, smtp, 1, "Téléphone")  # Ana has signed in
