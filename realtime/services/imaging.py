@@ -170,6 +170,9 @@ class ImagingPool:
         return await self.call(reencode, source, out_dir, self.max_pixels)
 
     def close(self) -> None:
+        """Stop the workers: what is queued is dropped, a photo being re-encoded is finished (a
+        few seconds at most). Not waiting left the worker processes and their semaphores behind
+        (`resource_tracker: ... leaked semaphore objects` at exit)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
