@@ -104,6 +104,11 @@ class Directory:
         self._class_students: dict[str, set[str]] = {}
         self._teacher_classes: dict[str, set[str]] = {}
         self._person_chats: dict[str, set[str]] = {}
+        # per school: its staff, its directors, its students' guardians (the audience of a
+        # school or class channel, asked for every message: never a scan of every person)
+        self._school_staff: dict[str, frozenset[str]] = {}
+        self._school_directors: dict[str, frozenset[str]] = {}
+        self._school_guardians: dict[str, frozenset[str]] = {}
         self.reindex()
 
     # -- building -----------------------------------------------------------
@@ -132,6 +137,8 @@ class Directory:
         self.students, self.chats = other.students, other.chats
         self._children, self._class_students = other._children, other._class_students
         self._teacher_classes, self._person_chats = other._teacher_classes, other._person_chats
+        self._school_staff, self._school_directors = other._school_staff, other._school_directors
+        self._school_guardians = other._school_guardians
 
     def copy(self) -> Directory:
         """A copy that a worker thread may read and change while the event loop changes this one,
@@ -141,6 +148,8 @@ class Directory:
         new.students, new.chats = dict(self.students), dict(self.chats)
         new._children, new._class_students = self._children, self._class_students
         new._teacher_classes, new._person_chats = self._teacher_classes, self._person_chats
+        new._school_staff, new._school_directors = self._school_staff, self._school_directors
+        new._school_guardians = self._school_guardians
         return new
 
     def reindex(self) -> None:
@@ -162,6 +171,19 @@ class Directory:
             for member in self.chat_members(chat.id):
                 person_chats[member].add(chat.id)
         self._person_chats = dict(person_chats)
+        staff: defaultdict[str, set[str]] = defaultdict(set)
+        directors: defaultdict[str, set[str]] = defaultdict(set)
+        for person in self.people.values():
+            if person.role.is_staff:
+                staff[person.school_id].add(person.id)
+            if person.role is Role.DIRECTOR:
+                directors[person.school_id].add(person.id)
+        guardians: defaultdict[str, set[str]] = defaultdict(set)
+        for student in self.students.values():
+            guardians[student.school_id].update(student.guardians)
+        self._school_staff = {k: frozenset(v) for k, v in staff.items()}
+        self._school_directors = {k: frozenset(v) for k, v in directors.items()}
+        self._school_guardians = {k: frozenset(v) for k, v in guardians.items()}
 
     # -- queries ------------------------------------------------------------
 
@@ -183,7 +205,7 @@ class Directory:
         return {g for s in self.students_of_class(class_id) for g in s.guardians}
 
     def guardians_of_school(self, school_id: str) -> set[str]:
-        return {g for s in self.students.values() if s.school_id == school_id for g in s.guardians}
+        return set(self._school_guardians.get(school_id, ()))
 
     def schools_of(self, user_id: str) -> set[str]:
         person = self.people.get(user_id)
@@ -208,7 +230,7 @@ class Directory:
 
     def staff_of(self, school_id: str) -> set[str]:
         """The school's directors and teachers."""
-        return {p.id for p in self.people.values() if p.role.is_staff and p.school_id == school_id}
+        return set(self._school_staff.get(school_id, ()))
 
     def is_director(self, user_id: str, school_id: str) -> bool:
         person = self.people.get(user_id)
@@ -258,19 +280,12 @@ class Directory:
         """Everyone who may read a channel (for presence, receipts and live membership)."""
         match channel.type:
             case ChannelType.SCHOOL:
-                staff = {
-                    p.id for p in self.people.values() if p.role.is_staff and p.school_id == channel.id
-                }
-                return staff | self.guardians_of_school(channel.id)
+                return set(self._school_staff.get(channel.id, ())) | self._school_guardians.get(channel.id, set())
             case ChannelType.CLASS:
                 klass = self.classes.get(channel.id)
                 if klass is None:
                     return set()
-                directors = {
-                    p.id
-                    for p in self.people.values()
-                    if p.role is Role.DIRECTOR and p.school_id == klass.school_id
-                }
+                directors = self._school_directors.get(klass.school_id, frozenset())
                 return set(klass.teachers) | self.guardians_of_class(channel.id) | directors
             case ChannelType.CHAT:
                 return self.chat_members(channel.id)
