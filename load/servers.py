@@ -208,7 +208,12 @@ def start_liaison(workdir: Path, store_url: str, secret: str, redis_url: str | N
            # far above what the per-user limits let one person do (docs/security.md)
            "LIAISON_PUBLISHES_PER_SECOND": "100000", "LIAISON_PUBLISH_BURST": "100000",
            "LIAISON_USER_COMMANDS_PER_SECOND": "100000", "LIAISON_USER_COMMAND_BURST": "100000",
-           "LIAISON_USER_CONNECTIONS": "100000"}
+           "LIAISON_USER_CONNECTIONS": "100000",
+           # the gateway as production runs it (Procfile: `web:` and `worker:` processes): the
+           # notification workers are not in it. The district's 10,805 people are mostly not
+           # connected, so every post means e-mail digest entries for its offline families: work
+           # of the `liaison worker` processes, measured apart (docs/benchmarks.md, "Notifications")
+           "LIAISON_WORKERS_IN_SERVE": "0"}
     if redis_url:
         env["LIAISON_REDIS_URL"] = redis_url
     else:
