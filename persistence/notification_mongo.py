@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -98,6 +98,16 @@ class MongoNotificationStore:
         with unavailable_errors(self, WHAT):
             await self._entries.update_one({"_id": _entry_id(entry.user_id, entry.channel, entry.seq)},
                                            {"$setOnInsert": doc}, upsert=True)
+
+    async def add_digests(self, entries: list[DigestEntry]) -> None:
+        if not entries:
+            return
+        writes = [UpdateOne({"_id": _entry_id(e.user_id, e.channel, e.seq)},
+                            {"$setOnInsert": {"user_id": e.user_id, "channel": e.channel, "seq": e.seq,
+                                              "kind": e.kind, "added_at": e.added_at}}, upsert=True)
+                  for e in entries]
+        with unavailable_errors(self, WHAT):
+            await self._entries.bulk_write(writes, ordered=False)
 
     async def digest_entries(self, user_id: str) -> list[DigestEntry]:
         with unavailable_errors(self, WHAT):

@@ -142,6 +142,17 @@ class SQLiteNotificationStore:
 
         await self._db.call(write, write=True)
 
+    async def add_digests(self, entries: list[DigestEntry]) -> None:
+        if not entries:
+            return
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT OR IGNORE INTO notify_digest_entries (user_id, channel, seq, kind, added_at)"
+                             " VALUES (?, ?, ?, ?, ?)",
+                             [(e.user_id, e.channel, e.seq, e.kind, e.added_at) for e in entries])
+
+        await self._db.call(write, write=True)
+
     async def digest_entries(self, user_id: str) -> list[DigestEntry]:
         def read(conn: sqlite3.Connection) -> list[DigestEntry]:
             rows = conn.execute("SELECT user_id, channel, seq, kind, added_at FROM notify_digest_entries"

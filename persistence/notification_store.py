@@ -92,6 +92,10 @@ class NotificationStore(Protocol):
     # -- the e-mail digest
     async def add_digest(self, entry: DigestEntry) -> None: ...
 
+    async def add_digests(self, entries: list[DigestEntry]) -> None:
+        """`add_digest` for each, in one write: a message's offline families at once."""
+        ...
+
     async def digest_entries(self, user_id: str) -> list[DigestEntry]: ...
 
     async def digest_users(self, now: float, limit: int, after: str = "") -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -109,6 +109,16 @@ class MongoPushStore:
     async def count(self, channel: str, seq: int, user_id: str, outcome: Outcome) -> bool:
         return await self._insert_new(self._outcomes, {"_id": f"{channel}|{seq}|{outcome}|{user_id}",
                                                        "channel": channel, "seq": seq, "outcome": outcome})
+
+    async def count_many(self, channel: str, seq: int, user_ids: list[str], outcome: Outcome) -> int:
+        if not user_ids:
+            return 0
+        writes = [UpdateOne({"_id": f"{channel}|{seq}|{outcome}|{u}"},
+                            {"$setOnInsert": {"channel": channel, "seq": seq, "outcome": outcome}}, upsert=True)
+                  for u in user_ids]
+        with unavailable_errors(self, WHAT):
+            result = await self._outcomes.bulk_write(writes, ordered=False)
+        return int(result.upserted_count)
 
     async def report(self, channel: str, seq: int) -> dict[str, int]:
         counts: dict[str, int] = {outcome: 0 for outcome in OUTCOMES}

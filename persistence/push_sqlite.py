@@ -139,6 +139,18 @@ class SQLitePushStore:
 
         return await self._db.call(add, write=True)
 
+    async def count_many(self, channel: str, seq: int, user_ids: list[str], outcome: Outcome) -> int:
+        if not user_ids:
+            return 0
+
+        def add(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany("INSERT OR IGNORE INTO notify_outcomes (channel, seq, user_id, outcome) "
+                             "VALUES (?, ?, ?, ?)", [(channel, seq, u, outcome) for u in user_ids])
+            return conn.total_changes - before
+
+        return await self._db.call(add, write=True)
+
     async def report(self, channel: str, seq: int) -> dict[str, int]:
         def read(conn: sqlite3.Connection) -> dict[str, int]:
             counts: dict[str, int] = {outcome: 0 for outcome in OUTCOMES}

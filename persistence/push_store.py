@@ -62,5 +62,9 @@ class PushStore(Protocol):
 
     async def count(self, channel: str, seq: int, user_id: str, outcome: Outcome) -> bool: ...
 
+    async def count_many(self, channel: str, seq: int, user_ids: list[str], outcome: Outcome) -> int:
+        """`count` for each person, in one write; how many were new."""
+        ...
+
     async def report(self, channel: str, seq: int) -> dict[str, int]:
         """`{push, email, held, failed}` for one message."""

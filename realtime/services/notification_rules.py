@@ -85,6 +85,10 @@ class Digests:
         """Record message `seq` of `channel` for `user_id`'s next digest (twice = once)."""
         await self.store.add_digest(DigestEntry(user_id, channel, seq, kind, now))
 
+    async def add_many(self, user_ids: list[str], channel: str, seq: int, kind: str, now: float) -> None:
+        """`add` for each person, in one write."""
+        await self.store.add_digests([DigestEntry(u, channel, seq, kind, now) for u in user_ids])
+
 
 class NotificationData:
     """The privacy section `notifications` (issue 15): a person's notification preferences, the

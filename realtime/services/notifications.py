@@ -68,6 +68,8 @@ class Rules(Protocol):
 class DigestBox(Protocol):
     async def add(self, user_id: str, channel: str, seq: int, kind: str, now: float) -> None: ...
 
+    async def add_many(self, user_ids: list[str], channel: str, seq: int, kind: str, now: float) -> None: ...
+
 
 class Notifier:
     def __init__(self, directory: Directory, store: Store, push_store: PushStore, queue: JobQueue,
@@ -164,6 +166,8 @@ class Notifier:
         # person's name or a deleted message's text never waits in the queue)
         base: dict[str, Any] = {"channel": channel_name, "seq": seq, "kind": message.kind, "urgent": urgent}
         jobs: list[NewJob] = []
+        by_email: list[str] = []  # one write for the message's digest entries, not one per family
+        held: list[str] = []
         for user_id in offline:
             pref: Preference = "immediately"
             if self.rules is not None:
@@ -172,14 +176,20 @@ class Notifier:
                 continue
             subs = subscriptions.get(user_id, [])
             if pref == "digest" or (not subs and self.hook is None):
-                await self._to_digest(user_id, channel_name, seq, message.kind, now)
+                person = d.person(user_id)
+                if self.digests is not None and person is not None and person.email:
+                    by_email.append(user_id)
                 continue
             note = {**base, "user": user_id}
             jobs += self._push_jobs(note, subs, release)
             if self.hook is not None:
                 jobs.append(NewJob(f"hook:{channel_name}:{seq}:{user_id}", "hook", note, release or 0.0))
             if release is not None:
-                await self.push_store.count(channel_name, seq, user_id, "held")
+                held.append(user_id)
+        if by_email and self.digests is not None:
+            await self.digests.add_many(by_email, channel_name, seq, message.kind, now)
+            await self.push_store.count_many(channel_name, seq, by_email, "email")
+        await self.push_store.count_many(channel_name, seq, held, "held")
         if jobs:
             await self.queue.enqueue_many(jobs)
             self.wake.set()
@@ -207,13 +217,6 @@ class Notifier:
         # one held job per channel, device and window: the window's later messages find it there
         return [NewJob(f"held:{channel}:{s.id}:{int(release)}", "held", {**note, "sub": s.id, "first": seq},
                        release) for s in subs]
-
-    async def _to_digest(self, user_id: str, channel: str, seq: int, kind: str, now: float) -> None:
-        person = self.directory.person(user_id)
-        if self.digests is None or person is None or not person.email:
-            return
-        await self.digests.add(user_id, channel, seq, kind, now)
-        await self.push_store.count(channel, seq, user_id, "email")
 
     # -- 3. sending -----------------------------------------------------------------------------
 

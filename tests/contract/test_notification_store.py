@@ -98,6 +98,14 @@ async def test_digest_entries_are_kept_once_and_claimed_by_one(notify_backend: F
     assert await notes.digest_users(T0 + 1799, 10) == ["p-2"]
     assert not await notes.claim_digest("p-1", T0 + 1799, 60)
     assert await notes.digest_users(T0 + 1800, 10) == ["p-1", "p-2"]
+
+
+async def test_a_messages_digest_entries_are_added_in_one_write_each_kept_once(notes: NotificationStore) -> None:
+    await notes.add_digests([DigestEntry(u, "class:cp-a", 7, "post", T0) for u in ("p-1", "p-2", "p-1")])
+    await notes.add_digests([DigestEntry("p-2", "class:cp-a", 7, "post", T0 + 1)])  # again: once
+    await notes.add_digests([])
+    assert [(e.channel, e.seq, e.added_at) for e in await notes.digest_entries("p-1")] == [("class:cp-a", 7, T0)]
+    assert [(e.channel, e.seq, e.added_at) for e in await notes.digest_entries("p-2")] == [("class:cp-a", 7, T0)]
     assert await notes.digest_users(T0 + 1800, 1) == ["p-1"]  # pages in id order
     assert await notes.digest_users(T0 + 1800, 1, after="p-1") == ["p-2"]
     assert await notes.digest_users(T0 + 1800, 1, after="p-2") == []

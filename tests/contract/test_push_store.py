@@ -89,3 +89,8 @@ async def test_sent_records_and_outcomes_count_once(stores: tuple[PushStore, Pus
     await a.count("class:cp-a", 4, "p-lea-mere", "failed")
     assert await b.report("class:cp-a", 3) == {"push": 2, "email": 1, "held": 1, "failed": 0}
     assert await b.report("class:cm2-b", 1) == {"push": 0, "email": 0, "held": 0, "failed": 0}
+    # a message's offline families in one write: each person once, whoever writes it
+    assert await a.count_many("class:cp-a", 5, ["p-adam", "p-durand"], "email") == 2
+    assert await b.count_many("class:cp-a", 5, ["p-durand", "p-lea-mere"], "email") == 1
+    assert await a.count_many("class:cp-a", 5, [], "held") == 0
+    assert await b.report("class:cp-a", 5) == {"push": 0, "email": 3, "held": 0, "failed": 0}
