@@ -159,7 +159,7 @@ def main() -> None:
             post = teacher.locator("article.msg", has_text="Lire les pages 12 et 13")
             expect(post).to_be_visible()
             if size == "desktop":
-                teacher.locator("details.composer summary").click()  # fold the composer
+                teacher.locator("details.composer > summary").click()  # fold the composer
             if "receipts" in seeded:
                 expect(post.locator(".receipts")).to_contain_text("familles")
                 post.get_by_role("button", name="Qui ne l’a pas vu ?").click()
@@ -175,7 +175,7 @@ def main() -> None:
             if "receipts" in seeded:
                 expect(urgent.locator(".receipts-panel")).to_be_visible()
             if size == "desktop":
-                director.locator("details.composer summary").click()  # fold the composer
+                director.locator("details.composer > summary").click()  # fold the composer
             urgent.scroll_into_view_if_needed()
             shot(director, out, f"director-{size}")
 
@@ -200,7 +200,7 @@ def main() -> None:
             if "staff" in seeded and size == "desktop":
                 director.get_by_role("link", name="Salle des maîtres").click()
                 expect(director.locator("article.msg", has_text="Photocopieuse")).to_be_visible()
-                director.locator("details.composer summary").click()  # fold the composer
+                director.locator("details.composer > summary").click()  # fold the composer
                 shot(director, out, "staff-desktop")
             for ctx in browser.contexts:
                 ctx.close()
