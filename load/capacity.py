@@ -35,13 +35,15 @@ class Measured:
     redis_messages_per_core: float | None = None  # pub/sub messages per second per Redis core, if measured
 
 
-# The third run of docs/benchmarks.md ("After the engine's reshaping and the abuse limits",
-# commit d5698c1, 2026-11-29): liaison-redis-1, one gateway over Redis on one core. The storm
-# path of issue 16 came after it; its figures replace these once `make bench` runs again.
+# The fourth run of docs/benchmarks.md ("Issue 16: the fourth run", commit 1608cdd, 2026-11-30,
+# quiet machine, the storm path measured): liaison-redis-1, one gateway over Redis on one core.
+# The same figures as `measured_from_report` of docs/bench/2026-11-30/report.json (a unit test
+# checks it); replace them when docs/benchmarks.md records a newer run.
 LAST_RUN = Measured(
-    source="docs/benchmarks.md, third run (commit d5698c1), liaison-redis-1",
-    deliveries_per_s=17_184, posts_per_s=600, channels_posting=80,
-    connects_per_s=1000 / 2.09, storm_recoveries_per_s=2000 / 3.92, kib_per_connection=21.2)
+    source="docs/benchmarks.md, fourth run (commit 1608cdd, 2026-11-30), liaison-redis-1",
+    deliveries_per_s=16_809.6, posts_per_s=600, channels_posting=75,
+    connects_per_s=1000 / 1.952, storm_recoveries_per_s=2000 / 2.704, kib_per_connection=21.33,
+    redis_messages_per_core=600 / (4.7 / 100))
 
 
 @dataclass(frozen=True, slots=True)
