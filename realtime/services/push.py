@@ -23,10 +23,14 @@ from persistence.push_store import MAX_KEY_CHARS, PushStore, PushSubscription
 from realtime.config import PushSettings
 from realtime.services.notifications import Notifier
 from school.directory import Person
-from school.errors import BadRequest, NotFound, Unavailable
+from school.errors import BadRequest, NotFound, TooLarge, Unavailable
 from school.push import MAX_ENDPOINT
 
 log = structlog.get_logger("liaison.push")
+
+
+# push subscriptions of one person (each is a push per message to a host the person chose)
+MAX_SUBSCRIPTIONS = 20
 
 
 class PushService:
@@ -59,6 +63,10 @@ class PushService:
         problem = await resolved_problem(endpoint, self.settings.allowed_hosts)
         if problem is not None:
             raise BadRequest(f"endpoint: {problem}")
+        mine = (await self.store.subscriptions_of([person.id])).get(person.id, [])
+        if len(mine) >= MAX_SUBSCRIPTIONS and all(s.endpoint != endpoint for s in mine):
+            raise TooLarge(f"{MAX_SUBSCRIPTIONS} devices receive your notifications already: sign one out "
+                           "in \"Mes appareils\" (or turn its notifications off) first")
         new_id = "ps-" + uuid.uuid4().hex
         sub = PushSubscription(new_id, person.id, session_id, endpoint, p256dh, auth, self.clock())
         stored = await self.store.add_subscription(sub)

@@ -204,3 +204,26 @@ async def test_the_senders_resolver_refuses_names_of_private_addresses() -> None
         await PublicResolver(frozenset()).resolve("localhost", 443)
     assert await PublicResolver(frozenset({"localhost"})).resolve("localhost", 443)
     assert await resolved_problem("https://localhost.localdomain/x", frozenset()) is not None
+
+
+async def test_one_person_cannot_register_endless_subscriptions(
+        make_server: Callable[..., GatewayProcess], push_service: PushService) -> None:
+    """Every subscription is a push per message: a parent registering thousands of endpoints would
+    make each class post thousands of requests to hosts of their choosing. A person keeps at most
+    MAX_SUBSCRIPTIONS; the same endpoint again is no new one."""
+    from realtime.services.push import MAX_SUBSCRIPTIONS
+
+    gateway = make_server(env=PUSH_ENV)
+    subs = [push_service.subscription(f"many-{i}") for i in range(MAX_SUBSCRIPTIONS + 1)]
+    for sub in subs[:MAX_SUBSCRIPTIONS]:
+        await subscribe(gateway, "p-adam", sub.to_json())
+    again = await acall(gateway.http, "POST", "/api/v1/me/push-subscriptions", subs[0].to_json(),
+                        bearer=token("p-adam"))
+    assert again.status == 200
+    over = await acall(gateway.http, "POST", "/api/v1/me/push-subscriptions", subs[-1].to_json(),
+                       bearer=token("p-adam"))
+    assert over.status == 413, over.body
+    assert over.body["error"]["code"] == "too_large"
+    assert "Mes appareils" in over.body["error"]["message"]
+    # another person is not affected
+    await subscribe(gateway, "p-durand", push_service.subscription("durand").to_json())
