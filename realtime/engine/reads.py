@@ -11,6 +11,7 @@ exactly what it would have read alone; a failed read fails every caller of its b
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Generic, TypeVar
@@ -27,7 +28,7 @@ Ask = TypeVar("Ask")
 Answer = TypeVar("Answer")
 
 
-class _Gathered(Generic[Ask, Answer]):
+class _Gathered(ABC, Generic[Ask, Answer]):
     """Callers queue their asks; one runner serves what queued, batch after batch."""
 
     def __init__(self, max_channels: int) -> None:
@@ -56,8 +57,9 @@ class _Gathered(Generic[Ask, Answer]):
             if batch:
                 await self._serve(batch)
 
+    @abstractmethod
     async def _serve(self, batch: list[tuple[Ask, asyncio.Future[Answer]]]) -> None:
-        raise NotImplementedError
+        """Answer every future of `batch` (with one store read)."""
 
     @staticmethod
     def _fail(batch: Iterable[tuple[Ask, asyncio.Future[Answer]]], exc: BaseException) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -24,8 +25,10 @@ from realtime.ws.close import CloseCode
 from realtime.ws.connection import Connection
 from realtime.ws.frames import Command, channel_param, int_param, since_param, str_param
 from realtime.ws.session import Session
+from school.channels import ChannelName
 from school.directory import Directory, Person
 from school.errors import Unauthorized
+from school.messages import JSONDict
 from school.profile import profile_of
 from school.wire import ConnectReply, Empty, HistoryPage, ProfileReply, PublishReply
 
@@ -35,6 +38,27 @@ log = structlog.get_logger("liaison.ops")
 def user_of(session: Session) -> Person:
     assert session.user is not None
     return session.user
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequest:
+    """A `publish` command's parameters, checked against the policy and the kind's rules."""
+
+    person: Person
+    channel: ChannelName
+    kind: str
+    data: JSONDict
+    key: str | None
+
+
+def publish_request(publisher: Publisher, session: Session, cmd: Command) -> PublishRequest:
+    """The checked parameters of `publish` (now, or at `at`: realtime/handlers/scheduling.py)."""
+    person = user_of(session)
+    channel = channel_param(cmd.params)
+    kind = str(str_param(cmd.params, "kind", required=True, max_len=32))
+    data = publisher.check(person, channel, kind, cmd.params.get("data"))
+    key = str_param(cmd.params, "key", required=False, max_len=128)
+    return PublishRequest(person, channel, kind, data, key)
 
 
 class CoreHandlers:
@@ -132,14 +156,10 @@ class MessageHandlers:
         self.receipts = receipts
 
     async def publish(self, session: Session, conn: Connection, cmd: Command) -> PublishReply:
-        person = user_of(session)
-        channel = channel_param(cmd.params)
-        kind = str(str_param(cmd.params, "kind", required=True, max_len=32))
-        data = self.publisher.check(person, channel, kind, cmd.params.get("data"))
-        key = str_param(cmd.params, "key", required=False, max_len=128)
+        req = publish_request(self.publisher, session, cmd)
         if self.limits is not None:
-            await self.limits.publish(person.id)
-        return published(await self.publisher.publish(person, channel, kind, data, key))
+            await self.limits.publish(req.person.id)
+        return published(await self.publisher.publish(req.person, req.channel, req.kind, req.data, req.key))
 
     async def history(self, session: Session, conn: Connection, cmd: Command) -> HistoryPage:
         channel = channel_param(cmd.params)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from channels.limits import UserLimits
 from realtime.engine.gateway import Handler, Replied
-from realtime.handlers.core import user_of
+from realtime.handlers.core import publish_request, user_of
 from realtime.services.publishing import Publisher
 from realtime.services.scheduling import ScheduledPosts
 from realtime.ws.connection import Connection
-from realtime.ws.frames import Command, channel_param, str_param
+from realtime.ws.frames import Command, str_param
 from realtime.ws.session import Session
 from school.wire import Empty, ReplyBody, ScheduledList
 
@@ -29,14 +29,11 @@ class ScheduleHandlers:
         the post is stored for later and the reply is `{scheduled, at}`."""
         if cmd.params.get("at") is None:
             return await self.publish_now(session, conn, cmd)
-        person = user_of(session)
-        channel = channel_param(cmd.params)
-        kind = str(str_param(cmd.params, "kind", required=True, max_len=32))
-        data = self.publisher.check(person, channel, kind, cmd.params.get("data"))
-        key = str_param(cmd.params, "key", required=False, max_len=128)
+        req = publish_request(self.publisher, session, cmd)
         if self.limits is not None:
-            await self.limits.publish(person.id)
-        post = await self.scheduled_posts.schedule(person, channel, kind, data, cmd.params["at"], key)
+            await self.limits.publish(req.person.id)
+        post = await self.scheduled_posts.schedule(req.person, req.channel, req.kind, req.data, cmd.params["at"],
+                                                   req.key)
         return {"scheduled": post.id, "at": int(post.at * 1000)}
 
     async def scheduled(self, session: Session, conn: Connection, cmd: Command) -> ScheduledList:
