@@ -19,8 +19,9 @@ Contract (checked by tests/contract/test_broker.py against every adapter):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from school.errors import Unavailable
 
@@ -82,3 +83,14 @@ class Broker(Protocol):
     async def unsubscribe(self, channel: str) -> None: ...
 
     async def publish(self, event: Event) -> None: ...
+
+
+@runtime_checkable
+class BatchPublisher(Protocol):
+    """A broker that can hand several events to its backend in one round trip."""
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        """Publish `events` in their order, as `publish` would one by one; all or nothing as
+        far as the caller knows: on `BrokerUnavailable` none counts as published (some may
+        have been, so a retry can deliver an event twice; `message` events are then dropped
+        by `seq` in the hub)."""

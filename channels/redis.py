@@ -712,3 +712,13 @@ class RedisBroker(SubscribingBroker):
         payload = encode_event(event)
         async with unavailable_on(UNREACHABLE, self._timeout, self._closed):
             await self._client.publish(redis_channel(self._prefix, event.channel), payload)
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        """One pipeline (not a transaction) for the batch: one write and one round trip
+        instead of one per event; Redis runs one connection's commands in order, so each
+        channel's events keep theirs."""
+        pipe = self._client.pipeline(transaction=False)
+        for event in events:
+            pipe.publish(redis_channel(self._prefix, event.channel), encode_event(event))
+        async with unavailable_on(UNREACHABLE, self._timeout, self._closed):
+            await pipe.execute()

@@ -17,7 +17,7 @@ from collections import deque
 import structlog
 from redis.backoff import EqualJitterBackoff
 
-from channels.broker import Broker, BrokerUnavailable, Event
+from channels.broker import BatchPublisher, Broker, BrokerUnavailable, Event
 from school.messages import Message
 from school.wire import MessageBody
 
@@ -80,9 +80,11 @@ class Events:
 
     async def run(self) -> None:
         """The pump: hands queued events to the broker until cancelled. What queued meanwhile
-        goes as one batch: the channels of a batch are published side by side, each channel's
-        events one after the other in their order (so a stalled round trip to Redis for one
-        channel does not hold the others, and one channel's edits never overtake each other)."""
+        goes as one batch: in one round trip where the broker can (Redis: one pipeline, in
+        order); elsewhere (Redis Cluster: a shard per channel) the channels of a batch are
+        published side by side, each channel's events one after the other in their order (so a
+        stalled round trip for one channel does not hold the others, and one channel's edits
+        never overtake each other)."""
         failures = 0
         while True:
             if not self._queue:
@@ -91,11 +93,7 @@ class Events:
                 await self._wake.wait()
                 continue
             batch = [self._take() for _ in range(min(len(self._queue), BATCH))]
-            by_channel: dict[str, list[Event]] = {}
-            for event in batch:
-                by_channel.setdefault(event.channel, []).append(event)
-            left = await asyncio.gather(*(self._publish_in_order(events) for events in by_channel.values()))
-            unsent = [event for events in left for event in events]
+            unsent = await self._publish_batch(batch)
             if unsent:  # the broker is away: put them back in front, in order, and wait
                 position = {id(event): n for n, event in enumerate(batch)}
                 self._put_back(sorted(unsent, key=lambda event: position[id(event)]))
@@ -107,6 +105,20 @@ class Events:
             if failures:
                 log.info("broker_publish_resumed", after_failures=failures)
                 failures = 0
+
+    async def _publish_batch(self, batch: list[Event]) -> list[Event]:
+        """Hand a batch to the broker; the events not published (the broker failed)."""
+        if isinstance(self.broker, BatchPublisher):  # one round trip for the whole batch
+            try:
+                await self.broker.publish_many(batch)
+            except BrokerUnavailable:
+                return batch
+            return []
+        by_channel: dict[str, list[Event]] = {}
+        for event in batch:
+            by_channel.setdefault(event.channel, []).append(event)
+        left = await asyncio.gather(*(self._publish_in_order(events) for events in by_channel.values()))
+        return [event for events in left for event in events]
 
     async def _publish_in_order(self, events: list[Event]) -> list[Event]:
         """Publish one channel's events in order; those not published (the broker failed)."""

@@ -23,7 +23,7 @@ import msgpack
 import pytest
 from redis.asyncio.client import PubSub
 
-from channels.broker import CONTROL_PREFIX, Broker, BrokerUnavailable, Event
+from channels.broker import CONTROL_PREFIX, BatchPublisher, Broker, BrokerUnavailable, Event
 from channels.factory import make_broker
 from channels.hub import Hub
 from channels.memory import MemoryBroker
@@ -197,6 +197,27 @@ async def test_500_events_of_one_channel_arrive_in_publish_order_once(one: Proce
         await one.broker.publish(message("class:cp-a", seq))
     await wait_for(lambda: len(one.sink.of("class:cp-a")) >= 500)
     assert one.sink.seqs("class:cp-a") == list(range(1, 501))
+
+
+async def test_a_batch_of_several_channels_arrives_in_each_channels_order_once(one: Process) -> None:
+    """`publish_many` where the adapter has it (one Redis pipeline), else one by one."""
+    channels = ["class:cp-a", "class:ce1-b", "school:jules-ferry"]
+    for channel in channels:
+        await one.broker.subscribe(channel)
+    batch = [message(channels[n % 3], n // 3 + 1) for n in range(300)]
+    if isinstance(one.broker, BatchPublisher):
+        await one.broker.publish_many(batch)
+    else:
+        for event in batch:
+            await one.broker.publish(event)
+    await wait_for(lambda: all(len(one.sink.of(channel)) >= 100 for channel in channels))
+    for channel in channels:
+        assert one.sink.seqs(channel) == list(range(1, 101))
+
+
+async def test_the_redis_broker_publishes_a_batch_in_one_pipeline() -> None:
+    assert isinstance(RedisBroker("redis://127.0.0.1:1"), BatchPublisher)
+    assert not isinstance(MemoryBroker(), BatchPublisher)
 
 
 async def test_control_events_are_received_without_subscribing(one: Process) -> None:
