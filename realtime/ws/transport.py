@@ -34,6 +34,9 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.frames import Frame as WsFrame
+from websockets.frames import Opcode
+from websockets.protocol import State
 
 from realtime.ws.codec import negotiate
 
@@ -106,6 +109,30 @@ class LightFlag:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             await waiter
+
+
+class WireFrames:
+    """The last frame put on the wire, with its WebSocket header. The fan-out writes one push
+    to every subscriber of a channel in a row, and a server's frames are not masked (RFC 6455,
+    5.1) nor, without extensions (no per-message deflate here), changed per connection: every
+    subscriber gets the same bytes, framed once instead of once per connection."""
+
+    __slots__ = ("_payload", "_text", "_wire")
+
+    def __init__(self) -> None:
+        self._payload: bytes | None = None
+        self._text = True
+        self._wire = b""
+
+    def framed(self, payload: bytes, text: bool) -> bytes:
+        if payload is not self._payload or text is not self._text:
+            frame = WsFrame(Opcode.TEXT if text else Opcode.BINARY, payload)
+            self._wire = frame.serialize(mask=False, extensions=[])
+            self._payload, self._text = payload, text
+        return self._wire
+
+
+WIRE = WireFrames()
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -222,6 +249,13 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         """Write one already-encoded frame now; False when the connection is closing."""
         if self.close_sent or self.disconnected or self.transport.is_closing():
             return False
+        conn = self.conn
+        if not conn.extensions and not conn.expect_continuation_frame and not conn.writes:
+            # what `send_text`/`send_binary` would write, framed once for all the subscribers
+            if conn.state is not State.OPEN:
+                return False
+            self.transport.write(WIRE.framed(frame, text))
+            return True
         try:
             if text:
                 self.conn.send_text(frame)

@@ -9,12 +9,12 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 from websockets.client import ClientProtocol
-from websockets.frames import Close, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from realtime.ws.transport import DIRECT_EXTENSION, LightFlag, LightQueue, TransportLimits, protocols
+from realtime.ws.transport import DIRECT_EXTENSION, LightFlag, LightQueue, TransportLimits, WireFrames, protocols
 from tests.support.waiting import wait_for
 
 
@@ -166,6 +166,21 @@ async def test_the_accepted_connection_offers_the_direct_writer_and_a_small_send
     assert (frame.opcode, frame.data) == (Opcode.TEXT, b'{"push":"x"}')
     peer.transport.buffer_size = 1234
     assert peer.server.buffered() == 1234
+
+
+async def test_frames_framed_once_for_all_subscribers_read_as_the_library_writes_them() -> None:
+    """The fan-out's shared framing (`WireFrames`) against websockets' own, at every header
+    size (7-bit, 16-bit and 64-bit lengths), text and binary, one payload after another."""
+    first, second = await opened(), await opened()
+    payloads = [(b'{"push":"message"}', True), (b"\x81\xa1x" * 42, False), ("é".encode() * 63, True),
+                (b"y" * 126, True), (b"z" * 70_000, False), (b"", True)]
+    for payload, text in payloads:
+        for peer in (first, second):
+            assert peer.server.write_frame(payload, text)
+            [frame] = peer.events()
+            assert (frame.opcode, frame.data) == (Opcode.TEXT if text else Opcode.BINARY, payload)
+    expected = Frame(Opcode.BINARY, b"z" * 70_000).serialize(mask=False, extensions=[])
+    assert WireFrames().framed(b"z" * 70_000, text=False) == expected
 
 
 async def test_write_frame_on_a_closing_protocol_returns_false_instead_of_raising() -> None:
