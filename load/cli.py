@@ -170,7 +170,8 @@ class Profiler:
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         if not Path(spy).exists():
             return
-        args = [spy, "record", "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out), "--pid", str(pid)]
+        rate = os.environ.get("LIAISON_PROFILE_RATE", "100")  # samples a second
+        args = [spy, "record", "--nonblocking", "-r", rate, "-f", "raw", "-o", str(out), "--pid", str(pid)]
         if cpus:
             args = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *args] if shutil.which("taskset") else args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -509,6 +510,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise SystemExit("--gateways: 1 or 2")
         name = "reference" if args.target == "reference" else (
             f"liaison-redis-{args.gateways}" if (args.redis or args.gateways > 1) else "liaison-embedded")
+        if args.uvloop and args.target != "reference":
+            name += "-uvloop"
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="liaison-load-") as tmp:
@@ -554,6 +557,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soak-rate", type=float, default=None, help="soak posts/s (100)")
     p.add_argument("--server-log-level", default="info", help="LIAISON_LOG_LEVEL of the started gateways")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    p.add_argument("--uvloop", action="store_true", help="run Liaison's gateways on uvloop (LIAISON_LOOP=uvloop)")
     p.add_argument("--profile", action="store_true", help="record the gateway with py-spy during each scenario")
     p.add_argument("--out", default=None, help="report directory (default load/results/<timestamp>)")
 
