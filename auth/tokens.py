@@ -1,7 +1,10 @@
 """HS256 JSON Web Tokens: issued by the CLI and the demo, verified on `connect` and by the HTTP API.
 
 Signing and the signature check are PyJWT's, a maintained library (JWKS keys of a school's
-identity provider and key rotation will use it too). This module holds our rules on top:
+identity provider and key rotation will use it too). A token exactly as `issue` makes it (its
+header, its claims) is checked here directly, at a tenth of PyJWT's cost (a storm verifies
+thousands at once); whatever that check does not pass goes through PyJWT, which then decides.
+This module holds our rules on top:
 
 - the token is the compact form in strict base64url: three non-empty segments of
   `A-Z a-z 0-9 - _`, no padding, no other character (PyJWT, depending on its version,
@@ -26,6 +29,10 @@ fault, not the token's.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import math
 import re
 import time
@@ -143,6 +150,35 @@ def verify_access(secret: bytes, token: object, now: float | None = None, leeway
     return Claims(sub, exp, sid)
 
 
+# The header every token of ours has (PyJWT's spelling of {"alg":"HS256","typ":"JWT"}), and the
+# claims `issue` writes (and `nbf`): a token with exactly that header and no other claim is
+# checked by `_ours` without PyJWT's general path (parsing twice, preparing the key each time:
+# ~95 us a connect, a tenth of a storm's CPU); anything else goes through PyJWT.
+_OUR_HEADER: Final = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+_OUR_CLAIMS: Final = frozenset({"sub", "iat", "exp", "sid", "nbf"})
+
+
+def _ours(secret: bytes, token: str) -> dict[str, Any] | None:
+    """The claims of a token `issue` made, signed with `secret`, without aud or iss; None when
+    the token is anything else (PyJWT then decides, with its own errors). What passes here is
+    what PyJWT would pass with the same arguments: the same HMAC, compared in constant time
+    with the canonical base64url of the signature (PyJWT's decoding accepts no less), and
+    claims that PyJWT does not check beyond being a JSON object."""
+    header, payload, signature = token.split(".")
+    if header != _OUR_HEADER:
+        return None
+    mac = hmac.new(secret, f"{header}.{payload}".encode("ascii"), hashlib.sha256).digest()
+    if not hmac.compare_digest(base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii"), signature):
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:
+        return None
+    if not isinstance(claims, dict) or not _OUR_CLAIMS.issuperset(claims):
+        return None
+    return claims
+
+
 def _verified_claims(secret: bytes, token: object, audience: str | None, issuer: str | None) -> dict[str, Any]:
     """The claims of a well-formed HS256 token whose signature, `aud` and `iss` are right."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
@@ -151,6 +187,10 @@ def _verified_claims(secret: bytes, token: object, audience: str | None, issuer:
     malformed = TokenError("token is malformed: sign in again", reason="malformed")
     if _COMPACT.fullmatch(token) is None:
         raise malformed
+    if audience is None and issuer is None:
+        fast = _ours(secret, token)
+        if fast is not None:
+            return fast
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:

@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 import pytest
 
+import auth.tokens as tokens_module
 from auth.tokens import MIN_SECRET_BYTES, Claims, TokenError, issue, verify, verify_access, verify_claims
 from school.errors import ErrorCode, LiaisonError, Unauthorized
 
@@ -443,3 +444,59 @@ def test_bad_session_claim_refused(sid: Any) -> None:
 def test_issue_refuses_a_session_id_that_verify_would_refuse(session_id: str) -> None:
     with pytest.raises(ValueError, match="session id"):
         issue(SECRET, "p-adam", 60, now=NOW, session_id=session_id)
+
+
+# -- the fast path for our own tokens (auth.tokens._ours): it must decide as PyJWT does -------
+
+OUR_HEAD = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+
+
+def ours(body: dict[str, Any] | str, secret: bytes = SECRET) -> str:
+    """A token with exactly the header `issue` writes (the fast path's), over `body`."""
+    segment = body if isinstance(body, str) else b64(json.dumps(body).encode())
+    return f"{OUR_HEAD}.{segment}.{resign(OUR_HEAD, segment, secret)}"
+
+
+def outcome(token: object) -> object:
+    try:
+        return verify_access(SECRET, token, NOW)
+    except TokenError as exc:
+        return ("refused", exc.reason, exc.message)
+
+
+def test_our_header_is_what_issue_writes() -> None:
+    assert issue(SECRET, "p-adam", 60, NOW).split(".")[0] == OUR_HEAD == tokens_module._OUR_HEADER
+
+
+@pytest.mark.parametrize("token", [
+    issue(SECRET, "p-adam", 60, NOW),
+    issue(SECRET, "p-adam", 60, NOW, session_id="s-1"),
+    issue(SECRET, "p-adam", -120, NOW),  # expired
+    issue(SECRET, "p-adam", 60, NOW + 3600),  # issued in the future
+    issue(b"o" * 32, "p-adam", 60, NOW),  # another secret
+    ours(claims(nbf=NOW + 3600)),
+    ours(claims(aud="somebody")),  # an audience while none is configured: refused
+    ours(claims(iss="somebody")),
+    ours(claims(jti=5)),
+    ours(claims(sub="")),
+    ours(claims(exp="tomorrow")),
+    ours(claims(sid=7)),
+    ours({"exp": NOW + 60}),
+    ours("W10"),  # a JSON array, not an object
+    ours(b64(b"\xff\xfe")),  # not UTF-8
+    ours(b64(b"{not json")),
+    ours("abcde"),  # not base64 (a length of 5)
+    ours(claims())[:-1] + ("A" if ours(claims())[-1] != "A" else "B"),  # signature changed
+    ours(claims()) + "x",  # a signature one character too long
+])
+def test_the_fast_path_decides_as_pyjwt_does(token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = outcome(token)
+    monkeypatch.setattr(tokens_module, "_ours", lambda secret, token: None)
+    assert fast == outcome(token)
+
+
+def test_the_fast_path_is_taken_for_our_tokens_only() -> None:
+    assert tokens_module._ours(SECRET, issue(SECRET, "p-adam", 60, NOW, session_id="s-1")) is not None
+    assert tokens_module._ours(SECRET, issue(SECRET, "p-adam", 60, NOW, audience="a")) is None
+    assert tokens_module._ours(SECRET, forge(claims())) is None  # another spelling of the header
+    assert tokens_module._ours(b"o" * 32, issue(SECRET, "p-adam", 60, NOW)) is None
