@@ -6,9 +6,10 @@ the notification ("Nouveau message de Mme Martin — CP A", tagged with the chan
 (a `notificationclick` dispatched in the worker: Chromium's notifications cannot be clicked
 from a test) brings the app to the channel's page. Pushes come at least once, so a repeated
 push (same channel and seq) shows nothing new: not a second notification, not a second alert.
-The offer "Recevoir les notifications" is a button, never a permission prompt on load. (Subscribing for real needs the browser vendor's
-push service, which a test machine cannot reach: the server side of subscriptions is tested
-against a local push service in tests/integration/test_push.py.)
+The offer "Recevoir les notifications" is a button, never a permission prompt on load.
+(Subscribing for real needs the browser vendor's push service, which a test machine cannot
+reach: the server side of subscriptions is tested against a local push service in
+tests/integration/test_push.py.)
 """
 
 from __future__ import annotations
