@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from typing import Any
 
 from channels.hub import Hub
@@ -53,7 +54,9 @@ class Recovery:
             conn.begin_recovery(channel)
         try:
             waiting = [c for c in channels if not self.hub.join_ready(c, conn)]
-            if waiting:
+            if len(waiting) == 1:  # a connect's own user: channel, mostly: no task for it
+                await self.hub.subscribe(waiting[0], conn)
+            elif waiting:
                 await asyncio.gather(*(self.hub.subscribe(c, conn) for c in waiting))
             session.channels.update(channels)
             return await self.read_states(channels, since, updated_since)
@@ -81,18 +84,27 @@ class Recovery:
         wanted = {c: since[c] for c in channels if c in since}
         # the three reads side by side: the cache (filled once per channel), the latest seqs
         # and the updates (each read together with the other connects' of the moment)
-        reading_latest = (self.latest.get(plain) if self.latest is not None else store.latest_seqs(plain)) \
-            if plain else _nothing()
-        # edit times are gateways' wall clocks: reach back by a margin so that a clock behind
-        # (another gateway's, or this one after a backward jump) loses no update; a copy
-        # replaced twice is harmless, a missed one is not
-        after = max(0, (updated_since or 0) - CLOCK_MARGIN_MS)
-        reading_updates = (self.updates.get(wanted, after) if self.updates is not None
-                           else store.updates(wanted, after)) \
-            if wanted and updated_since is not None else _nothing()
-        cached, latest, stale = await asyncio.gather(
-            self._cached(wanted) if wanted and self.recent is not None else _nothing(),
-            reading_latest, reading_updates)
+        # the cache's hits are taken at once (no await); what is left is awaited side by side
+        cached, filling = self._ready(wanted) if wanted and self.recent is not None else ({}, {})
+        reads: list[Awaitable[Any]] = []
+        if filling:
+            reads.append(self._filled(filling, wanted))
+        if plain:
+            reads.append(self.latest.get(plain) if self.latest is not None else store.latest_seqs(plain))
+        if wanted and updated_since is not None:
+            # edit times are gateways' wall clocks: reach back by a margin so that a clock
+            # behind (another gateway's, or this one after a backward jump) loses no update; a
+            # copy replaced twice is harmless, a missed one is not
+            after = max(0, updated_since - CLOCK_MARGIN_MS)
+            reads.append(self.updates.get(wanted, after) if self.updates is not None
+                         else store.updates(wanted, after))
+        # one read (the storm's usual case: the user: channel's latest seq) is awaited as it is:
+        # a gather would make a task of it, per connect
+        results: list[Any] = [await reads[0]] if len(reads) == 1 else list(await asyncio.gather(*reads))
+        if filling:
+            cached.update(results.pop(0))
+        latest: dict[str, int] = results.pop(0) if plain else {}
+        stale: dict[str, list[Any]] = results.pop(0) if wanted and updated_since is not None else {}
         missing = {c: s for c, s in wanted.items() if c not in cached}
         # the store stops reading at the reply's budget (its estimate, shared by the channels
         # as below); `newest_within` then makes the exact cut, in wire bytes
@@ -123,14 +135,34 @@ class Recovery:
             states.append((state, seq))
         return states
 
-    async def _cached(self, wanted: dict[str, int]) -> dict[str, Snapshot]:
-        """The channels of `wanted` the cache serves, each as it is now (taken at once: what
-        changes later reaches the connection live, as it joined before)."""
+    def _ready(self, wanted: dict[str, int]) -> tuple[dict[str, Snapshot], dict[str, int]]:
+        """The channels of `wanted` the cache serves at once, each as it is now (taken at once:
+        what changes later reaches the connection live, as it joined before); and those it may
+        serve after a fill, with their positions at the join."""
+        assert self.recent is not None
+        recent, hub = self.recent, self.hub
+        snapshots: dict[str, Snapshot] = {}
+        filling: dict[str, int] = {}
+        for channel, since in wanted.items():
+            joined = hub.position(channel)
+            if joined is None or not recent.cacheable(channel):
+                continue
+            entry = recent.ready(channel, joined)
+            if entry is not None:
+                snapshots[channel] = snapshot(entry, since, self.recovery_cap)
+            else:
+                filling[channel] = joined
+        return snapshots, filling
+
+    async def _filled(self, filling: dict[str, int], wanted: dict[str, int]) -> dict[str, Snapshot]:
+        """The channels of `filling` the cache serves once filled (None: the store is read)."""
         assert self.recent is not None
         recent = self.recent
-        joined = {c: self.hub.position(c) for c in wanted}
-        usable = [c for c, p in joined.items() if p is not None and recent.cacheable(c)]
-        entries = await asyncio.gather(*(recent.entry(c, joined[c] or 0) for c in usable))
+        usable = list(filling)
+        if len(usable) == 1:
+            entries = [await recent.entry(usable[0], filling[usable[0]])]
+        else:
+            entries = list(await asyncio.gather(*(recent.entry(c, filling[c]) for c in usable)))
         snapshots: dict[str, Snapshot] = {}
         for channel, entry in zip(usable, entries, strict=True):
             if entry is not None:
@@ -148,10 +180,6 @@ class Recovery:
         state: ChannelState = {"channel": channel, "seq": seq, "messages": Encoded(chosen),
                                "complete": complete and kept == len(items)}
         return state, max(0, budget - used)
-
-
-async def _nothing() -> dict[Any, Any]:
-    return {}
 
 
 Snapshot = tuple[list[Cached], int, bool]  # messages above since, the latest seq, complete
