@@ -67,6 +67,9 @@ class Limiter(Protocol):
       they fit, and says when the next hit would pass (`retry_after`, 0.0: now). A key at most
       one burst of hits behind is refused no longer than a burst's refill.
     - `block(key, seconds)`; `blocked(key)` is the seconds left, 0.0 once it has passed.
+    - `admit(block_key, key, holder, limit, ttl)`: `blocked(block_key)` and `acquire(key, holder,
+      limit, ttl)` together, as if side by side (the place is taken even while blocked: the caller
+      gives it back); a shared backend answers every admit of the moment in one round trip.
     - Backend failures do not raise: an adapter that cannot reach its backend allows (fails
       open) and logs a warning; limits must never take the service down.
     """
@@ -88,6 +91,9 @@ class Limiter(Protocol):
     async def block(self, key: str, seconds: float) -> None: ...
 
     async def blocked(self, key: str) -> float: ...
+
+    async def admit(self, block_key: str, key: str, holder: str, limit: int,
+                    ttl: float) -> tuple[float, Verdict]: ...
 
     async def close(self) -> None: ...
 
@@ -189,6 +195,10 @@ class MemoryLimiter:
         now = self._now()
         return max(0.0, (self._blocks.get(key, now) - now) / MICROS)
 
+    async def admit(self, block_key: str, key: str, holder: str, limit: int,
+                    ttl: float) -> tuple[float, Verdict]:
+        return await self.blocked(block_key), await self.acquire(key, holder, limit, ttl)
+
     async def close(self) -> None:
         return None
 
@@ -272,6 +282,10 @@ class LocalFirst:
     async def blocked(self, key: str) -> float:
         return await self.shared.blocked(key)
 
+    async def admit(self, block_key: str, key: str, holder: str, limit: int,
+                    ttl: float) -> tuple[float, Verdict]:
+        return await self.shared.admit(block_key, key, holder, limit, ttl)
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -297,15 +311,15 @@ class UserLimits:
 
     async def admit(self, user: str, holder: str) -> None:
         """At `connect`: refused while the user is blocked, or over their connections. The block
-        and the place are asked side by side (one round trip to a shared backend, not two); a
-        place taken by a connect that is refused is given back at once."""
+        and the place are asked together (`Limiter.admit`: one round trip to a shared backend for
+        all the connects of the moment); a place taken by a connect that is refused is given
+        back at once."""
         verdict = await self.command(user)  # a connect is a command of its user, and a costly one
         if not verdict.allowed:
             raise RateLimited(f"more than {self.commands.per_second:g} commands per second for one user",
                               verdict.retry_after, fatal=True)
-        left, verdict = await asyncio.gather(
-            self.limiter.blocked("block:" + user),
-            self.limiter.acquire("conns:" + user, holder, self.connections, self.hold_ttl))
+        left, verdict = await self.limiter.admit("block:" + user, "conns:" + user, holder,
+                                                 self.connections, self.hold_ttl)
         if left > 0:
             if verdict.allowed:
                 await self.limiter.release("conns:" + user, holder)

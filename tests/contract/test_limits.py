@@ -4,6 +4,7 @@ limiters on one backend stand for two gateway processes."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from channels.limits import Limiter, MemoryLimiter, Rate, UserLimits
+from channels.limits import ALLOWED, Limiter, MemoryLimiter, Rate, UserLimits
 from channels.redis_limits import RedisLimiter
 from school.errors import RateLimited
 from tests.support.clock import FakeClock
@@ -225,3 +226,45 @@ async def test_charge_many_is_charge_for_each(backend: Backend) -> None:
     assert verdicts[1].retry_after == pytest.approx(0.3, abs=0.01)
     assert not (await second.hit("cmd:b", rate)).allowed
     assert await first.charge_many([]) == []
+
+
+# -- admit: the block and the place of a connect together ------------------------------
+
+
+async def test_admit_is_blocked_and_acquire_across_gateways(backend: Backend) -> None:
+    first, second = backend.limiter(), backend.limiter()
+    assert await first.admit("block:u", "conns:u", "a", 2, 20) == (0.0, ALLOWED)
+    assert await second.admit("block:u", "conns:u", "b", 2, 20) == (0.0, ALLOWED)
+    left, verdict = await second.admit("block:u", "conns:u", "c", 2, 20)  # over the count, counted on both
+    assert left == 0.0 and not verdict.allowed and verdict.retry_after == pytest.approx(20, abs=0.01)
+    await first.release("conns:u", "a")
+    await first.block("block:u", 30)
+    left, verdict = await second.admit("block:u", "conns:u", "c", 2, 20)  # blocked on the other gateway
+    assert left == pytest.approx(30, abs=0.01) and verdict.allowed  # the place is taken: the caller gives it back
+    backend.clock.advance(30)
+    assert await first.admit("block:u", "conns:u", "c", 2, 20) == (0.0, ALLOWED)  # already held
+
+
+async def test_concurrent_admits_each_get_their_own_answer(backend: Backend) -> None:
+    limiter = backend.limiter()
+    await limiter.block("block:u7", 10)
+    answers = await asyncio.gather(*(limiter.admit(f"block:u{i % 10}", f"conns:u{i % 10}", f"h{i}", 3, 20)
+                                     for i in range(100)))
+    for i, (left, verdict) in enumerate(answers):
+        assert left == (pytest.approx(10, abs=0.01) if i % 10 == 7 else 0.0)
+        assert verdict.allowed == (i < 30)  # each user's first three connects take its three places
+
+
+async def test_redis_admits_of_a_moment_share_one_round_trip(redis_server: RedisServer) -> None:
+    clock = FakeClock()
+    limiter = RedisLimiter.from_url(redis_server.url, f"t{uuid.uuid4().hex[:12]}:", clock=clock)
+    try:
+        answers = await asyncio.gather(*(limiter.admit(f"block:u{i}", f"conns:u{i}", "h", 1, 20)
+                                         for i in range(300)))
+        assert all(verdict.allowed and left == 0.0 for left, verdict in answers)
+        # the first connect goes alone; everything that queued meanwhile goes in one or two
+        # pipelines (256 connects each)
+        assert limiter.admit_trips <= 3
+        assert not (await limiter.admit("block:u0", "conns:u0", "other", 1, 20))[1].allowed
+    finally:
+        await limiter.close()
