@@ -80,6 +80,7 @@ class PushService:
     scripted: dict[str, deque[Answer]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.0  # seconds each push takes to be accepted (a busy push service)
+    answer_delay: float = 0.0  # seconds between accepting a push and answering (an answer on its way)
 
     @property
     def origin(self) -> str:
@@ -140,6 +141,8 @@ class PushService:
         with self.lock:
             self.pushes.append(Push(name, payload, headers.get("TTL"), headers.get("Urgency"),
                                     headers.get("Topic"), vapid_key, time.time()))
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
         return self._answer(name, 201, {"Location": f"{self.origin}/message/{len(self.pushes)}"})
 
     def _answer(self, name: str, status: int, extra: dict[str, str]) -> tuple[int, dict[str, str]]:
