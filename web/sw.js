@@ -3,7 +3,8 @@
 // instead of the browser's own error. Everything is asked of the network first (a new
 // version is used at once); the cache answers only when the network does not. Nothing
 // else is touched: not the WebSocket, not the API (/api/: tokens, sign-in, sessions are never
-// cached, not even as a fallback), not the demo routes, not the messages.
+// cached, not even as a fallback), not the demo routes, not the messages. It also shows the
+// push notifications (below), remembering per channel only the last seq it announced.
 
 const CACHE = 'liaison-shell-v3';
 const SHELL = [
