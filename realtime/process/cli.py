@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import resource
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from realtime.config import ConfigError, Settings, load_settings
 from realtime.config import store_url as config_store_url
 from realtime.process import preflight
 from realtime.process.app import foreign_schools
+from realtime.process.heap import freeze_startup_heap
 from realtime.process.http_protocol import http_protocol
 from realtime.process.logs import configure_logging
 from realtime.process.workers import reuse_port_socket, supervise
@@ -30,7 +32,13 @@ from school.importer import ImportPlan, ImportSummary, decode_csv, plan_import
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, closing our WebSocket connections with 1001 before its own shutdown."""
+    """uvicorn's server, closing our WebSocket connections with 1001 before its own shutdown;
+    once started, its long-lived heap leaves the collector's full passes (`heap`)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            freeze_startup_heap()
 
     async def shutdown(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
         app = self.config.loaded_app
