@@ -154,6 +154,16 @@ class MongoAuthStore:
                                                      {"$max": {"last_seen": at}})
         return result.matched_count == 1
 
+    async def touch_sessions(self, session_ids: Iterable[str], at: float) -> set[str]:
+        ids = list(dict.fromkeys(session_ids))
+        if not ids:
+            return set()
+        live = {"_id": {"$in": ids}, "ended_at": None}
+        with unavailable_errors(self, "the MongoDB auth store"):
+            await self._sessions.update_many(live, {"$max": {"last_seen": at}})
+            # read after the write: a session ended in between is not live (never the reverse)
+            return {doc["_id"] async for doc in self._sessions.find(live, {"_id": 1})}
+
     async def end_session(self, session_id: str, at: float, reason: str) -> bool:
         with unavailable_errors(self, "the MongoDB auth store"):
             result = await self._sessions.update_one({"_id": session_id, "ended_at": None},

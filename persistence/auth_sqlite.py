@@ -195,6 +195,22 @@ class SQLiteAuthStore:
 
         return await self._db.call(touch, write=True)
 
+    async def touch_sessions(self, session_ids: Iterable[str], at: float) -> set[str]:
+        chunks = id_chunks(session_ids)
+        if not chunks:
+            return set()
+
+        def touch(conn: sqlite3.Connection) -> set[str]:
+            live: set[str] = set()
+            for chunk in chunks:
+                marks = ",".join("?" * len(chunk))
+                live.update(row[0] for row in conn.execute(
+                    f"UPDATE auth_sessions SET last_seen = MAX(last_seen, ?) WHERE id IN ({marks})"
+                    " AND ended_at IS NULL RETURNING id", (at, *chunk)))
+            return live
+
+        return await self._db.call(touch, write=True)
+
     async def end_session(self, session_id: str, at: float, reason: str) -> bool:
         def end(conn: sqlite3.Connection) -> bool:
             return conn.execute(

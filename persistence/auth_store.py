@@ -137,6 +137,11 @@ class AuthStore(Protocol):
         """Move a live session's `last_seen` forward to `at`; return whether it is live."""
         ...
 
+    async def touch_sessions(self, session_ids: Iterable[str], at: float) -> set[str]:
+        """`touch_session` for each of `session_ids`, in one write (the connects of a storm
+        each bring one); return those that are live."""
+        ...
+
     async def end_session(self, session_id: str, at: float, reason: str) -> bool:
         """End a live session (`ended_at`, `end_reason`); return whether it was live."""
         ...

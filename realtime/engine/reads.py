@@ -1,6 +1,8 @@
 """One store round trip per batch of connects: the reads that every connect makes — the
-latest seqs of the channels it joins, and with `updated_since` (the web client's
-reconnects) the messages edited or deleted since — go to the store together.
+latest seqs of the channels it joins, with `updated_since` (the web client's reconnects)
+the messages edited or deleted since, and with a device session's token the check that
+the session is live (which moves its `last_seen`: one write per batch, not one fsync'd
+transaction per connect) — go to the store together.
 
 The pattern of `persistence.batching.Batcher`: while one read runs, the next gathers;
 at low load a read is one caller's and waits for nothing, at 8:30 one read serves every
@@ -20,6 +22,7 @@ from school.messages import Message
 
 ReadLatest = Callable[[list[str]], Awaitable[dict[str, int]]]
 ReadUpdates = Callable[[dict[str, int], int], Awaitable[dict[str, list[Message]]]]
+TouchSessions = Callable[[list[str], float], Awaitable[set[str]]]
 
 MAX_CHANNELS = 500
 UPDATES_SPAN_MS = 24 * 3600 * 1000  # callers whose `updated_since` lie within a day share a read
@@ -142,3 +145,29 @@ class Updates(_Gathered[UpdatesAsk, dict[str, list[Message]]]):
                 future.set_result({c: [m for m in found.get(c, [])
                                        if m.seq <= last and m.edited is not None and m.edited >= after]
                                    for c, last in wanted.items()})
+
+
+class LiveSessions(_Gathered[tuple[str, float], bool]):
+    """`AuthStore.touch_session` for concurrent connects: one `touch_sessions` for the batch,
+    at the latest of its callers' times (`last_seen` only moves forward). Each caller learns
+    whether its session was live at that write, which comes after its own call: a session
+    ended before it is refused, as with a touch of its own."""
+
+    def __init__(self, touch: TouchSessions, max_sessions: int = MAX_CHANNELS) -> None:
+        super().__init__(max_sessions)
+        self._touch = touch
+
+    async def touch(self, session_id: str, at: float) -> bool:
+        return await self._ask((session_id, at), 1)
+
+    async def _serve(self, batch: list[tuple[tuple[str, float], asyncio.Future[bool]]]) -> None:
+        ids = list(dict.fromkeys(sid for (sid, _), _future in batch))
+        self.reads += 1
+        try:
+            live = await self._touch(ids, max(at for (_, at), _future in batch))
+        except Exception as exc:
+            self._fail(batch, exc)
+            return
+        for (sid, _), future in batch:
+            if not future.done():
+                future.set_result(sid in live)

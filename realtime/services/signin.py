@@ -30,6 +30,7 @@ from notify.email import Mailer, MailError, code_email
 from persistence.auth_store import AuthStore, DeviceSession
 from realtime.config import Settings
 from realtime.engine.background import Background
+from realtime.engine.reads import LiveSessions
 from realtime.services.oidc import ProviderTokens, provider_algorithm
 from realtime.services.session_ends import SessionEnds
 from school.directory import Directory, Person
@@ -87,6 +88,8 @@ class SignIn:
         self.codes = SignInCodes(store, code_key(settings.jwt_secret.bytes()), clock=clock,
                                  policy=CodePolicy(ttl=s.code_ttl))
         self.sessions = ends.sessions
+        # the connects of a moment check their device sessions in one store write (issue 16)
+        self.live_sessions = LiveSessions(store.touch_sessions)
         self.pending = 0
         self._warned_no_mail = False
 
@@ -226,6 +229,6 @@ class SignIn:
         claims = tokens.verify_access(secret, token, self.clock())
         if claims.session_id is not None:
             bind(claims.session_id)
-            if not await self.store.touch_session(claims.session_id, self.clock()):
+            if not await self.live_sessions.touch(claims.session_id, self.clock()):
                 raise tokens.TokenError("this session has ended: sign in again", reason="session")
         return claims.user_id, claims.expires_at

@@ -191,6 +191,17 @@ async def test_an_ended_session_stays_ended(auth: AuthStore) -> None:
     assert await auth.end_session("s-nope", T0, "signed_out") is False
 
 
+async def test_touch_sessions_touches_the_live_ones_and_names_them(auth: AuthStore) -> None:
+    for sid in ("s-1", "s-2", "s-3"):
+        await auth.create_session(device(sid), h("r" + sid))
+    await auth.end_session("s-2", T0 + 10, "signed_out")
+    assert await auth.touch_sessions(["s-1", "s-2", "s-3", "s-nope", "s-1"], T0 + 100) == {"s-1", "s-3"}
+    assert await auth.touch_sessions(["s-3"], T0 + 50) == {"s-3"}
+    assert await auth.touch_sessions([], T0 + 50) == set()
+    last_seen = {sid: (await auth.get_session(sid)).last_seen for sid in ("s-1", "s-2", "s-3")}  # type: ignore[union-attr]
+    assert last_seen == {"s-1": T0 + 100, "s-2": T0, "s-3": T0 + 100}
+
+
 async def test_touch_moves_last_seen_forward_only(auth: AuthStore) -> None:
     await auth.create_session(device(), h("r1"))
     assert await auth.touch_session("s-1", T0 + 100) is True

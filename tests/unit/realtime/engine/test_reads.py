@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from persistence.auth_sqlite import SQLiteAuthStore
+from persistence.auth_store import DeviceSession
 from persistence.sqlite import SQLiteStore
 from persistence.store import StoreUnavailable
-from realtime.engine.reads import LatestSeqs, Updates
+from realtime.engine.reads import LatestSeqs, LiveSessions, Updates
 from school.messages import Author, Draft, Message
 
 
@@ -90,3 +92,29 @@ async def test_updates_of_concurrent_connects_share_reads_and_each_gets_its_own(
         assert await updates.get({}, 0) == {}
     finally:
         await store.close()
+
+
+async def test_device_sessions_of_concurrent_connects_are_checked_in_one_write(tmp_path: Path) -> None:
+    auth = SQLiteAuthStore(str(tmp_path / "auth.db"))
+    await auth.open()
+    try:
+        for n in range(30):
+            await auth.create_session(DeviceSession(f"s-{n}", f"p-{n}", "phone", 1000.0, 1000.0), b"r%d" % n)
+        await auth.end_session("s-7", 1001.0, "signed_out")
+        writes: list[list[str]] = []
+
+        async def touch(ids: list[str], at: float) -> set[str]:
+            writes.append(ids)
+            return await auth.touch_sessions(ids, at)
+
+        live = LiveSessions(touch)
+        asks = [(f"s-{n % 40}", 2000.0 + n) for n in range(80)]
+        answers = await asyncio.gather(*(live.touch(sid, at) for sid, at in asks))
+        assert answers == [n % 40 < 30 and n % 40 != 7 for n in range(80)]  # ended or unknown: refused
+        assert len(writes) == 1 and len(writes[0]) == 40  # once each, in one write
+        session = await auth.get_session("s-1")
+        assert session is not None and session.last_seen == 2079.0  # the batch's latest time
+        await auth.end_session("s-1", 3000.0, "signed_out")
+        assert await live.touch("s-1", 3001.0) is False  # ended since: refused at the next connect
+    finally:
+        await auth.close()
