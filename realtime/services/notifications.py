@@ -50,6 +50,7 @@ MAX_ATTEMPTS = 8  # tries of one push before it is given up and counted as faile
 PUSH_TTL = 24 * 3600  # seconds a push service keeps a push for an offline device
 HELD_COUNT_CAP = 99
 PENDING_CAP = 10_000  # fan-out jobs noted and not yet handed to the queue (a queue away)
+HAND_OVER_GATHER = 0.05  # seconds of noted fan-out jobs handed to the queue in one round trip
 HEAL_WINDOW = 600.0  # seconds: a lost fan-out of a message this recent is enqueued by the next one
 
 
@@ -115,11 +116,15 @@ class Notifier:
                                     {"channel": message.channel, "seq": message.seq}))
         self._has_pending.set()
 
-    async def hand_over(self, retry: float = 1.0) -> None:
+    async def hand_over(self, retry: float = 1.0, gather: float = HAND_OVER_GATHER) -> None:
         """Forever: hand the noted fan-out jobs to the queue, many per round trip; keep them
-        (bounded by PENDING_CAP) and try again after `retry` seconds while the queue fails."""
+        (bounded by PENDING_CAP) and try again after `retry` seconds while the queue fails.
+        The jobs of `gather` seconds go together: handed over as each message came, a busy
+        gateway made one queue round trip per message (about 4 % of its CPU over Redis in the
+        chat benchmark's profile), for notifications that are not sent within 50 ms anyway."""
         while True:
             await self._has_pending.wait()
+            await asyncio.sleep(gather)
             if not await self.flush_pending():
                 await asyncio.sleep(retry)
 
