@@ -81,6 +81,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 0
 """
 
+# KEYS[1]; ARGV: now_us, expiry_us, ttl_ms, holders... -> 0; the holders' holdings expire at
+# expiry_us (made again if they had gone), expired ones are dropped
+REFRESH = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for i = 4, #ARGV do
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 0
+"""
+
 # KEYS[1]; ARGV: now_us -> microseconds left, 0 when not blocked
 BLOCKED = """
 local left = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])
@@ -195,17 +206,18 @@ class RedisLimiter:
         keys = [key for key, holders in holdings.items() if holders]
         now = self._now_us()
         expiry = now + round(ttl * MICROS)
+        ttl_ms = math.ceil(ttl * 1000)
         # pipelines of REFRESH_CHUNK keys, each with its own deadline: one pipeline for 10,000
-        # users would hold the event loop (and every delivery) for a noticeable moment
+        # users would hold the event loop (and every delivery) for a noticeable moment. One
+        # script a key, not ZADD + ZREMRANGEBYSCORE + PEXPIRE: every period refreshes every
+        # connected user, and each command costs the client more than Redis
         for start in range(0, len(keys), REFRESH_CHUNK):
             chunk = keys[start:start + REFRESH_CHUNK]
 
             async def call(chunk: list[str] = chunk) -> None:
                 pipe = self._client.pipeline(transaction=False)
                 for key in chunk:
-                    pipe.zadd(self._prefix + key, dict.fromkeys(holdings[key], expiry))
-                    pipe.zremrangebyscore(self._prefix + key, "-inf", now)
-                    pipe.pexpire(self._prefix + key, math.ceil(ttl * 1000))
+                    pipe.eval(REFRESH, 1, self._prefix + key, now, expiry, ttl_ms, *holdings[key])
                 await pipe.execute()
 
             await self._guard(call, None, "refresh")
