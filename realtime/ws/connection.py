@@ -77,10 +77,10 @@ class Connection:
         if direct is not None:
             if direct.buffered() + (frame_size(frame) if size is None else size) > self._limit:
                 # checked before writing: a client that does not read never makes us hold more
+                # (than the bound and one frame's header of at most 10 bytes); once per delivery
                 self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and recover with since")
                 return
-            if direct.write_frame(frame, self.text) and direct.buffered() > self._limit:
-                self.close(CloseCode.SLOW_CONSUMER, "too slow: reconnect and recover with since")
+            direct.write_frame(frame, self.text)
             return
         self._outbox.append(frame)
         self.outbox_bytes += frame_size(frame) if size is None else size
