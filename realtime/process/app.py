@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from importlib import resources
 
 import structlog
@@ -18,7 +18,6 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from auth.sessions import DeviceSessions, SessionPolicy
 from auth.unsubscribe import unsubscribe_key
@@ -90,7 +89,7 @@ from realtime.services.session_ends import SessionEnds
 from realtime.services.signin import SignIn
 from realtime.services.uploads import UploadRate, Uploads, UploadsPrivacy
 from realtime.ws.codec import CODECS
-from realtime.ws.endpoint import websocket_endpoint
+from realtime.ws.endpoint import serve, websocket_endpoint
 from school.demo import SCHOOL_ID, demo_school
 from school.directory import Directory
 
@@ -336,18 +335,19 @@ class Runtime:
 class FastWebSocketRoute:
     """The ASGI app `liaison serve` runs: `/ws` goes straight to the endpoint, everything
     else (and the lifespan) through Starlette. A WebSocket lives for hours; each layer of
-    middleware and routing it passes through stays on its stack, as memory, for as long."""
+    middleware and routing it passes through stays on its stack, as memory, for as long.
+    Not a coroutine function itself: it returns the endpoint's coroutine, which uvicorn's task
+    awaits with no frame of ours in between (uvicorn is told it is ASGI 3, `interface`)."""
 
     def __init__(self, app: Starlette) -> None:
         self.app = app
         self.state = app.state
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             scope["app"] = self.app
-            await websocket_endpoint(WebSocket(scope, receive, send))
-        else:
-            await self.app(scope, receive, send)
+            return serve(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, store: Store | None = None, broker: Broker | None = None) -> Starlette:

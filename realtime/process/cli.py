@@ -67,6 +67,7 @@ def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
         ws_ping_timeout=settings.ping_timeout,
         ws_per_message_deflate=False,
         lifespan="on",
+        interface="asgi3",  # FastWebSocketRoute returns its coroutine rather than being a coroutine function
         proxy_headers=False,  # the gateway logs no client addresses
         log_config=None,
         access_log=False,

@@ -4,6 +4,12 @@ Under `realtime.ws.transport` (how `liaison serve` runs), frames are written
 straight to the socket and this coroutine only reads. Under another ASGI server,
 a writer task drains the connection's outbox beside the reader; when one ends,
 the other is cancelled. All protocol decisions are made in `Session` and `Gateway`.
+
+A connection lives for hours, mostly idle, and what its coroutines hold while they wait
+is held that long, 10,000 times over (docs/design-notes.md, "Memory per connection"):
+`serve` speaks ASGI directly (no Starlette `WebSocket` and its `receive` in between), reads
+in its own frame, keeps no received frame while waiting for the next, and empties the
+handshake's headers from the scope once the origin is checked.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import structlog
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from realtime.config import Limits
 from realtime.ws.close import CloseCode
@@ -39,38 +47,74 @@ class Gateway(Protocol):
     def close_session(self, session: Session, conn: Connection) -> None: ...
 
 
-def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
+def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first value of header `name` (lower case) in an ASGI scope's raw headers."""
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
     """Clients without `Origin` are not browsers; browsers only from allowed origins or the
     gateway's own host (the web client it serves)."""
-    origin = websocket.headers.get("origin")
     if origin is None or "*" in allowed:
         return True
     origin = origin.rstrip("/")
     if origin in allowed:
         return True
-    host = websocket.headers.get("host", "")
+    host = host or ""
     return origin in (f"http://{host}", f"https://{host}")
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    gateway: Gateway = websocket.app.state.gateway
-    offered = list(websocket.scope.get("subprotocols", []))
-    codec = negotiate(offered)
-    await websocket.accept(subprotocol=codec.name if codec.name in offered else None)
-    if not origin_allowed(websocket, gateway.allowed_origins):
-        log.info("origin_refused", origin=websocket.headers.get("origin"))
-        await websocket.close(CloseCode.FORBIDDEN)
+    """`/ws` as a Starlette route (the app under another ASGI server); `liaison serve` calls
+    `serve` directly (`realtime.process.app.FastWebSocketRoute`)."""
+    await serve(websocket.scope, websocket.receive, websocket.send)
+
+
+async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+    """One WebSocket connection, from its ASGI `websocket.connect` to its end."""
+    gateway: Gateway = scope["app"].state.gateway
+    if (await receive())["type"] != "websocket.connect":
+        return
+    offered = scope.get("subprotocols") or ()
+    codec = negotiate(list(offered))
+    subprotocol = codec.name if codec.name in offered else None
+    headers = scope.get("headers") or ()
+    origin = header(headers, b"origin")
+    allowed = origin_allowed(origin, header(headers, b"host"), gateway.allowed_origins)
+    # the handshake's headers are not read again: not kept for the connection's lifetime
+    scope["headers"], scope["subprotocols"] = [], []
+    del headers, offered
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    if not allowed:
+        log.info("origin_refused", origin=origin)
+        await send({"type": "websocket.close", "code": int(CloseCode.FORBIDDEN), "reason": ""})
         return
     session, conn = gateway.open_session(codec)
-    conn.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+    conn.direct = (scope.get("extensions") or {}).get(DIRECT_EXTENSION)
     started = time.monotonic()
     timeout = asyncio.get_running_loop().call_later(
         gateway.limits.connect_timeout, _connect_timeout, session, conn)
     try:
-        if conn.direct is not None:
-            await _read(websocket, gateway, session, conn)
-        else:
-            await _read_and_write(websocket, gateway, session, conn)
+        if conn.direct is None:
+            await _read_and_write(receive, send, gateway, session, conn)
+            return
+        # the reader, in this frame rather than in one more coroutine per connection
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                frame = _frame_of(message)
+                del message  # neither it nor its frame held while waiting for the next one
+                if frame is not None and conn.close_code is None:
+                    await gateway.receive(session, conn, frame)
+                del frame
+        except Exception:
+            log.exception("reader_failed", conn=session.id)
+            conn.close(CloseCode.INTERNAL, "internal error")
     finally:
         timeout.cancel()
         gateway.close_session(session, conn)
@@ -80,32 +124,38 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                  seconds=round(time.monotonic() - started, 3))
 
 
+def _frame_of(message: Any) -> bytes | str | None:
+    """A received ASGI message's text or bytes."""
+    text: str | None = message.get("text")
+    return text if text is not None else message.get("bytes")
+
+
 def _connect_timeout(session: Session, conn: Connection) -> None:
     if session.state is State.AWAITING_CONNECT:
         conn.close(CloseCode.UNAUTHORIZED, "no connect in time")
 
 
-async def _read(websocket: WebSocket, gateway: Gateway, session: Session, conn: Connection) -> None:
+async def _read(receive: Receive, gateway: Gateway, session: Session, conn: Connection) -> None:
     """Feed received frames to the gateway until the client or the server closes."""
     try:
         while True:
-            message = await websocket.receive()
+            message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
-            text, data = message.get("text"), message.get("bytes")
-            frame = text if text is not None else data
+            frame = _frame_of(message)
+            del message
             if frame is not None and conn.close_code is None:
                 await gateway.receive(session, conn, frame)
-    except WebSocketDisconnect:
-        return
+            del frame
     except Exception:
         log.exception("reader_failed", conn=session.id)
         conn.close(CloseCode.INTERNAL, "internal error")
 
 
-async def _read_and_write(websocket: WebSocket, gateway: Gateway, session: Session, conn: Connection) -> None:
-    reader = asyncio.create_task(_read(websocket, gateway, session, conn))
-    writer = asyncio.create_task(_write(websocket, conn))
+async def _read_and_write(receive: Receive, send: Send, gateway: Gateway, session: Session,
+                          conn: Connection) -> None:
+    reader = asyncio.create_task(_read(receive, gateway, session, conn))
+    writer = asyncio.create_task(_write(send, conn))
     try:
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -116,9 +166,8 @@ async def _read_and_write(websocket: WebSocket, gateway: Gateway, session: Sessi
                 await task
 
 
-async def _write(websocket: WebSocket, conn: Connection) -> None:
+async def _write(send: Send, conn: Connection) -> None:
     """The outbox path: drain queued frames to the socket, then close when asked to."""
-    send = websocket.send
     while True:
         frames = await conn.next_frames()
         if not frames:
@@ -130,4 +179,4 @@ async def _write(websocket: WebSocket, conn: Connection) -> None:
                 await send({"type": "websocket.send", "bytes": frame})
     code = conn.close_code or CloseCode.GOING_AWAY
     with contextlib.suppress(Exception):
-        await websocket.close(int(code), conn.close_reason[:120])
+        await send({"type": "websocket.close", "code": int(code), "reason": conn.close_reason[:120]})
