@@ -298,6 +298,7 @@ class _Shard:
         self.subscribed: set[str] = set()  # Redis channels subscribed in this session
         self.confirmations = _Confirmations()
         self.unsubscribing: Counter[str] = Counter()
+        self.outgoing: list[str] = []  # SUBSCRIBEs of this turn of the loop, sent as one command
         self.resync = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -318,6 +319,7 @@ class Subscriptions:
         self._wanted: set[str] = set()
         self._shards: dict[str, _Shard] = {}
         self._refresh = asyncio.Event()  # the server map must be read again
+        self._sending: set[asyncio.Task[None]] = set()  # batched SUBSCRIBEs in flight
         self._degraded = False  # something was lost since the last on_reconnect
         self._sink: BrokerSink | None = None
         self._started: asyncio.Future[None] | None = None
@@ -398,12 +400,25 @@ class Subscriptions:
             return None  # recorded; that server's next session subscribes it
         future = shard.confirmations.expect(name)
         shard.subscribed.add(name)
+        # A storm's connects each bring a new `user:` channel: one SUBSCRIBE (and one socket
+        # write) each cost more than the rest of a connect's Redis work. The names queued in
+        # one turn of the loop go in one command, sent by a task (so that no caller's
+        # cancellation strands the others' names); Redis confirms each, as before.
+        shard.outgoing.append(name)
+        if len(shard.outgoing) == 1:
+            task = asyncio.get_running_loop().create_task(self._send_outgoing(shard, shard.link))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        return future
+
+    async def _send_outgoing(self, shard: _Shard, link: _Link) -> None:
+        names, shard.outgoing = shard.outgoing, []
+        if shard.link is not link or not names:
+            return  # a new session subscribed them all already
         try:
-            await shard.link.subscribe([name])
+            await link.subscribe(names)
         except Exception as exc:
             self._fail(shard, "subscribe_failed", exc)
-            return None
-        return future
 
     async def _confirmed(self, shard: _Shard, future: asyncio.Future[None]) -> None:
         done, _ = await asyncio.wait({future}, timeout=self._timeout)
@@ -581,6 +596,7 @@ class Subscriptions:
     async def _teardown(self, shard: _Shard) -> None:
         shard.live = shard.established = False
         shard.confirmations.release_all()
+        shard.outgoing.clear()
         shard.unsubscribing.clear()
         shard.subscribed.clear()
         link, shard.link = shard.link, None

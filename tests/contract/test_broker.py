@@ -191,6 +191,17 @@ async def test_unsubscribe_stops_delivery(one: Process) -> None:
     assert one.sink.seqs(channel) == [1]
 
 
+async def test_channels_subscribed_at_once_each_receive_their_events(one: Process) -> None:
+    """A storm's connects subscribe their `user:` channels in the same moment (over Redis, one
+    SUBSCRIBE carries them): every subscribe returns confirmed, and each channel is live."""
+    channels = [f"user:p-{n}" for n in range(300)]
+    await asyncio.gather(*(one.broker.subscribe(channel) for channel in channels))
+    for channel in channels:
+        await one.broker.publish(message(channel, 1))
+    await wait_for(lambda: len(one.sink.events) >= len(channels))
+    assert sorted(event.channel for event in one.sink.events) == sorted(channels)
+
+
 async def test_500_events_of_one_channel_arrive_in_publish_order_once(one: Process) -> None:
     await one.broker.subscribe("class:cp-a")
     for seq in range(1, 501):
