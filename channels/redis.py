@@ -412,9 +412,11 @@ class Subscriptions:
         return future
 
     async def _send_outgoing(self, shard: _Shard, link: _Link) -> None:
+        if shard.link is not link:
+            return  # a new session subscribed them all already (and may be queueing its own)
         names, shard.outgoing = shard.outgoing, []
-        if shard.link is not link or not names:
-            return  # a new session subscribed them all already
+        if not names:
+            return
         try:
             await link.subscribe(names)
         except Exception as exc:
