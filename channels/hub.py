@@ -67,9 +67,11 @@ class StreamListener(Protocol):
         """The broker reconnected: events may have been lost while it was away."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Feed:
-    """The local state of one channel: its subscribers and the next `seq` to deliver."""
+    """The local state of one channel: its subscribers and the next `seq` to deliver. Every
+    connected user has a channel of their own (`user:`), so there is one of these per
+    connection: slots, and once live, `ready` is the hub's one resolved future."""
 
     ready: asyncio.Future[None]
     subscribers: set[Subscriber] = field(default_factory=set)
@@ -101,6 +103,7 @@ class Hub:
         # never holds up another's (every connect brings a new user: channel)
         self._upstream_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._live: asyncio.Future[None] | None = None  # resolved; shared by every live feed
         self.control_handlers: list[Callable[[Event], None]] = []
         self.listeners: list[StreamListener] = []
 
@@ -150,7 +153,11 @@ class Hub:
             feed.ready.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
             feed.ready.exception()  # retrieved here: waiters re-raise it themselves
             raise
-        feed.ready.set_result(None)
+        feed.ready.set_result(None)  # wakes the subscribes waiting on this future
+        if self._live is None:
+            self._live = asyncio.get_running_loop().create_future()
+            self._live.set_result(None)
+        feed.ready = self._live
         self._release_held(channel, feed)
 
     def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:

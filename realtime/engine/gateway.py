@@ -80,7 +80,8 @@ class Gateway:
         self._leave = leave  # the hub's unsubscribe
         self.instance_id = instance_id or uuid.uuid4().hex
         self.connections: dict[str, tuple[Session, Connection]] = {}
-        self.by_user: dict[str, set[str]] = {}
+        # user id -> connection ids: a list, not a set (216 bytes for one id), as a user has few
+        self.by_user: dict[str, list[str]] = {}
         self.by_device_session: dict[str, set[str]] = {}  # sign-in session id -> connection ids
         self._handlers: Mapping[str, Handler] = {}
         self._drained = asyncio.Event()
@@ -119,10 +120,11 @@ class Gateway:
                 if not ids:
                     del self.by_device_session[session.device_session]
         if session.user is not None:
-            ids = self.by_user.get(session.user.id)
-            if ids is not None:
-                ids.discard(session.id)
-                if not ids:
+            user_ids = self.by_user.get(session.user.id)
+            if user_ids is not None:
+                if session.id in user_ids:
+                    user_ids.remove(session.id)
+                if not user_ids:
                     del self.by_user[session.user.id]
         self.metrics.connections -= 1
         if not self.connections:
@@ -131,7 +133,9 @@ class Gateway:
     def mark_connected(self, session: Session) -> None:
         assert session.user is not None
         session.state = State.READY
-        self.by_user.setdefault(session.user.id, set()).add(session.id)
+        ids = self.by_user.setdefault(session.user.id, [])
+        if session.id not in ids:
+            ids.append(session.id)
 
     def bind_device_session(self, session: Session, sid: str) -> None:
         """Remember that this connection was opened with an access token of sign-in session `sid`

@@ -88,12 +88,18 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     scope["headers"], scope["subprotocols"] = [], []
     del headers, offered
     await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    direct = (scope.get("extensions") or {}).get(DIRECT_EXTENSION)
+    if direct is not None:
+        # our protocol reads its scope only until the accept (uvicorn's log line): the rest of
+        # the scope (addresses, paths, the state's copy) is not kept for hours either
+        scope.clear()
     if not allowed:
         log.info("origin_refused", origin=origin)
         await send({"type": "websocket.close", "code": int(CloseCode.FORBIDDEN), "reason": ""})
         return
     session, conn = gateway.open_session(codec)
-    conn.direct = (scope.get("extensions") or {}).get(DIRECT_EXTENSION)
+    conn.direct = direct
+    del direct
     started = time.monotonic()
     timeout = asyncio.get_running_loop().call_later(
         gateway.limits.connect_timeout, _connect_timeout, session, conn)
