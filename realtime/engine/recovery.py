@@ -53,13 +53,24 @@ class Recovery:
         for channel in channels:
             conn.begin_recovery(channel)
         try:
-            waiting = [c for c in channels if not self.hub.join_ready(c, conn)]
+            # each channel's position at the moment `conn` joined it: what comes after reaches it
+            # live (buffered until the reply), so that is the state of a channel without `since`
+            # and no store read is needed for it
+            hub = self.hub
+            joined: dict[str, int] = {}
+            waiting: list[str] = []
+            for channel in channels:
+                if hub.join_ready(channel, conn):
+                    _note(joined, channel, hub.position(channel))
+                else:
+                    waiting.append(channel)
             if len(waiting) == 1:  # a connect's own user: channel, mostly: no task for it
-                await self.hub.subscribe(waiting[0], conn)
-            elif waiting:
-                await asyncio.gather(*(self.hub.subscribe(c, conn) for c in waiting))
+                await hub.subscribe(waiting[0], conn)
+                _note(joined, waiting[0], hub.position(waiting[0]))  # no await since it joined
+            elif waiting:  # joined in tasks: their positions at the join are not known here
+                await asyncio.gather(*(hub.subscribe(c, conn) for c in waiting))
             session.channels.update(channels)
-            return await self.read_states(channels, since, updated_since)
+            return await self.read_states(channels, since, updated_since, joined)
         except BaseException:
             for channel in channels:
                 conn.abort_recovery(channel)
@@ -74,13 +85,17 @@ class Recovery:
         conn.forget(channel)
 
     async def read_states(
-        self, channels: list[str], since: dict[str, int], updated_since: int | None = None
+        self, channels: list[str], since: dict[str, int], updated_since: int | None = None,
+        joined: dict[str, int] | None = None,
     ) -> list[Recovered]:
         """Each channel's state for a connect/subscribe reply. With `updated_since` (ms, the
         extension for clients that keep messages), a recovered channel also lists in `updates`
-        its messages at or below `since` edited or deleted after that time."""
+        its messages at or below `since` edited or deleted after that time. `joined`: the
+        positions at which the connection joined channels (their seq when without `since`;
+        the others' latest seqs are read from the store)."""
         store, cap = self.store, self.recovery_cap
-        plain = [c for c in channels if c not in since]
+        at_join = {c: joined[c] for c in channels if c not in since and c in joined} if joined else {}
+        plain = [c for c in channels if c not in since and c not in at_join]
         wanted = {c: since[c] for c in channels if c in since}
         # the three reads side by side: the cache (filled once per channel), the latest seqs
         # and the updates (each read together with the other connects' of the moment)
@@ -103,7 +118,7 @@ class Recovery:
         results: list[Any] = [await reads[0]] if len(reads) == 1 else list(await asyncio.gather(*reads))
         if filling:
             cached.update(results.pop(0))
-        latest: dict[str, int] = results.pop(0) if plain else {}
+        latest: dict[str, int] = {**(results.pop(0) if plain else {}), **at_join}
         stale: dict[str, list[Any]] = results.pop(0) if wanted and updated_since is not None else {}
         missing = {c: s for c, s in wanted.items() if c not in cached}
         # the store stops reading at the reply's budget (its estimate, shared by the channels
@@ -183,6 +198,11 @@ class Recovery:
 
 
 Snapshot = tuple[list[Cached], int, bool]  # messages above since, the latest seq, complete
+
+
+def _note(joined: dict[str, int], channel: str, position: int | None) -> None:
+    if position is not None:
+        joined[channel] = position
 
 
 def snapshot(entry: Entry, since: int, cap: int) -> Snapshot:

@@ -19,12 +19,16 @@ from channels.hub import Hub
 from channels.memory import MemoryBroker
 from persistence.sqlite import SQLiteStore
 from persistence.store import Recovery as StoreRecovery
+from realtime.config import Limits
 from realtime.engine import splice
 from realtime.engine.events import message_event, update_event
+from realtime.engine.reads import LatestSeqs
 from realtime.engine.recent import Cached, RecentCache
-from realtime.engine.recovery import Recovery
+from realtime.engine.recovery import Recovery, finish_recovery
 from realtime.ws.codec import CODECS, JSON, MSGPACK
 from realtime.ws.connection import Connection
+from realtime.ws.session import Session
+from school.messages import Author, Draft
 from tests.support.clock import FakeClock
 from tests.support.waiting import wait_for
 
@@ -355,3 +359,30 @@ async def test_an_erasure_of_a_deleted_message_still_reaches_the_cached_copy(wor
     undeleted = {**erased, "deleted": False, "data": {"text": "back"}, "edited": T + 100}
     world.hub.on_event(Event(CH, "update", {"message": undeleted}))  # never brought back
     assert world.cache._entries[CH].items[0].wire["deleted"] is True
+
+
+async def test_a_channel_joined_without_since_is_at_its_position_at_the_join(world: World) -> None:
+    """Its state is where the hub was when the connection joined (what follows reaches it live),
+    read from no store; a message stored but not yet delivered comes live, after the reply."""
+    for n in range(5):
+        await world.post(f"m{n}")
+    await world.join()  # another connection keeps the channel's feed live
+    await settled(world)
+    reads: list[list[str]] = []
+
+    async def read_latest(channels: list[str]) -> dict[str, int]:
+        reads.append(channels)
+        return await world.store.latest_seqs(channels)
+
+    recovery = Recovery(world.store, world.hub, 500, 512 * 1024, recent=world.cache,
+                        latest=LatestSeqs(read_latest))
+    conn = Connection(uuid.uuid4().hex, JSON.name, 1 << 20, text=True)
+    session = Session(conn.id, CODECS[JSON.name], Limits())
+    late = await world.store.append(Draft(CH, str(uuid.uuid4()), T, Author("t-martin", "Mme Martin", "teacher"),
+                                          "post", {"text": "in flight"}))  # stored, its event not yet out
+    states = await recovery.attach(session, conn, [CH], {})
+    assert states[0][0]["seq"] == states[0][1] == 5 and reads == []
+    await world.broker.publish(message_event(late.message))
+    await wait_for(lambda: world.hub.position(CH) == 6)
+    finish_recovery(conn, states)
+    assert conn.outbox_bytes > 0  # the message above the reply's seq, delivered live
