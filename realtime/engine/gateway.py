@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -85,6 +86,10 @@ class Gateway:
         self.by_device_session: dict[str, set[str]] = {}  # sign-in session id -> connection ids
         self._handlers: Mapping[str, Handler] = {}
         self._drained = asyncio.Event()
+        # (deadline, connection id) of the connections awaiting their `connect`, in deadline
+        # order (one timeout for all): one timer for them all, not a timer per connection
+        self._connect_deadlines: deque[tuple[float, str]] = deque()
+        self._connect_timer: asyncio.TimerHandle | None = None
 
     def use(self, handlers: Mapping[str, Handler]) -> None:
         """The command table (op → handler), given once at start-up."""
@@ -129,6 +134,24 @@ class Gateway:
         self.metrics.connections -= 1
         if not self.connections:
             self._drained.set()
+
+    def expect_connect(self, session: Session) -> None:
+        """Close the connection (4401) if its `connect` has not succeeded within
+        `connect_timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.connect_timeout
+        self._connect_deadlines.append((deadline, session.id))
+        if self._connect_timer is None:
+            self._connect_timer = loop.call_at(deadline, self._connect_deadlines_due)
+
+    def _connect_deadlines_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        pending, now = self._connect_deadlines, loop.time()
+        while pending and pending[0][0] <= now:
+            found = self.connections.get(pending.popleft()[1])
+            if found is not None and found[0].state is State.AWAITING_CONNECT:
+                found[1].close(CloseCode.UNAUTHORIZED, "no connect in time")
+        self._connect_timer = loop.call_at(pending[0][0], self._connect_deadlines_due) if pending else None
 
     def mark_connected(self, session: Session) -> None:
         assert session.user is not None

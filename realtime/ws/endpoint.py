@@ -24,11 +24,10 @@ import structlog
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from realtime.config import Limits
 from realtime.ws.close import CloseCode
 from realtime.ws.codec import Codec, negotiate
 from realtime.ws.connection import Connection
-from realtime.ws.session import Session, State
+from realtime.ws.session import Session
 from realtime.ws.transport import DIRECT_EXTENSION
 
 log = structlog.get_logger("liaison.ws")
@@ -38,13 +37,14 @@ class Gateway(Protocol):
     """What the endpoint needs of the command engine (`realtime.engine.gateway.Gateway`)."""
 
     allowed_origins: tuple[str, ...]
-    limits: Limits
 
     def open_session(self, codec: Codec) -> tuple[Session, Connection]: ...
 
     async def receive(self, session: Session, conn: Connection, frame: bytes | str) -> None: ...
 
     def close_session(self, session: Session, conn: Connection) -> None: ...
+
+    def expect_connect(self, session: Session) -> None: ...
 
 
 def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -101,8 +101,7 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     conn.direct = direct
     del direct
     started = time.monotonic()
-    timeout = asyncio.get_running_loop().call_later(
-        gateway.limits.connect_timeout, _connect_timeout, session, conn)
+    gateway.expect_connect(session)
     try:
         if conn.direct is None:
             await _read_and_write(receive, send, gateway, session, conn)
@@ -122,7 +121,6 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
             log.exception("reader_failed", conn=session.id)
             conn.close(CloseCode.INTERNAL, "internal error")
     finally:
-        timeout.cancel()
         gateway.close_session(session, conn)
         log.info("connection_closed", conn=session.id, codec=codec.name,
                  user=session.user.id if session.user else None,
@@ -134,11 +132,6 @@ def _frame_of(message: Any) -> bytes | str | None:
     """A received ASGI message's text or bytes."""
     text: str | None = message.get("text")
     return text if text is not None else message.get("bytes")
-
-
-def _connect_timeout(session: Session, conn: Connection) -> None:
-    if session.state is State.AWAITING_CONNECT:
-        conn.close(CloseCode.UNAUTHORIZED, "no connect in time")
 
 
 async def _read(receive: Receive, gateway: Gateway, session: Session, conn: Connection) -> None:

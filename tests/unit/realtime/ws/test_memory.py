@@ -5,6 +5,7 @@ and its writer task). Our protocol over the fake transport of test_transport."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -16,9 +17,10 @@ from realtime.engine.gateway import Gateway
 from realtime.metrics import Metrics
 from realtime.process.app import FastWebSocketRoute
 from realtime.process.cli import uvicorn_config
+from realtime.ws.close import CloseCode
 from realtime.ws.codec import negotiate
 from realtime.ws.connection import Connection
-from realtime.ws.session import Session
+from realtime.ws.session import Session, State
 from realtime.ws.transport import DIRECT_EXTENSION
 from tests.support.waiting import wait_for
 from tests.unit.realtime.ws.test_transport import Peer, opened
@@ -70,7 +72,7 @@ async def run_one_command(peer: Peer, gateway: Gateway, direct: bool) -> None:
     # the endpoint read what it needed of the handshake and kept none of it (of the scope at
     # all under our protocol)
     if direct:
-        assert peer.server.scope == {}
+        assert len(peer.server.scope) == 0
     else:
         assert peer.server.scope["headers"] == [] and peer.server.scope["subprotocols"] == []
     peer.client.send_text(json.dumps({"id": 1, "op": "ping"}).encode())
@@ -100,3 +102,23 @@ async def test_the_endpoint_serves_through_the_outbox_without_the_direct_writer(
     peer = Peer(app)
     peer.open()
     await run_one_command(peer, gateway, direct=False)
+
+
+async def test_one_timer_closes_every_connection_that_did_not_connect_in_time() -> None:
+    gateway = Gateway(Limits(connect_timeout=0.2), Metrics(), leave=lambda channel, conn: None)
+    codec = negotiate(["liaison.v1.json"])
+    (late, late_conn), (ready, ready_conn), (gone, gone_conn) = (gateway.open_session(codec) for _ in range(3))
+    for session in (late, ready, gone):
+        gateway.expect_connect(session)
+    ready.state = State.READY  # its connect succeeded
+    gateway.close_session(gone, gone_conn)
+    await wait_for(lambda: late_conn.close_code is not None, what="the late one closed")
+    assert (late_conn.close_code, late_conn.close_reason) == (CloseCode.UNAUTHORIZED, "no connect in time")
+    assert ready_conn.close_code is None
+    # a connection opened afterwards gets its own full delay, from the same single timer
+    (again, again_conn) = gateway.open_session(codec)
+    gateway.expect_connect(again)
+    await asyncio.sleep(0.1)
+    assert again_conn.close_code is None
+    await wait_for(lambda: again_conn.close_code is CloseCode.UNAUTHORIZED, what="the later one closed")
+    assert ready_conn.close_code is None
