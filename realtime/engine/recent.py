@@ -203,6 +203,8 @@ class RecentCache:
         self.misses = 0
         self.fills = 0
         self.evictions = 0
+        self._counters: dict[str, Any] = {}  # result -> the metric's labelled child
+        self._reported_held = -1
 
     @staticmethod
     def cacheable(channel: str) -> bool:
@@ -248,8 +250,15 @@ class RecentCache:
         else:
             self.fills += 1
         if self.metrics is not None:
-            self.metrics.recovery_cache.labels(result=result).inc()
-            self.metrics.recovery_cache_bytes.set(self.held)
+            # the labelled child looked up once, the gauge set only when it moved: a storm
+            # counts one hit per channel per connect
+            counter = self._counters.get(result)
+            if counter is None:
+                counter = self._counters[result] = self.metrics.recovery_cache.labels(result=result)
+            counter.inc()
+            if self.held != self._reported_held:
+                self.metrics.recovery_cache_bytes.set(self.held)
+                self._reported_held = self.held
 
     def _start_fill(self, channel: str) -> _Fill:
         fill = _Fill(asyncio.get_running_loop().create_future())
