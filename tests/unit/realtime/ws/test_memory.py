@@ -56,6 +56,16 @@ async def test_the_per_connection_objects_have_no_instance_dict() -> None:
     assert not hasattr(Session("c", codec, Limits()), "__dict__")
 
 
+SHARED_KEYS_MAX = 30  # CPython's limit for instances sharing their class's dict keys
+
+
+async def test_the_protocol_keeps_its_instance_dict_under_the_shared_keys_limit() -> None:
+    """Over the limit, each connection's protocol has a dict of its own (~1.6 KiB, not ~0.3)."""
+    peer = await opened()
+    peer.server.send_keepalive_ping()  # what a live connection sets later: the ping's state
+    assert len(vars(peer.server)) < SHARED_KEYS_MAX
+
+
 async def test_the_handshake_headers_are_not_kept_after_the_handshake() -> None:
     peer = await opened()
     # uvicorn keeps the request (and websockets' parser too); its headers are emptied
