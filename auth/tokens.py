@@ -184,9 +184,8 @@ def _verified_claims(secret: bytes, token: object, audience: str | None, issuer:
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
         raise TokenError(f"token must be a string of at most {MAX_TOKEN_CHARS} characters: sign in again",
                          reason="malformed")
-    malformed = TokenError("token is malformed: sign in again", reason="malformed")
     if _COMPACT.fullmatch(token) is None:
-        raise malformed
+        raise _malformed()
     if audience is None and issuer is None:
         fast = _ours(secret, token)
         if fast is not None:
@@ -194,9 +193,9 @@ def _verified_claims(secret: bytes, token: object, audience: str | None, issuer:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
-        raise malformed from None
+        raise _malformed() from None
     if "crit" in header:
-        raise malformed
+        raise _malformed()
     try:
         return jwt.decode(
             token, secret, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
@@ -220,9 +219,13 @@ def _verified_claims(secret: bytes, token: object, audience: str | None, issuer:
             raise _issuer_error() from None
         raise TokenError("token is invalid: sign in again") from None
     except jwt.DecodeError:
-        raise malformed from None
+        raise _malformed() from None
     except jwt.InvalidTokenError:
         raise TokenError("token is invalid: sign in again") from None
+
+
+def _malformed() -> TokenError:
+    return TokenError("token is malformed: sign in again", reason="malformed")
 
 
 def _audience_error() -> TokenError:
