@@ -28,6 +28,7 @@ MAX_PAGE = 500
 BATCH = 500  # entries per write
 MAX_PENDING = 100_000  # entries queued while the store is down, at most (then the oldest are dropped, logged)
 RETRY_DELAY = 1.0
+GATHER = 0.2  # seconds of entries written together
 
 
 class Audit:
@@ -42,7 +43,8 @@ class Audit:
     async def record(self, actor: str, action: str, target: str, school: str | None = None,
                      details: dict[str, object] | None = None) -> None:
         """Queue one entry: the writer stores what is queued in one write, in the background,
-        so a burst of publishes costs one transaction, not one each. `flush` waits for it."""
+        so a burst of publishes costs one transaction, not one each (and what comes within
+        `GATHER` seconds goes with it). `flush` waits for it."""
         self._pending.append(AuditEntry(self.clock(), actor, action, target, school, dict(details or {})))
         if len(self._pending) > MAX_PENDING:
             dropped, self._pending = self._pending[:-MAX_PENDING], self._pending[-MAX_PENDING:]
@@ -51,6 +53,9 @@ class Audit:
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
+        # what the next GATHER seconds record goes in the same write: one transaction (and
+        # fsync) for a busy gateway's many publishes, not one per turn of the event loop
+        await asyncio.sleep(GATHER)
         while self._pending:
             batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
             try:
@@ -70,7 +75,9 @@ class Audit:
 
     async def entries(self, school: str | None = None, *, target: str | None = None,
                       before: int | None = None, limit: int = 100) -> list[AuditEntry]:
-        """Newest first, at most `limit` (capped at 500)."""
+        """Newest first, at most `limit` (capped at 500); what this process recorded before
+        the call included (its pending entries are written first)."""
+        await self.flush()
         return await self.store.entries(school=school, target=target, before=before,
                                         limit=max(1, min(limit, MAX_PAGE)))
 
