@@ -82,6 +82,7 @@ class FakeTransport(asyncio.Transport):
         self.closing = False
         self.aborted = False
         self.reading = True
+        self.pauses = 0
         self.buffer_size = 0
         self.sock = FakeSocket()
 
@@ -100,6 +101,7 @@ class FakeTransport(asyncio.Transport):
 
     def pause_reading(self) -> None:
         self.reading = False
+        self.pauses += 1
 
     def resume_reading(self) -> None:
         self.reading = True
@@ -181,6 +183,36 @@ async def test_frames_framed_once_for_all_subscribers_read_as_the_library_writes
             assert (frame.opcode, frame.data) == (Opcode.TEXT if text else Opcode.BINARY, payload)
     expected = Frame(Opcode.BINARY, b"z" * 70_000).serialize(mask=False, extensions=[])
     assert WireFrames().framed(b"z" * 70_000, text=False) == expected
+
+
+async def test_reading_pauses_only_while_a_message_waits_for_the_application() -> None:
+    received: list[str] = []
+    busy = asyncio.Event()
+    release = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept", "subprotocol": "liaison.v1.json"})
+        while (message := await receive())["type"] != "websocket.disconnect":
+            received.append(message["text"])
+            if message["text"] == "slow":
+                busy.set()
+                await release.wait()
+
+    peer = await opened(app)
+    peer.client.send_text(b"first")  # the application waits in receive: handed over, reading goes on
+    peer.send_to_server()
+    await wait_for(lambda: received == ["first"], what="first")
+    assert peer.transport.pauses == 0 and peer.transport.reading and not peer.server.read_paused
+    peer.client.send_text(b"slow")
+    peer.send_to_server()
+    await busy.wait()
+    peer.client.send_text(b"queued")  # the application is busy: the message waits, reading pauses
+    peer.send_to_server()
+    assert peer.transport.pauses == 1 and not peer.transport.reading and peer.server.read_paused
+    release.set()
+    await wait_for(lambda: received == ["first", "slow", "queued"], what="the queued message")
+    assert peer.transport.reading and not peer.server.read_paused
 
 
 async def test_write_frame_on_a_closing_protocol_returns_false_instead_of_raising() -> None:
