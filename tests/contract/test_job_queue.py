@@ -153,3 +153,14 @@ async def test_many_jobs_are_enqueued_at_once_and_known_ids_are_skipped(queues: 
     claimed = await queue.claim("w1", now, 100, 300.0)
     assert sorted(j.id for j in claimed) == sorted(f"job-{i}" for i in range(10) if i != 7)
     assert [j.id for j in await queue.claim("w1", now + 51, 100, 300.0)] == ["job-7"]
+
+
+async def test_a_thousand_jobs_at_once_are_each_enqueued_once(queues: tuple[JobQueue, JobQueue]) -> None:
+    queue, other = queues
+    now = time.time()
+    batch = [NewJob(f"many-{i}", "fanout", {"seq": i}) for i in range(1_200)]  # more than one call's 500
+    assert await queue.enqueue_many(batch[:700]) == 700
+    assert await other.enqueue_many(batch) == 500
+    assert await queue.pending() == 1_200
+    claimed = await queue.claim("w1", now, 2_000, 300.0)
+    assert sorted(j.payload["seq"] for j in claimed) == list(range(1_200))
