@@ -69,6 +69,23 @@ if allow_at > now then return allow_at - now end
 return 0
 """
 
+# CHARGE for many keys in one call (one Redis server: the keys are in many slots): KEYS are the
+# keys; ARGV: now_us, then interval_us, burst, cost for each key -> each key's wait in us
+CHARGE_MANY = """
+local now = tonumber(ARGV[1])
+local waits = {}
+for i = 1, #KEYS do
+  local interval, burst = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or ARGV[1])
+  if tat < now then tat = now end
+  tat = math.min(tat + interval * tonumber(ARGV[3 * i + 1]), now + 2 * interval * burst)
+  redis.call('SET', KEYS[i], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+  local allow_at = tat - interval * (burst - 1)
+  if allow_at > now then waits[i] = allow_at - now else waits[i] = 0 end
+end
+return waits
+"""
+
 # KEYS[1]; ARGV: now_us, expiry_us, holder, limit, ttl_ms -> 0 when allowed, else us to wait
 ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -123,6 +140,7 @@ class RedisLimiter:
         self._down_until: float | None = None  # set while Redis is unreachable
         self._hit = client.register_script(HIT)
         self._charge = client.register_script(CHARGE)
+        self._charge_many = client.register_script(CHARGE_MANY)
         self._acquire = client.register_script(ACQUIRE)
         self._blocked = client.register_script(BLOCKED)
         self._admits: list[_Admit] = []
@@ -172,9 +190,21 @@ class RedisLimiter:
         return await self._guard(call, ALLOWED, "charge")
 
     async def charge_many(self, charges: Sequence[tuple[str, Rate, int]]) -> list[Verdict]:
-        """Every charge in one pipeline (one round trip however many users were active)."""
+        """Every charge in one round trip however many users were active: one script on one
+        Redis server, one pipeline of scripts (a key each) on a cluster."""
         if not charges:
             return []
+
+        async def one_call() -> list[Verdict]:
+            # one Redis server: one script for every key (one command, not one per active user)
+            args: list[int] = [self._now_us()]
+            for _, rate, cost in charges:
+                args += [rate.interval_us, rate.burst, cost]
+            waits = await self._charge_many(keys=[self._prefix + key for key, _, _ in charges], args=args)
+            return [Verdict(False, int(w) / MICROS) if int(w) > 0 else ALLOWED for w in waits]
+
+        if not isinstance(self._client, RedisCluster):
+            return await self._guard(one_call, [ALLOWED] * len(charges), "charge_many")
 
         async def call() -> list[Verdict]:
             now = self._now_us()
