@@ -7,9 +7,9 @@ the other is cancelled. All protocol decisions are made in `Session` and `Gatewa
 
 A connection lives for hours, mostly idle, and what its coroutines hold while they wait
 is held that long, 10,000 times over (docs/design-notes.md, "Memory per connection"):
-`serve` speaks ASGI directly (no Starlette `WebSocket` and its `receive` in between), reads
-in its own frame, keeps no received frame while waiting for the next, and empties the
-handshake's headers from the scope once the origin is checked.
+`serve` speaks ASGI directly (no Starlette `WebSocket` and its `receive` in between), keeps
+no received frame while waiting for the next, and empties the handshake's headers from the
+scope once the origin is checked.
 """
 
 from __future__ import annotations
@@ -105,21 +105,8 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         if conn.direct is None:
             await _read_and_write(receive, send, gateway, session, conn)
-            return
-        # the reader, in this frame rather than in one more coroutine per connection
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                frame = _frame_of(message)
-                del message  # neither it nor its frame held while waiting for the next one
-                if frame is not None and conn.close_code is None:
-                    await gateway.receive(session, conn, frame)
-                del frame
-        except Exception:
-            log.exception("reader_failed", conn=session.id)
-            conn.close(CloseCode.INTERNAL, "internal error")
+        else:
+            await _read(receive, gateway, session, conn)
     finally:
         gateway.close_session(session, conn)
         log.info("connection_closed", conn=session.id, codec=codec.name,
@@ -142,7 +129,7 @@ async def _read(receive: Receive, gateway: Gateway, session: Session, conn: Conn
             if message["type"] == "websocket.disconnect":
                 return
             frame = _frame_of(message)
-            del message
+            del message  # neither it nor its frame held while waiting for the next one
             if frame is not None and conn.close_code is None:
                 await gateway.receive(session, conn, frame)
             del frame
