@@ -45,12 +45,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_RATES = "25,50,100,200,300,400,600,800,1000,1200,1400,1600,2000"
 TARGETS = {
     "reference": "the plain websockets broadcast server, over Redis",
-    "liaison-embedded": "one gateway, in-process broker, SQLite",
-    "liaison-redis-1": "one gateway over Redis pub/sub, SQLite",
-    "liaison-redis-2": "two gateways over Redis pub/sub, one SQLite file, clients spread over both",
-    # uvloop against the plain asyncio loop, same run (LIAISON_LOOP; issue 16)
-    "liaison-embedded-uvloop": "liaison-embedded on uvloop (LIAISON_LOOP=uvloop)",
-    "liaison-redis-1-uvloop": "liaison-redis-1 on uvloop (LIAISON_LOOP=uvloop)",
+    "liaison-embedded": "one gateway, in-process broker, SQLite (the default loop: uvloop)",
+    "liaison-redis-1": "one gateway over Redis pub/sub, SQLite (uvloop)",
+    "liaison-redis-2": "two gateways over Redis pub/sub, one SQLite file, clients spread over both (uvloop)",
+    # the plain asyncio loop against the default (uvloop), same run (LIAISON_LOOP; issue 16)
+    "liaison-embedded-asyncio": "liaison-embedded on the plain asyncio loop (LIAISON_LOOP=asyncio)",
+    "liaison-redis-1-asyncio": "liaison-redis-1 on the plain asyncio loop (LIAISON_LOOP=asyncio)",
 }
 
 
@@ -137,7 +137,7 @@ class Servers:
         ports: list[int] = []
         for _ in range(gateways):
             proc, port = start_liaison(self.workdir, store_url, self.secret, redis_url, cpus, self.log_level,
-                                       loop="uvloop" if name.endswith("-uvloop") else "asyncio")
+                                       loop="asyncio" if name.endswith("-asyncio") else "auto")
             self.processes.append(proc)
             procs.append(proc)
             ports.append(port)
@@ -528,8 +528,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise SystemExit("--gateways: 1 or 2")
         name = "reference" if args.target == "reference" else (
             f"liaison-redis-{args.gateways}" if (args.redis or args.gateways > 1) else "liaison-embedded")
-        if args.uvloop and args.target != "reference":
-            name += "-uvloop"
+        if args.asyncio and args.target != "reference":
+            name += "-asyncio"
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="liaison-load-") as tmp:
@@ -575,7 +575,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soak-rate", type=float, default=None, help="soak posts/s (100)")
     p.add_argument("--server-log-level", default="info", help="LIAISON_LOG_LEVEL of the started gateways")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
-    p.add_argument("--uvloop", action="store_true", help="run Liaison's gateways on uvloop (LIAISON_LOOP=uvloop)")
+    p.add_argument("--asyncio", action="store_true",
+                   help="run Liaison's gateways on the plain asyncio loop (LIAISON_LOOP=asyncio), not uvloop")
     p.add_argument("--profile", action="store_true", help="record the gateway with py-spy during each scenario")
     p.add_argument("--out", default=None, help="report directory (default load/results/<timestamp>)")
 

@@ -200,7 +200,7 @@ def _healthy(port: int) -> bool:
 
 
 def start_liaison(workdir: Path, store_url: str, secret: str, redis_url: str | None, cpus: frozenset[int] | None,
-                  log_level: str = "info", port: int | None = None, loop: str = "asyncio") -> tuple[Process, int]:
+                  log_level: str = "info", port: int | None = None, loop: str = "auto") -> tuple[Process, int]:
     port = port or free_port()
     env = {"LIAISON_JWT_SECRET": secret, "LIAISON_STORE_URL": store_url, "LIAISON_LOG_LEVEL": log_level,
            "LIAISON_LOOP": loop,

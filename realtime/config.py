@@ -117,7 +117,7 @@ class Settings:
     catch_up_period: float = 2.0
     presence_period: float = 5.0
     log_level: str = "info"
-    loop: str = "asyncio"  # the event loop: asyncio, uvloop, or auto (uvloop when installed) (issue 16)
+    loop: str = "auto"  # the event loop: auto (uvloop when installed: a dependency), asyncio or uvloop (issue 16)
     max_connections: int = 15_000  # per process; beyond: 503 or close 1013 (lowered to fit RLIMIT_NOFILE)
     header_timeout: float = 10.0  # seconds to send a request's head, and to finish the WebSocket handshake
     keep_alive_timeout: int = 5  # seconds an idle HTTP keep-alive connection is kept
@@ -240,7 +240,7 @@ LOOPS = ("auto", "asyncio", "uvloop")
 
 
 def _loop(env: Mapping[str, str]) -> str:
-    raw = env.get("LIAISON_LOOP", "asyncio").strip().lower() or "asyncio"
+    raw = env.get("LIAISON_LOOP", "auto").strip().lower() or "auto"
     if raw not in LOOPS:
         raise ConfigError(f"LIAISON_LOOP must be one of {', '.join(LOOPS)}, got {raw!r}")
     if raw == "uvloop":

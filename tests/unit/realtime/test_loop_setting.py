@@ -9,8 +9,9 @@ from realtime.process.cli import uvicorn_config
 from realtime.ws.transport import GuardedH11Protocol
 
 
-def test_the_plain_loop_by_default_uvloop_or_auto_on_request() -> None:
-    assert load_settings({}, demo=True).loop == "asyncio"
+def test_uvloop_when_installed_by_default_the_plain_loop_on_request() -> None:
+    assert load_settings({}, demo=True).loop == "auto"
+    assert load_settings({"LIAISON_LOOP": "asyncio"}, demo=True).loop == "asyncio"
     assert load_settings({"LIAISON_LOOP": "UVLOOP"}, demo=True).loop == "uvloop"
     assert load_settings({"LIAISON_LOOP": "auto"}, demo=True).loop == "auto"
     with pytest.raises(ConfigError, match="LIAISON_LOOP must be one of auto, asyncio, uvloop"):
