@@ -212,7 +212,7 @@ def test_teacher_closes_and_reopens_a_chat_and_moderates_it(person, server) -> N
     expect(teacher.locator(".closed-note")).to_contain_text("Conversation fermée")
     expect(parent.locator(".closed-note")).to_contain_text("L’école a fermé cette conversation")
     expect(box).to_be_disabled()
-    expect(parent.get_by_role("button", name="Envoyer")).to_be_disabled()
+    expect(parent.get_by_role("button", name="Envoyer", exact=True)).to_be_disabled()
     expect(parent.locator(".bubble", has_text="signer le carnet")).to_be_visible()  # still readable
     # the list says so too
     parent.get_by_role("link", name="Conversations").click()

@@ -52,7 +52,7 @@ def test_an_erased_parent_s_messages_say_so_live_and_the_board_shows_the_year(
     teacher.goto(f"{keyed_server.url}/#/chat/{quote(channel, safe='')}")
     box = teacher.get_by_role("textbox").last
     box.fill("Je regarde aux objets trouvés")
-    teacher.get_by_role("button", name="Envoyer").click()
+    teacher.get_by_role("button", name="Envoyer", exact=True).click()
     expect(teacher.locator(".bubble", has_text="gilet bleu")).to_be_visible()
 
     counts = admin(keyed_server, "POST", "/admin/people/p-lea-mere/erase", {"dry_run": False})

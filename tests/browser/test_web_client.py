@@ -145,7 +145,7 @@ def test_chat_round_trip_with_typing_indicator(person) -> None:
     expect(teacher.get_by_role("heading", name="Famille d’Hugo")).to_be_visible()
     teacher_box = teacher.get_by_label("Votre message")
     teacher_box.fill("Bonjour, Hugo a oublié son cahier de lecture.")
-    teacher.get_by_role("button", name="Envoyer").click()
+    teacher.get_by_role("button", name="Envoyer", exact=True).click()
 
     # the chat appears live for the family
     parent.get_by_role("link", name="Messages").click()
