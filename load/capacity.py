@@ -40,10 +40,10 @@ class Measured:
 # The same figures as `measured_from_report` of docs/bench/2026-11-30/report.json (a unit test
 # checks it); replace them when docs/benchmarks.md records a newer run.
 LAST_RUN = Measured(
-    source="docs/benchmarks.md, fourth run (commit 1608cdd, 2026-11-30), liaison-redis-1",
-    deliveries_per_s=16_809.6, posts_per_s=600, channels_posting=75,
-    connects_per_s=1000 / 1.952, storm_recoveries_per_s=2000 / 2.704, kib_per_connection=21.33,
-    redis_messages_per_core=600 / (4.7 / 100))
+    source="docs/benchmarks.md, fifth run (commit a1b12dd, 2026-11-30), liaison-redis-1",
+    deliveries_per_s=28_553.7, posts_per_s=1000, channels_posting=75,
+    connects_per_s=1000 / 0.839, storm_recoveries_per_s=2000 / 1.461, kib_per_connection=11.4,
+    redis_messages_per_core=1000 / (3.6 / 100))
 
 
 @dataclass(frozen=True, slots=True)
