@@ -54,24 +54,10 @@ redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now)
 return 0
 """
 
-# KEYS[1]; ARGV: now_us, interval_us, burst, cost -> microseconds until the next hit passes (0:
-# now); records `cost` hits that already happened (`channels.limits.charged`)
+# KEYS: one or more keys (a cluster's in one slot each: one key a call); ARGV: now_us, then for
+# each key interval_us, burst, cost -> for each key the microseconds until its next hit passes
+# (0: now); records `cost` hits that already happened (`channels.limits.charged`)
 CHARGE = """
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
-if tat < now then tat = now end
-tat = math.min(tat + interval * tonumber(ARGV[4]), now + 2 * interval * burst)
-redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
-local allow_at = tat - interval * (burst - 1)
-if allow_at > now then return allow_at - now end
-return 0
-"""
-
-# CHARGE for many keys in one call (one Redis server: the keys are in many slots): KEYS are the
-# keys; ARGV: now_us, then interval_us, burst, cost for each key -> each key's wait in us
-CHARGE_MANY = """
 local now = tonumber(ARGV[1])
 local waits = {}
 for i = 1, #KEYS do
@@ -140,7 +126,6 @@ class RedisLimiter:
         self._down_until: float | None = None  # set while Redis is unreachable
         self._hit = client.register_script(HIT)
         self._charge = client.register_script(CHARGE)
-        self._charge_many = client.register_script(CHARGE_MANY)
         self._acquire = client.register_script(ACQUIRE)
         self._blocked = client.register_script(BLOCKED)
         self._admits: list[_Admit] = []
@@ -182,40 +167,35 @@ class RedisLimiter:
         return await self._guard(call, ALLOWED, "hit")
 
     async def charge(self, key: str, rate: Rate, cost: int) -> Verdict:
-        async def call() -> Verdict:
-            wait = await self._charge(keys=[self._prefix + key],
-                                      args=[self._now_us(), rate.interval_us, rate.burst, cost])
-            return Verdict(False, int(wait) / MICROS) if int(wait) > 0 else ALLOWED
-
-        return await self._guard(call, ALLOWED, "charge")
+        return (await self.charge_many([(key, rate, cost)]))[0]
 
     async def charge_many(self, charges: Sequence[tuple[str, Rate, int]]) -> list[Verdict]:
-        """Every charge in one round trip however many users were active: one script on one
-        Redis server, one pipeline of scripts (a key each) on a cluster."""
+        """Every charge in one round trip however many users were active: one script for every
+        key on one Redis server (one command, not one per active user), a pipeline of one
+        script a key on a cluster (the keys are in many slots)."""
         if not charges:
             return []
 
+        def verdict(wait: Any) -> Verdict:
+            return Verdict(False, int(wait) / MICROS) if int(wait) > 0 else ALLOWED
+
         async def one_call() -> list[Verdict]:
-            # one Redis server: one script for every key (one command, not one per active user)
             args: list[int] = [self._now_us()]
             for _, rate, cost in charges:
                 args += [rate.interval_us, rate.burst, cost]
-            waits = await self._charge_many(keys=[self._prefix + key for key, _, _ in charges], args=args)
-            return [Verdict(False, int(w) / MICROS) if int(w) > 0 else ALLOWED for w in waits]
+            waits = await self._charge(keys=[self._prefix + key for key, _, _ in charges], args=args)
+            return [verdict(w) for w in waits]
 
-        if not isinstance(self._client, RedisCluster):
-            return await self._guard(one_call, [ALLOWED] * len(charges), "charge_many")
-
-        async def call() -> list[Verdict]:
+        async def per_key() -> list[Verdict]:
             now = self._now_us()
             pipe = self._client.pipeline(transaction=False)
             for key, rate, cost in charges:
                 # EVAL, not EVALSHA: a pipeline (a cluster's too) cannot reload a script it lacks
                 pipe.eval(CHARGE, 1, self._prefix + key, now, rate.interval_us, rate.burst, cost)
-            waits = await pipe.execute()
-            return [Verdict(False, int(w) / MICROS) if int(w) > 0 else ALLOWED for w in waits]
+            return [verdict(waits[0]) for waits in await pipe.execute()]
 
-        return await self._guard(call, [ALLOWED] * len(charges), "charge_many")
+        call = per_key if isinstance(self._client, RedisCluster) else one_call
+        return await self._guard(call, [ALLOWED] * len(charges), "charge")
 
     async def acquire(self, key: str, holder: str, limit: int, ttl: float) -> Verdict:
         async def call() -> Verdict:
