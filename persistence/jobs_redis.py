@@ -34,15 +34,10 @@ from persistence.store import StoreUnavailable
 
 GROUP = "workers"
 
+# KEYS = stream, delayed, then each job's seen key; ARGV = retention, then each job's entry and
+# not_before. A job whose seen key is new is recorded with it in the same step (so a crash
+# cannot leave a record without its job): into the stream, or the delayed set until not_before
 _ENQUEUE = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-if tonumber(ARGV[3]) > 0 then redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
-else redis.call('XADD', KEYS[2], '*', 'job', ARGV[2]) end
-return 1
-"""
-# _ENQUEUE for many jobs in one call: KEYS = stream, delayed, then each job's seen key;
-# ARGV = retention, then each job's entry and not_before
-_ENQUEUE_MANY = """
 local added = 0
 for i = 3, #KEYS do
   local entry, not_before = ARGV[2 * (i - 2)], ARGV[2 * (i - 2) + 1]
@@ -89,7 +84,6 @@ class RedisJobQueue:
         self._delayed = base + "delayed"
         self._seen = base + "seen:"
         self._enqueue = client.register_script(_ENQUEUE)
-        self._enqueue_many = client.register_script(_ENQUEUE_MANY)
         self._move_due = client.register_script(_MOVE_DUE)
         self._end_script = client.register_script(_END)
 
@@ -110,13 +104,7 @@ class RedisJobQueue:
         await self._client.aclose()
 
     async def enqueue(self, job_id: str, kind: str, payload: dict[str, Any], not_before: float = 0.0) -> bool:
-        entry = json.dumps({"id": job_id, "kind": kind, "payload": payload, "attempts": 0}, separators=(",", ":"))
-        try:
-            added = await self._enqueue(keys=[self._seen + job_id, self._stream, self._delayed],
-                                        args=[DONE_RETENTION, entry, not_before])
-        except RedisError as exc:
-            raise StoreUnavailable(f"job queue: {exc}") from exc
-        return bool(added)
+        return await self.enqueue_many([NewJob(job_id, kind, payload, not_before)]) == 1
 
     async def enqueue_many(self, jobs: list[NewJob]) -> int:
         """One script call (one command, one round trip) per 500 jobs: every key is in the
@@ -131,7 +119,7 @@ class RedisJobQueue:
                 args += [json.dumps({"id": j.id, "kind": j.kind, "payload": j.payload, "attempts": 0},
                                     separators=(",", ":")), j.not_before]
             try:
-                added += int(await self._enqueue_many(keys=keys, args=args))
+                added += int(await self._enqueue(keys=keys, args=args))
             except RedisError as exc:
                 raise StoreUnavailable(f"job queue: {exc}") from exc
         return added
