@@ -11,6 +11,7 @@ carries ids and counts only, never a text.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ BATCH = 500  # entries per write
 MAX_PENDING = 100_000  # entries queued while the store is down, at most (then the oldest are dropped, logged)
 RETRY_DELAY = 1.0
 GATHER = 0.2  # seconds of entries written together
+FLUSH_WAIT = 2.0  # seconds a read of the log waits for this process's pending entries
 
 
 class Audit:
@@ -76,8 +78,10 @@ class Audit:
     async def entries(self, school: str | None = None, *, target: str | None = None,
                       before: int | None = None, limit: int = 100) -> list[AuditEntry]:
         """Newest first, at most `limit` (capped at 500); what this process recorded before
-        the call included (its pending entries are written first)."""
-        await self.flush()
+        the call included (its pending entries are written first, waited for at most
+        `FLUSH_WAIT` seconds: while the store is away the writer retries for as long)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), FLUSH_WAIT)
         return await self.store.entries(school=school, target=target, before=before,
                                         limit=max(1, min(limit, MAX_PAGE)))
 

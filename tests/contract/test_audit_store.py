@@ -17,6 +17,7 @@ import pytest
 from persistence.audit_mongo import MongoAuditStore
 from persistence.audit_sqlite import SQLiteAuditStore
 from persistence.audit_store import AuditEntry, AuditStore
+from persistence.store import StoreUnavailable
 from realtime.services.audit import Audit
 from tests.contract.conftest import mongodb_database
 from tests.support.clock import FakeClock
@@ -149,3 +150,21 @@ async def test_the_service_writes_a_burst_in_the_background(audit_store: AuditSt
     await audit.flush()
     entries = await audit.entries("ecole-a", limit=500)
     assert [e.details["seq"] for e in entries] == list(range(300, 0, -1))
+
+
+async def test_a_read_of_the_log_sees_what_was_just_recorded_and_never_hangs_on_a_closed_store(
+        audit_backend: AuditFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = audit_backend()
+    await store.open()
+    audit = Audit(store)
+    await audit.record("d-bernard", "quiet_hours_changed", "school:ecole-a", "ecole-a", {})
+    assert [e.action for e in await audit.entries("ecole-a")] == ["quiet_hours_changed"]  # no flush asked
+    await store.close()
+    monkeypatch.setattr("realtime.services.audit.FLUSH_WAIT", 0.2)
+    monkeypatch.setattr("realtime.services.audit.RETRY_DELAY", 0.05)
+    await audit.record("d-bernard", "published", "class:cm1", "ecole-a", {"seq": 1})  # never written
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await audit.entries("ecole-a")
+    assert time.monotonic() - started < 5
+    audit._writer.cancel()  # type: ignore[union-attr]  # it retries for as long as the store is away
