@@ -71,11 +71,20 @@ class _Call:
 
 class Batcher:
     def __init__(
-        self, run_batch: RunBatch, max_batch: int = MAX_BATCH, timeout: float | None = None
+        self, run_batch: RunBatch, max_batch: int = MAX_BATCH, timeout: float | None = None,
+        linger: float = 0.0, clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`linger` (seconds): under steady load, when the previous batch started less than
+        `linger` ago, a call that finds no batch running waits that long for others to
+        join it — a group-commit delay, as PostgreSQL's `commit_delay`: one commit (one fsync)
+        and one thread hand-off for them all. An idle store adds no delay; calls that queue
+        while a batch runs never linger (they have waited already)."""
         self._run_batch = run_batch
         self._max = max_batch
         self._timeout = timeout
+        self._linger = linger
+        self._clock = clock
+        self._last_start = float("-inf")
         self._queue: list[_Call] = []
         self._runner: asyncio.Task[None] | None = None
 
@@ -102,7 +111,10 @@ class Batcher:
         return result
 
     async def _drain_queue(self) -> None:
+        if self._linger > 0 and self._clock() - self._last_start < self._linger:
+            await asyncio.sleep(self._linger)
         while self._queue:
+            self._last_start = self._clock()
             batch, self._queue = self._queue[: self._max], self._queue[self._max :]
             batch = [call for call in batch if not call.future.done()]  # expired while queued
             if not batch:

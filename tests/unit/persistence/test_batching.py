@@ -137,3 +137,34 @@ async def test_a_batch_is_given_the_latest_deadline_of_its_calls() -> None:
     assert len(worker.deadlines) == 2
     assert all(d is not None and before + 5 <= d <= time.monotonic() + 5 for d in worker.deadlines)
     assert Batcher(worker.run)._timeout is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_under_steady_load_a_call_lingers_for_others_to_share_its_batch() -> None:
+    worker, clock = Worker(), Clock()
+    worker.gate.set()
+    batcher = Batcher(worker.run, linger=0.05, clock=clock)
+    assert await batcher.run(returns(1)) == 1  # no batch before it: no linger
+    # the clock has not moved: the previous batch started just now, calls come steadily
+    first = asyncio.ensure_future(batcher.run(returns(2)))
+    await asyncio.sleep(0)  # its runner starts, and lingers
+    later = [asyncio.ensure_future(batcher.run(returns(i))) for i in (3, 4)]
+    assert await asyncio.gather(first, *later) == [2, 3, 4]
+    assert worker.batches == [1, 3]  # without the linger: [1, 1, 2]
+
+
+async def test_an_idle_store_does_not_linger() -> None:
+    worker, clock = Worker(), Clock()
+    worker.gate.set()
+    batcher = Batcher(worker.run, linger=3600.0, clock=clock)
+    assert await batcher.run(returns(1)) == 1
+    clock.now += 3601  # the last batch started longer than the linger ago
+    assert await asyncio.wait_for(batcher.run(returns(2)), 5) == 2  # the hour's linger would fail this
+    assert worker.batches == [1, 1]
