@@ -6,6 +6,11 @@ pump task hands the queue to the broker in order. A stalled or lost broker only 
 live delivery: the pump retries with backoff, and whatever it must drop (the queue is
 bounded) is found again by the gateways — `message` events by `seq` (gap-fill and the
 periodic catch-up of `realtime.engine.catchup`), edits by `updated_since` on reconnect.
+
+Over a remote broker (Redis), a new message is also handed to this gateway's own hub at once
+(`local`): its subscribers here do not wait for the broker's round trip and echo, and the
+echo, when it comes, is below the feed's position and dropped (the hub orders by `seq`).
+Edits and deletions have no `seq` to drop an echo by: they go through the broker only.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Callable
 
 import structlog
 from redis.backoff import EqualJitterBackoff
@@ -30,8 +36,11 @@ BATCH = 500  # events handed to the broker side by side at most
 
 class Events:
     def __init__(self, broker: Broker, max_queued: int = MAX_QUEUED,
-                 max_bytes: int = MAX_QUEUED_BYTES) -> None:
+                 max_bytes: int = MAX_QUEUED_BYTES, local: Callable[[Event], None] | None = None) -> None:
+        """`local`: this gateway's hub (`Hub.on_event`) when the broker is remote, for the
+        messages' own short cut; None when the broker delivers in process already."""
         self.broker = broker
+        self.local = local
         self._queue: deque[Event] = deque()
         self._sizes: dict[int, int] = {}  # id(event) -> its size, while queued
         self._bytes = 0
@@ -46,6 +55,9 @@ class Events:
     async def publish(self, event: Event) -> None:
         """Queue an event for the broker; returns at once. Beyond the bounds (count and bytes:
         a broker away for long), the oldest events are dropped and logged."""
+        if self.local is not None and event.seq is not None:
+            # after the caller's reply, as the in-process broker does (`call_soon`)
+            asyncio.get_running_loop().call_soon(self.local, event)
         size = event_size(event)
         while self._queue and (len(self._queue) >= self._max or self._bytes + size > self._max_bytes):
             lost = self._take()

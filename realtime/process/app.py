@@ -25,6 +25,7 @@ from channels.broker import Broker
 from channels.factory import make_broker
 from channels.hub import Hub
 from channels.limits import Limiter, LocalFirst, MemoryLimiter
+from channels.memory import MemoryBroker
 from channels.presence import LocalPresence, Presence
 from channels.redis_limits import RedisLimiter
 from channels.redis_presence import RedisPresence, presence_client
@@ -147,7 +148,8 @@ class Runtime:
         self.hub = Hub(broker, encoders, self._fetch_range, self._latest_seq,
                        gap_delay=settings.gap_fill_delay, on_delivered=self.metrics.delivered)
         self.presence: Presence = LocalPresence(self.hub)
-        self.events = Events(broker)
+        # over Redis, this gateway's subscribers get its own new messages without the round trip
+        self.events = Events(broker, local=None if isinstance(broker, MemoryBroker) else self.hub.on_event)
         self.catch_up = CatchUp(store, self.hub)
         # over Redis, commands' rate hits are answered in process and shared in batches
         # (channels.limits.LocalFirst); HTTP requests ask Redis each time

@@ -50,3 +50,15 @@ async def test_while_the_broker_is_away_the_queue_is_bounded_in_bytes() -> None:
     for n in range(100):
         await events.publish(Event("class:a", "message", {"text": "x" * 2_000}, n + 1))
     assert events.pending() < 25 and events.dropped == 100 - events.pending()  # ~2 KB each, 50 KB at most
+
+
+async def test_over_a_remote_broker_new_messages_also_reach_the_local_hub_without_it() -> None:
+    broker = MemoryBroker()  # never started: stands for a remote broker that is slow or away
+    local = Recorder()
+    events = Events(broker, local=local.on_event)
+    await events.publish(Event("class:a", "message", {"n": 1}, 1))
+    await events.publish(Event("class:a", "message_edited", {"n": 1}))  # no seq: no echo to drop
+    assert local.events == []  # after the publisher's reply, as the in-process broker does
+    await wait_for(lambda: len(local.events) == 1)
+    assert local.events[0].seq == 1
+    assert events.pending() == 2  # both still go to the broker, for the other gateways
