@@ -38,7 +38,7 @@ from channels.limits import ALLOWED, MICROS, Rate, Verdict
 log = structlog.get_logger("liaison.limits")
 
 T = TypeVar("T")
-REFRESH_CHUNK = 200
+REFRESH_CHUNK = 500
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 # KEYS[1]; ARGV: now_us, interval_us, burst -> 0 when allowed, else microseconds to wait
@@ -84,14 +84,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 0
 """
 
-# KEYS[1]; ARGV: now_us, expiry_us, ttl_ms, holders... -> 0; the holders' holdings expire at
+# KEYS: one or more keys (a cluster's: one key a call); ARGV: now_us, expiry_us, ttl_ms, then for
+# each key the count of its holders and the holders -> 0; the holders' holdings expire at
 # expiry_us (made again if they had gone), expired ones are dropped
 REFRESH = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-for i = 4, #ARGV do
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
+local at = 4
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[at])
+  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', ARGV[1])
+  for i = at + 1, at + n do
+    redis.call('ZADD', KEYS[k], ARGV[2], ARGV[i])
+  end
+  redis.call('PEXPIRE', KEYS[k], ARGV[3])
+  at = at + n + 1
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 0
 """
 
@@ -128,6 +134,7 @@ class RedisLimiter:
         self._charge = client.register_script(CHARGE)
         self._acquire = client.register_script(ACQUIRE)
         self._blocked = client.register_script(BLOCKED)
+        self._refresh = client.register_script(REFRESH)
         self._admits: list[_Admit] = []
         self.admit_trips = 0  # pipelines sent by `admit` (for tests and figures)
         self._admitting: asyncio.Task[None] | None = None
@@ -217,18 +224,30 @@ class RedisLimiter:
         now = self._now_us()
         expiry = now + round(ttl * MICROS)
         ttl_ms = math.ceil(ttl * 1000)
-        # pipelines of REFRESH_CHUNK keys, each with its own deadline: one pipeline for 10,000
-        # users would hold the event loop (and every delivery) for a noticeable moment. One
-        # script a key, not ZADD + ZREMRANGEBYSCORE + PEXPIRE: every period refreshes every
-        # connected user, and each command costs the client more than Redis
+        # REFRESH_CHUNK keys a call, each with its own deadline: one call for 10,000 users would
+        # hold the event loop (and Redis) for a noticeable moment. On one Redis server, one
+        # script call a chunk: every period refreshes every connected user, and one command a
+        # key (a script each, or ZADD + ZREMRANGEBYSCORE + PEXPIRE) made the period's refresh a
+        # burst of thousands of commands that held every delivery of the moment (issue 16:
+        # the fan-out's p99 spiked every 5 s). On a cluster (keys in many slots), one a key.
+        cluster = isinstance(self._client, RedisCluster)
         for start in range(0, len(keys), REFRESH_CHUNK):
             chunk = keys[start:start + REFRESH_CHUNK]
 
             async def call(chunk: list[str] = chunk) -> None:
-                pipe = self._client.pipeline(transaction=False)
+                if cluster:
+                    pipe = self._client.pipeline(transaction=False)
+                    for key in chunk:
+                        holders = list(holdings[key])
+                        # EVAL, not EVALSHA: a cluster's pipeline cannot reload a script it lacks
+                        pipe.eval(REFRESH, 1, self._prefix + key, now, expiry, ttl_ms, len(holders), *holders)
+                    await pipe.execute()
+                    return
+                args: list[int | str] = [now, expiry, ttl_ms]
                 for key in chunk:
-                    pipe.eval(REFRESH, 1, self._prefix + key, now, expiry, ttl_ms, *holdings[key])
-                await pipe.execute()
+                    holders = list(holdings[key])
+                    args += [len(holders), *holders]
+                await self._refresh(keys=[self._prefix + key for key in chunk], args=args)
 
             await self._guard(call, None, "refresh")
 

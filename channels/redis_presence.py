@@ -26,6 +26,7 @@ log = structlog.get_logger("liaison.presence")
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 NO_PRESENCE = "user:"
+SYNC_CHUNK = 500  # (channel, user) pairs written by one pipeline, about
 
 
 def presence_client(url: str) -> Redis | RedisCluster:
@@ -60,7 +61,8 @@ class RedisPresence:
 
     async def sync(self) -> None:
         """Write this gateway's (channel, user) pairs with a fresh expiry and remove departed
-        ones, in one pipeline. `user:` channels are left out: nobody asks for their presence."""
+        ones, in pipelines of about `SYNC_CHUNK` pairs. `user:` channels are left out: nobody
+        asks for their presence."""
         now = self._clock()
         current: dict[str, set[str]] = {}
         for channel in self._hub.channels():
@@ -69,10 +71,17 @@ class RedisPresence:
             users = {s.user_id for s in self._hub.subscribers(channel) if s.user_id}
             if users:
                 current[channel] = users
-        pipe = self._client.pipeline(transaction=False)
+        # pipelines of about SYNC_CHUNK members: one pipeline of every pair (thousands) held the
+        # event loop, and Redis on the same core, long enough to show in every delivery's p99
+        # (issue 16); between chunks the gateway delivers
+        pipe, members = self._client.pipeline(transaction=False), 0
         for channel, users in current.items():
             pipe.zadd(self._prefix + channel, {f"{u}|{self._instance}": now + self._ttl for u in users})
             pipe.zremrangebyscore(self._prefix + channel, "-inf", now)
+            members += len(users)
+            if members >= SYNC_CHUNK:
+                await pipe.execute()
+                pipe, members = self._client.pipeline(transaction=False), 0
         for channel, users in self._written.items():
             gone = users - current.get(channel, set())
             if gone:

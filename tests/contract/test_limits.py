@@ -1,5 +1,5 @@
-"""The `Limiter` contract, run against every adapter: in-process and Redis (a real
-`redis-server` started by the tests). Time is a fake clock that the tests move; two
+"""The `Limiter` contract, run against every adapter: in-process, Redis and Redis Cluster
+(real `redis-server`s started by the tests). Time is a fake clock that the tests move; two
 limiters on one backend stand for two gateway processes."""
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from channels.limits import ALLOWED, Limiter, MemoryLimiter, Rate, UserLimits
 from channels.redis_limits import RedisLimiter
 from school.errors import RateLimited
 from tests.support.clock import FakeClock
-from tests.support.redis_servers import RedisServer, redis_missing, start_redis
+from tests.support.redis_servers import (
+    RedisClusterServers,
+    RedisServer,
+    redis_missing,
+    start_cluster,
+    start_redis,
+)
 
 
 @dataclass
@@ -44,14 +50,25 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    reason = redis_missing()
+    if reason:
+        pytest.skip(reason)
+    cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     clock = FakeClock()
     if request.param == "memory":
         shared = MemoryLimiter(clock)  # one process: every "gateway" is the same limiter
         made = Backend(lambda: shared, clock)
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
+        fixture = "redis_server" if request.param == "redis" else "redis_cluster"
+        server: RedisServer | RedisClusterServers = request.getfixturevalue(fixture)
         prefix = f"t{uuid.uuid4().hex[:12]}:"
         made = Backend(lambda: RedisLimiter.from_url(server.url, prefix, clock=clock), clock)
     yield made
@@ -151,6 +168,19 @@ async def test_refresh_remakes_a_holding_that_was_lost(backend: Backend) -> None
     await limiter.refresh({"conns:u": ["a", "b"]}, 20)
     assert not (await limiter.acquire("conns:u", "c", 2, 20)).allowed
     await limiter.release("conns:u", "never-held")  # no error
+
+
+async def test_one_refresh_keeps_every_key_of_many_with_each_its_own_holders(backend: Backend) -> None:
+    """A gateway refreshes all its users at once (more keys than one Redis call takes)."""
+    limiter = backend.limiter()
+    holdings = {f"conns:u{n}": [f"h{n}-{i}" for i in range(1 + n % 3)] for n in range(1_200)}
+    await limiter.refresh(holdings, 20)
+    for n in (0, 1, 2, 599, 1_199):
+        held = 1 + n % 3
+        assert not (await limiter.acquire(f"conns:u{n}", "new", held, 20)).allowed  # all still held
+        assert (await limiter.acquire(f"conns:u{n}", "new", held + 1, 20)).allowed  # and no more
+    backend.clock.advance(21)
+    assert (await limiter.acquire("conns:u2", "new", 1, 20)).allowed  # expired with its ttl
 
 
 # -- blocks ----------------------------------------------------------------------------
