@@ -72,16 +72,47 @@ end
 return waits
 """
 
-# KEYS[1]; ARGV: now_us, expiry_us, holder, limit, ttl_ms -> 0 when allowed, else us to wait
-ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return math.max(1, tonumber(first[2]) - tonumber(ARGV[1]))
+# Lua functions shared by the scripts below. `now` is ARGV's string (a Lua number would be
+# formatted with 14 digits when handed to Redis), the other arguments too.
+# acquire: 0 when the holder holds a place (now or already), else microseconds until one frees
+# blocked: microseconds left of the block, 0 when there is none
+_ACQUIRE_FN = """
+local function acquire(key, now, expiry, holder, limit, ttl_ms)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if not redis.call('ZSCORE', key, holder) and redis.call('ZCARD', key) >= tonumber(limit) then
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return math.max(1, tonumber(first[2]) - tonumber(now))
+  end
+  redis.call('ZADD', key, expiry, holder)
+  redis.call('PEXPIRE', key, ttl_ms)
+  return 0
 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 0
+"""
+_BLOCKED_FN = """
+local function blocked(key, now)
+  local left = tonumber(redis.call('GET', key) or '0') - tonumber(now)
+  if left > 0 then return left end
+  return 0
+end
+"""
+
+# KEYS[1]; ARGV: now_us, expiry_us, holder, limit, ttl_ms -> acquire's answer
+ACQUIRE = _ACQUIRE_FN + "return acquire(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
+
+# KEYS[1]; ARGV: now_us -> blocked's answer
+BLOCKED = _BLOCKED_FN + "return blocked(KEYS[1], ARGV[1])\n"
+
+# KEYS: (block key, holdings key) of each connect; ARGV: now_us, then for each connect expiry_us,
+# holder, limit, ttl_ms -> for each connect blocked's answer, then acquire's: a batch of
+# connects in one call (on one Redis server; a cluster's two keys are in two slots)
+ADMIT = _ACQUIRE_FN + _BLOCKED_FN + """
+local out = {}
+for i = 1, #KEYS / 2 do
+  local a = 4 * i - 2
+  out[2 * i - 1] = blocked(KEYS[2 * i - 1], ARGV[1])
+  out[2 * i] = acquire(KEYS[2 * i], ARGV[1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+end
+return out
 """
 
 # KEYS: one or more keys (a cluster's: one key a call); ARGV: now_us, expiry_us, ttl_ms, then for
@@ -100,14 +131,6 @@ for k = 1, #KEYS do
 end
 return 0
 """
-
-# KEYS[1]; ARGV: now_us -> microseconds left, 0 when not blocked
-BLOCKED = """
-local left = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])
-if left > 0 then return left end
-return 0
-"""
-
 
 def limits_client(url: str, timeout: float) -> Redis | RedisCluster:
     """A client without silent retries and with short timeouts: a limit check that cannot
@@ -135,6 +158,7 @@ class RedisLimiter:
         self._acquire = client.register_script(ACQUIRE)
         self._blocked = client.register_script(BLOCKED)
         self._refresh = client.register_script(REFRESH)
+        self._admit = client.register_script(ADMIT)
         self._admits: list[_Admit] = []
         self.admit_trips = 0  # pipelines sent by `admit` (for tests and figures)
         self._admitting: asyncio.Task[None] | None = None
@@ -299,13 +323,22 @@ class RedisLimiter:
 
     async def _admit_call(self, batch: list[_Admit]) -> list[tuple[float, Verdict]]:
         now = self._now_us()
-        pipe = self._client.pipeline(transaction=False)
-        for ask in batch:
-            # EVAL, not EVALSHA: a pipeline (a cluster's too) cannot reload a script it lacks
-            pipe.eval(BLOCKED, 1, self._prefix + ask.block_key, now)
-            pipe.eval(ACQUIRE, 1, self._prefix + ask.key, now, now + round(ask.ttl * MICROS), ask.holder,
-                      ask.limit, math.ceil(ask.ttl * 1000))
-        replies = await pipe.execute()
+        if isinstance(self._client, RedisCluster):  # a connect's two keys are in two slots
+            pipe = self._client.pipeline(transaction=False)
+            for ask in batch:
+                # EVAL, not EVALSHA: a cluster's pipeline cannot reload a script it lacks
+                pipe.eval(BLOCKED, 1, self._prefix + ask.block_key, now)
+                pipe.eval(ACQUIRE, 1, self._prefix + ask.key, now, now + round(ask.ttl * MICROS), ask.holder,
+                          ask.limit, math.ceil(ask.ttl * 1000))
+            replies = await pipe.execute()
+        else:  # one script call for the batch, not two EVALs a connect (each with the script's
+            # text, hashed by Redis each time: ~600 bytes and two script runs a connect)
+            keys: list[str] = []
+            args: list[int | str] = [now]
+            for ask in batch:
+                keys += [self._prefix + ask.block_key, self._prefix + ask.key]
+                args += [now + round(ask.ttl * MICROS), ask.holder, ask.limit, math.ceil(ask.ttl * 1000)]
+            replies = await self._admit(keys=keys, args=args)
         answers: list[tuple[float, Verdict]] = []
         for index in range(len(batch)):
             left, wait = int(replies[2 * index]), int(replies[2 * index + 1])
@@ -318,7 +351,7 @@ class RedisLimiter:
         await self._client.aclose()
 
 
-ADMIT_BATCH = 256  # connects per pipeline (two scripts each)
+ADMIT_BATCH = 256  # connects per call
 
 
 @dataclass(eq=False, slots=True)
