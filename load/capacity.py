@@ -33,6 +33,9 @@ class Measured:
     storm_recoveries_per_s: float  # guardians reconnecting with `since`, replies complete, per second
     kib_per_connection: float  # memory per idle connection
     redis_messages_per_core: float | None = None  # pub/sub messages per second per Redis core, if measured
+    # idle connections whose periodic refreshes (presence, connection places) one Redis core
+    # carries: the idle scenario's connections over its Redis CPU, if measured
+    refreshed_connections_per_redis_core: float | None = None
 
 
 # The fourth run of docs/benchmarks.md ("Issue 16: the fourth run", commit 1608cdd, 2026-11-30,
@@ -145,6 +148,10 @@ def plan(measured: Measured, a: Assumptions = Assumptions()) -> Plan:
     announcement_out = schools * spread(per_school) / a.announcement_seconds
     redis_rate = measured.redis_messages_per_core or a.redis_messages_per_shard
     redis = [
+        *([Need("presence and connection places, refreshed every 5 s", _up(connections / refreshed),
+                f"{connections:,} connections at {refreshed:,.0f} a core (measured: Redis's CPU under "
+                "idle connections)")]
+          if (refreshed := measured.refreshed_connections_per_redis_core) else []),
         Need("class posts at the peak hour", _up(class_out / redis_rate),
              f"{class_out:,.0f} pub/sub messages/s ({spread(per_class):.1f} gateways a class)"),
         Need("national announcement (one post per school channel)", _up(announcement_out / redis_rate),
@@ -207,6 +214,9 @@ def measured_from_report(report: Mapping[str, Any], target: str = "liaison-redis
     if best and best[0].get("redis_cpu_pct"):
         redis_rate = best[0]["rate"] / (best[0]["redis_cpu_pct"] / 100)
     complete = storm.get("all_complete_s") or storm.get("last_complete_s")
+    refreshed = None
+    if idle.get("idle_redis_cpu_pct") and idle.get("connected"):
+        refreshed = float(idle["connected"]) / (float(idle["idle_redis_cpu_pct"]) / 100)
     return Measured(
         source=f"{source}, {target}",
         deliveries_per_s=float(fan["best_sustained_deliveries_per_s"]),
@@ -215,7 +225,7 @@ def measured_from_report(report: Mapping[str, Any], target: str = "liaison-redis
         connects_per_s=1000 / float(idle["cpu_ms_per_connect"]),
         storm_recoveries_per_s=float(storm["clients"]) / float(complete),
         kib_per_connection=float(idle["kib_per_connection"]),
-        redis_messages_per_core=redis_rate)
+        redis_messages_per_core=redis_rate, refreshed_connections_per_redis_core=refreshed)
 
 
 def load_measured(path: Path | None, target: str = "liaison-redis-1") -> Measured:

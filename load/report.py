@@ -299,7 +299,7 @@ SCENARIO_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
              [("connections", "connections"), ("connected", "connected"), ("connect_rate_per_s", "connects/s"),
               ("rss_before_mib", "RSS before MiB"), ("rss_after_mib", "RSS after MiB"),
               ("kib_per_connection", "KiB per connection"), ("cpu_ms_per_connect", "CPU ms per connect"),
-              ("idle_cpu_pct", "idle CPU %")]),
+              ("idle_cpu_pct", "idle CPU %"), ("idle_redis_cpu_pct", "idle Redis CPU %")]),
     "soak": ("Soak",
              "A steady class fan-out for a bounded time; server memory sampled along the run.",
              [("connections", "connections"), ("rate", "posts/s"), ("seconds", "s"),

@@ -731,8 +731,10 @@ async def chat(target: Target, pairs: int, rounds: int, progress: Progress,
         await pool.close()
 
 
-async def idle(target: Target, connections: int, progress: Progress, settle: float = 3.0) -> dict[str, Any]:
-    """Server memory and CPU for `connections` idle, connected clients."""
+async def idle(target: Target, connections: int, progress: Progress, settle: float = 10.0) -> dict[str, Any]:
+    """Server memory and CPU for `connections` idle, connected clients; over Redis, also Redis's
+    CPU while they idle: what the gateways' periodic refreshes of presence and connection
+    places cost it (`settle` spans two refresh periods of 5 s)."""
     shape = target.shape
     users = list(district.user_ids(shape.schools, shape.classes, shape.students))[:connections]
     pool = Pool(target, users)
@@ -743,9 +745,10 @@ async def idle(target: Target, connections: int, progress: Progress, settle: flo
         cpu0 = target.usage.cpu_seconds()
         target.phase("measure")
         connected = await pool.connect(progress, timeout=300.0)
-        cpu1 = target.usage.cpu_seconds()
+        aux = target.aux or Usage([])
+        cpu1, aux1 = target.usage.cpu_seconds(), aux.cpu_seconds()
         await asyncio.sleep(settle)
-        cpu2 = target.usage.cpu_seconds()
+        cpu2, aux2 = target.usage.cpu_seconds(), aux.cpu_seconds()
         after = target.usage.rss_kib()
         still_open = sum(1 for i in pool.live if pool.clients[i].open_now)
         count = connected["connected"] or 1
@@ -755,7 +758,8 @@ async def idle(target: Target, connections: int, progress: Progress, settle: flo
                   "rss_before_mib": round(before / 1024, 1), "rss_after_mib": round(after / 1024, 1),
                   "kib_per_connection": round((after - before) / count, 2),
                   "cpu_ms_per_connect": round((cpu1 - cpu0) * 1000 / count, 3),
-                  "idle_cpu_pct": round((cpu2 - cpu1) / settle * 100, 1)}
+                  "idle_cpu_pct": round((cpu2 - cpu1) / settle * 100, 1),
+                  "idle_redis_cpu_pct": round((aux2 - aux1) / settle * 100, 2) if target.aux else None}
         progress(f"idle: {connected['connected']:,} connections, {result['kib_per_connection']} KiB each "
                  f"(RSS {result['rss_before_mib']} -> {result['rss_after_mib']} MiB), "
                  f"{result['cpu_ms_per_connect']} ms CPU per connect, {result['connect_rate_per_s']} connects/s")

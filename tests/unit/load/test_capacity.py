@@ -64,6 +64,20 @@ def test_figures_are_read_from_a_bench_report(tmp_path: Path) -> None:
         measured_from_report(report, "liaison-embedded")
 
 
+def test_redis_shards_for_the_periodic_refreshes_follow_the_measured_idle_cost(tmp_path: Path) -> None:
+    report = {"targets": {"liaison-redis-1": {"scenarios": {
+        "fanout": {"best_sustained_deliveries_per_s": 30_000, "best_sustained_publish_rate": 1000, "channels": 80},
+        "idle": {"cpu_ms_per_connect": 1.0, "kib_per_connection": 11.0, "connected": 10_000,
+                 "idle_redis_cpu_pct": 4.0},  # 10,000 idle connections cost Redis 4 % of a core
+        "storm": {"clients": 2000, "all_complete_s": 1.5}}}}}
+    m = measured_from_report(report)
+    assert m.refreshed_connections_per_redis_core == 250_000
+    shards = {n.what: n.count for n in plan(m, Assumptions(families=1_000_000)).redis_shards}
+    assert shards["presence and connection places, refreshed every 5 s"] == 5  # 1,080,000 / 250,000
+    assert "presence and connection places, refreshed every 5 s" not in {
+        n.what for n in plan(replace(m, refreshed_connections_per_redis_core=None)).redis_shards}
+
+
 def test_the_command_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["capacity", "--families", "1000000"]) == 0
     out = capsys.readouterr().out
