@@ -38,15 +38,16 @@ class Measured:
     refreshed_connections_per_redis_core: float | None = None
 
 
-# The fourth run of docs/benchmarks.md ("Issue 16: the fourth run", commit 1608cdd, 2026-11-30,
-# quiet machine, the storm path measured): liaison-redis-1, one gateway over Redis on one core.
-# The same figures as `measured_from_report` of docs/bench/2026-11-30/report.json (a unit test
-# checks it); replace them when docs/benchmarks.md records a newer run.
+# The sixth run of docs/benchmarks.md ("Issue 16: the sixth run", commit 32a1e01, 2026-11-30, a
+# slower machine than the fifth run's, the first run to measure Redis under idle connections):
+# liaison-redis-1, one gateway over Redis on one core. The same figures as `measured_from_report`
+# of docs/bench/2026-11-30-sixth/report.json (a unit test checks it); replace them when
+# docs/benchmarks.md records a newer run.
 LAST_RUN = Measured(
-    source="docs/benchmarks.md, fifth run (commit a1b12dd, 2026-11-30), liaison-redis-1",
-    deliveries_per_s=28_553.7, posts_per_s=1000, channels_posting=75,
-    connects_per_s=1000 / 0.839, storm_recoveries_per_s=2000 / 1.461, kib_per_connection=11.4,
-    redis_messages_per_core=1000 / (3.6 / 100))
+    source="docs/benchmarks.md, sixth run (commit 32a1e01, 2026-11-30), liaison-redis-1",
+    deliveries_per_s=11_451.1, posts_per_s=400, channels_posting=75,
+    connects_per_s=1000 / 1.299, storm_recoveries_per_s=2000 / 2.544, kib_per_connection=11.11,
+    redis_messages_per_core=400 / (4.8 / 100), refreshed_connections_per_redis_core=10_000 / (3.6 / 100))
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,14 +179,20 @@ def plan(measured: Measured, a: Assumptions = Assumptions()) -> Plan:
     people = a.families * a.people_per_family + schools * a.staff_per_school
     directory_mib = people * a.directory_kib_per_person / 1024
     memory_gib = (a.connections_per_gateway * measured.kib_per_connection / 1024 + directory_mib) / 1024
-    breaks = _breaks_first(a, directory_mib, per_class, spread(per_class), g)
+    refresh_shards = redis[0].count if measured.refreshed_connections_per_redis_core else 0
+    breaks = _breaks_first(a, directory_mib, per_class, spread(per_class), g, refresh_shards)
     return Plan(measured, a, connections, classes, schools, gateways, redis, mongo,
                 round(directory_mib, 1), round(memory_gib, 2), breaks)
 
 
 def _breaks_first(a: Assumptions, directory_mib: float, per_class: float, class_spread: float,
-                  gateways: int) -> list[str]:
+                  gateways: int, refresh_shards: int = 0) -> list[str]:
     notes: list[str] = []
+    if refresh_shards > 1:
+        notes.append(f"the periodic refreshes in Redis: every connection's presence pairs and connection place "
+                     f"are written again every 5 s by its gateway, {refresh_shards} Redis shards' worth of work "
+                     "before any message is sent: write what changed only (a gateway's members under keys that "
+                     "expire with it, one expiry refreshed per key) before going national")
     if directory_mib > 512:
         notes.append(f"the directory in every gateway's memory: {directory_mib:,.0f} MiB per process, and a "
                      "full re-index on each change: one deployment per district (or a directory sharded by "

@@ -74,6 +74,8 @@ def test_redis_shards_for_the_periodic_refreshes_follow_the_measured_idle_cost(t
     assert m.refreshed_connections_per_redis_core == 250_000
     shards = {n.what: n.count for n in plan(m, Assumptions(families=1_000_000)).redis_shards}
     assert shards["presence and connection places, refreshed every 5 s"] == 5  # 1,080,000 / 250,000
+    assert any("periodic refreshes" in note for note in plan(m, Assumptions(families=1_000_000)).breaks_first)
+    assert not any("periodic refreshes" in note for note in plan(m, Assumptions(families=100_000)).breaks_first)
     assert "presence and connection places, refreshed every 5 s" not in {
         n.what for n in plan(replace(m, refreshed_connections_per_redis_core=None)).redis_shards}
 
@@ -82,10 +84,10 @@ def test_the_command_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["capacity", "--families", "1000000"]) == 0
     out = capsys.readouterr().out
     assert "### 1,000,000 families (random routing)" in out and "school-affine" in out
-    assert "Assumptions (not measured here)" in out and "fifth run" in out
+    assert "Assumptions (not measured here)" in out and "sixth run" in out
 
 
 def test_the_default_figures_are_those_of_the_last_report_in_docs() -> None:
-    report = Path(__file__).resolve().parents[3] / "docs" / "bench" / "2026-11-30-fifth" / "report.json"
+    report = Path(__file__).resolve().parents[3] / "docs" / "bench" / "2026-11-30-sixth" / "report.json"
     m = capacity.load_measured(report)
     assert replace(m, source=LAST_RUN.source) == LAST_RUN
