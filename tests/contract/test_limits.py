@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from structlog.testing import capture_logs
@@ -25,6 +26,8 @@ from tests.support.redis_servers import (
     start_redis,
 )
 
+D = TypeVar("D", RedisServer, RedisClusterServers)
+
 
 @dataclass
 class Backend:
@@ -40,24 +43,24 @@ class Backend:
         return limiter
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+def _deployment(start: Callable[[], D]) -> Iterator[D]:
+    """A Redis deployment started for the module's tests (skipped without redis-server)."""
     reason = redis_missing()
     if reason:
         pytest.skip(reason)
-    server = start_redis(tmp_path_factory.mktemp("redis"))
-    yield server
-    server.stop()
+    deployment = start()
+    yield deployment
+    deployment.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    yield from _deployment(lambda: start_redis(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
-    reason = redis_missing()
-    if reason:
-        pytest.skip(reason)
-    cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
-    yield cluster
-    cluster.stop()
+    yield from _deployment(lambda: start_cluster(tmp_path_factory.mktemp("redis-cluster")))
 
 
 @pytest.fixture(params=["memory", "redis", "redis-cluster"])
