@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from channels.limits import ALLOWED, MICROS, Rate, Verdict
@@ -116,11 +117,13 @@ return out
 """
 
 # KEYS: one or more keys (a cluster's: one key a call); ARGV: now_us, expiry_us, ttl_ms, then for
-# each key the count of its holders and the holders -> 0; the holders' holdings expire at
-# expiry_us (made again if they had gone), expired ones are dropped
+# each key the count of its holders and the holders -> a 0 for each key; the holders' holdings
+# expire at expiry_us (made again if they had gone), expired ones are dropped
 REFRESH = """
 local at = 4
+local done = {}
 for k = 1, #KEYS do
+  done[k] = 0
   local n = tonumber(ARGV[at])
   redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', ARGV[1])
   for i = at + 1, at + n do
@@ -129,7 +132,7 @@ for k = 1, #KEYS do
   redis.call('PEXPIRE', KEYS[k], ARGV[3])
   at = at + n + 1
 end
-return 0
+return done
 """
 
 def limits_client(url: str, timeout: float) -> Redis | RedisCluster:
@@ -201,32 +204,34 @@ class RedisLimiter:
         return (await self.charge_many([(key, rate, cost)]))[0]
 
     async def charge_many(self, charges: Sequence[tuple[str, Rate, int]]) -> list[Verdict]:
-        """Every charge in one round trip however many users were active: one script for every
-        key on one Redis server (one command, not one per active user), a pipeline of one
-        script a key on a cluster (the keys are in many slots)."""
+        """Every charge in one round trip however many users were active (`_per_key`)."""
         if not charges:
             return []
 
-        def verdict(wait: Any) -> Verdict:
-            return Verdict(False, int(wait) / MICROS) if int(wait) > 0 else ALLOWED
+        async def call() -> list[Verdict]:
+            each = [(key, [rate.interval_us, rate.burst, cost]) for key, rate, cost in charges]
+            waits = await self._per_key(self._charge, CHARGE, [self._now_us()], each)
+            return [Verdict(False, int(w) / MICROS) if int(w) > 0 else ALLOWED for w in waits]
 
-        async def one_call() -> list[Verdict]:
-            args: list[int] = [self._now_us()]
-            for _, rate, cost in charges:
-                args += [rate.interval_us, rate.burst, cost]
-            waits = await self._charge(keys=[self._prefix + key for key, _, _ in charges], args=args)
-            return [verdict(w) for w in waits]
-
-        async def per_key() -> list[Verdict]:
-            now = self._now_us()
-            pipe = self._client.pipeline(transaction=False)
-            for key, rate, cost in charges:
-                # EVAL, not EVALSHA: a pipeline (a cluster's too) cannot reload a script it lacks
-                pipe.eval(CHARGE, 1, self._prefix + key, now, rate.interval_us, rate.burst, cost)
-            return [verdict(waits[0]) for waits in await pipe.execute()]
-
-        call = per_key if isinstance(self._client, RedisCluster) else one_call
         return await self._guard(call, [ALLOWED] * len(charges), "charge")
+
+    async def _per_key(self, script: AsyncScript, text: str, common: list[int],
+                       each: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Run a script that takes one key or many (it answers one value a key) for each
+        (key, its arguments after `common`). On one Redis server, one call for them all: one
+        command, not one per user (a period's refresh of every connected user as thousands of
+        commands held every delivery of the moment, issue 16). On a cluster, whose keys are in
+        many slots, a pipeline of one call a key: EVAL, not EVALSHA, as a cluster's pipeline
+        cannot reload a script it lacks."""
+        if isinstance(self._client, RedisCluster):
+            pipe = self._client.pipeline(transaction=False)
+            for key, args in each:
+                pipe.eval(text, 1, self._prefix + key, *common, *args)
+            return [reply[0] for reply in await pipe.execute()]
+        flat: list[Any] = [*common]
+        for _, args in each:
+            flat += args
+        return list(await script(keys=[self._prefix + key for key, _ in each], args=flat))
 
     async def acquire(self, key: str, holder: str, limit: int, ttl: float) -> Verdict:
         async def call() -> Verdict:
@@ -248,30 +253,13 @@ class RedisLimiter:
         now = self._now_us()
         expiry = now + round(ttl * MICROS)
         ttl_ms = math.ceil(ttl * 1000)
-        # REFRESH_CHUNK keys a call, each with its own deadline: one call for 10,000 users would
-        # hold the event loop (and Redis) for a noticeable moment. On one Redis server, one
-        # script call a chunk: every period refreshes every connected user, and one command a
-        # key (a script each, or ZADD + ZREMRANGEBYSCORE + PEXPIRE) made the period's refresh a
-        # burst of thousands of commands that held every delivery of the moment (issue 16:
-        # the fan-out's p99 spiked every 5 s). On a cluster (keys in many slots), one a key.
-        cluster = isinstance(self._client, RedisCluster)
+        # REFRESH_CHUNK keys a call (`_per_key`), each with its own deadline: one call for
+        # 10,000 users would hold the event loop (and Redis) for a noticeable moment
         for start in range(0, len(keys), REFRESH_CHUNK):
-            chunk = keys[start:start + REFRESH_CHUNK]
+            chunk = [(key, [len(holdings[key]), *holdings[key]]) for key in keys[start:start + REFRESH_CHUNK]]
 
-            async def call(chunk: list[str] = chunk) -> None:
-                if cluster:
-                    pipe = self._client.pipeline(transaction=False)
-                    for key in chunk:
-                        holders = list(holdings[key])
-                        # EVAL, not EVALSHA: a cluster's pipeline cannot reload a script it lacks
-                        pipe.eval(REFRESH, 1, self._prefix + key, now, expiry, ttl_ms, len(holders), *holders)
-                    await pipe.execute()
-                    return
-                args: list[int | str] = [now, expiry, ttl_ms]
-                for key in chunk:
-                    holders = list(holdings[key])
-                    args += [len(holders), *holders]
-                await self._refresh(keys=[self._prefix + key for key in chunk], args=args)
+            async def call(chunk: list[tuple[str, list[Any]]] = chunk) -> None:
+                await self._per_key(self._refresh, REFRESH, [now, expiry, ttl_ms], chunk)
 
             await self._guard(call, None, "refresh")
 
