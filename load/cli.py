@@ -287,9 +287,18 @@ def evaluate(results: dict[str, Any], plan: Plan) -> None:
                       "met": r >= limit if higher else r <= limit})
 
     # issue 16's goals, each against the reference server of the same run
+    # Fan-out is compared on the load each target sustained (its best sustained step's posts/s x
+    # recipients, every delivery in with p99 < 100 ms), as issue 16's own table counts it. The
+    # delivered deliveries/s of a step divide by the time to its last delivery, so at one same
+    # step a target with a longer (but passing) latency read ~0.2-1 % lower: latency counted
+    # twice, once by the p99 bound and again as throughput. Reports older than this key fall
+    # back to the delivered figure.
+    fanout_key = "best_sustained_offered_deliveries_per_s"
+    if any(_get(results, t, "fanout", fanout_key) is None for t in [ref, *paths] if t in targets):
+        fanout_key = "best_sustained_deliveries_per_s"
     for t in paths:
         against("class fan-out sustained, p99 < 100 ms, none lost, a server figure", t, "fanout",
-                "best_sustained_deliveries_per_s", 1.0 if t == "liaison-embedded" else 0.9, True, "deliveries/s")
+                fanout_key, 1.0 if t == "liaison-embedded" else 0.9, True, "deliveries/s")
     for t in paths:
         against(f"connect + subscribe {_get(results, t, 'fanout', 'connections') or 0:,} clients", t, "fanout",
                 "connect_seconds", 1.5, False, "s")

@@ -244,7 +244,9 @@ def _fanout_md(targets: Mapping[str, Any]) -> list[str]:
                   f"{fan['connections']:,} connections, {fan['channels']} classes, "
                   f"{fan['step_seconds']} s per step. Best sustained: "
                   f"**{_fmt(fan.get('best_sustained_deliveries_per_s'), 0)} deliveries/s**"
-                  f" ({_fmt(fan.get('best_sustained_publish_rate'), 0)} posts/s).", ""]
+                  f" ({_fmt(fan.get('best_sustained_publish_rate'), 0)} posts/s"
+                  + (f", {_fmt(fan['best_sustained_offered_deliveries_per_s'], 0)} offered: the goals' figure"
+                     if fan.get("best_sustained_offered_deliveries_per_s") else "") + ").", ""]
         rows = [(s["rate"], s["published"], s["deliveries_per_s"], s["p50_ms"], s["p99_ms"], s["max_ms"],
                  s["lost"], s["duplicates"], s["errors"], s["server_cpu_pct"], s["client_cpu_pct"],
                  s.get("redis_cpu_pct"), s.get("others_cpu_pct"), s.get("attempts", 1),
