@@ -384,7 +384,10 @@ class Subscriptions:
             self._wanted.add(channel)
             future = await self._send_subscribe(shard, name)
         if future is not None and shard is not None:
-            await self._confirmed(shard, future)
+            # bounded by the deadline of the command that carries it (`_send_outgoing`), or by
+            # the end of the session, which releases every waiter; shielded, as other connects
+            # may wait for the same channel's confirmation
+            await asyncio.shield(future)
 
     async def unsubscribe(self, channel: str) -> None:
         if channel not in self._wanted:
@@ -427,10 +430,18 @@ class Subscriptions:
         names, shard.outgoing = shard.outgoing, []
         if not names:
             return
+        # One deadline for the command, not a timer per waiting connect: Redis confirms a
+        # connection's subscriptions in order, so the last name's confirmation comes last.
+        last = shard.confirmations.pending(names[-1])
         try:
             await link.subscribe(names)
         except Exception as exc:
             self._fail(shard, "subscribe_failed", exc)
+            return
+        if last is not None:
+            await asyncio.wait({last}, timeout=self._timeout)
+            if not last.done() and shard.link is link:  # (a later session resubscribed them all)
+                self._fail(shard, "subscribe_unconfirmed")
 
     async def _confirmed(self, shard: _Shard, future: asyncio.Future[None]) -> None:
         done, _ = await asyncio.wait({future}, timeout=self._timeout)
@@ -619,8 +630,9 @@ class Subscriptions:
                 log.debug("redis_pubsub_close_failed", error=describe(exc))
 
     async def _read(self, shard: _Shard, link: _Link) -> None:
+        task = asyncio.current_task()  # once, not once a message (a storm's confirmations)
         while True:
-            if _cancelling():
+            if task is not None and task.cancelling():
                 raise asyncio.CancelledError  # swallowed by redis-py (see the module doc)
             message = await link.receive()
             if message is not None:

@@ -406,6 +406,28 @@ async def test_subscribe_while_redis_is_down_takes_effect_once_it_is_back(
     await wait_for(lambda: subscriber.sink.of("class:cp-a"))
 
 
+async def test_a_subscription_redis_never_confirms_ends_the_wait_and_the_session(
+        fresh_redis: RedisServer, start_process: StartProcess) -> None:
+    # the confirmations of one SUBSCRIBE command share one deadline (not one per waiter):
+    # when it passes, every connect waiting for them goes on and the session is rebuilt
+    backend = redis_backend(fresh_redis)
+    publisher, subscriber = await start_process(backend), await start_process(backend)
+    broker = subscriber.broker
+    assert isinstance(broker, RedisBroker)
+    fresh_redis.pause()
+    try:
+        started = time.monotonic()
+        await asyncio.wait_for(asyncio.gather(*(broker.subscribe(f"user:cp-{n}") for n in range(5))),
+                               4 * BROKER_TIMEOUT)
+        assert time.monotonic() - started >= BROKER_TIMEOUT / 2  # it did wait for Redis
+        await wait_for(lambda: not broker.connected, UNIT, "session seen as lost")
+    finally:
+        fresh_redis.resume()
+    await wait_for(lambda: subscriber.sink.reconnects == 1)
+    await publisher.broker.publish(message("user:cp-3", 1))
+    await wait_for(lambda: subscriber.sink.of("user:cp-3"))
+
+
 async def test_close_ends_the_broker_even_when_a_cancellation_is_swallowed(
         fresh_redis: RedisServer, start_process: StartProcess,
         monkeypatch: pytest.MonkeyPatch) -> None:
