@@ -370,50 +370,52 @@ async def test_publish_and_ping_raise_unavailable_quickly_while_redis_hangs(
         fresh_redis.resume()
 
 
+async def two_processes(server: RedisServer, start_process: StartProcess) -> tuple[Process, Process, RedisBroker]:
+    """A publishing and a subscribing process on `server`, and the subscriber's broker."""
+    backend = redis_backend(server)
+    publisher, subscriber = await start_process(backend), await start_process(backend)
+    assert isinstance(subscriber.broker, RedisBroker)
+    return publisher, subscriber, subscriber.broker
+
+
+async def delivered_after_reconnect(publisher: Process, subscriber: Process, channel: str) -> None:
+    """The subscriber reconnected once, and an event published then reaches it on `channel`."""
+    await wait_for(lambda: subscriber.sink.reconnects)
+    await publisher.broker.publish(message(channel, 1))
+    await wait_for(lambda: subscriber.sink.of(channel))
+    assert subscriber.sink.reconnects == 1
+
+
 async def test_a_frozen_redis_is_detected_by_the_keepalive(
         fresh_redis: RedisServer, start_process: StartProcess) -> None:
-    backend = redis_backend(fresh_redis)
-    publisher, subscriber = await start_process(backend), await start_process(backend)
-    broker = subscriber.broker
-    assert isinstance(broker, RedisBroker)
+    publisher, subscriber, broker = await two_processes(fresh_redis, start_process)
     await broker.subscribe("class:cp-a")
     fresh_redis.pause()
     try:
         await wait_for(lambda: not broker.connected, UNIT, "connection seen as lost")
     finally:
         fresh_redis.resume()
-    await wait_for(lambda: subscriber.sink.reconnects)
-    await publisher.broker.publish(message("class:cp-a", 1))
-    await wait_for(lambda: subscriber.sink.of("class:cp-a"))
-    assert subscriber.sink.reconnects == 1
+    await delivered_after_reconnect(publisher, subscriber, "class:cp-a")
 
 
 async def test_subscribe_while_redis_is_down_takes_effect_once_it_is_back(
         fresh_redis: RedisServer, start_process: StartProcess) -> None:
-    backend = redis_backend(fresh_redis)
-    publisher, subscriber = await start_process(backend), await start_process(backend)
-    broker = subscriber.broker
-    assert isinstance(broker, RedisBroker)
+    publisher, subscriber, broker = await two_processes(fresh_redis, start_process)
     await asyncio.to_thread(fresh_redis.stop)
     await wait_for(lambda: not broker.connected)
     started = time.monotonic()
-    await subscriber.broker.subscribe("class:cp-a")
+    await broker.subscribe("class:cp-a")
     assert time.monotonic() - started < BROKER_TIMEOUT
 
     await asyncio.to_thread(fresh_redis.start)
-    await wait_for(lambda: subscriber.sink.reconnects == 1)
-    await publisher.broker.publish(message("class:cp-a", 1))
-    await wait_for(lambda: subscriber.sink.of("class:cp-a"))
+    await delivered_after_reconnect(publisher, subscriber, "class:cp-a")
 
 
 async def test_a_subscription_redis_never_confirms_ends_the_wait_and_the_session(
         fresh_redis: RedisServer, start_process: StartProcess) -> None:
     # the confirmations of one SUBSCRIBE command share one deadline (not one per waiter):
     # when it passes, every connect waiting for them goes on and the session is rebuilt
-    backend = redis_backend(fresh_redis)
-    publisher, subscriber = await start_process(backend), await start_process(backend)
-    broker = subscriber.broker
-    assert isinstance(broker, RedisBroker)
+    publisher, subscriber, broker = await two_processes(fresh_redis, start_process)
     fresh_redis.pause()
     try:
         started = time.monotonic()
@@ -423,9 +425,7 @@ async def test_a_subscription_redis_never_confirms_ends_the_wait_and_the_session
         await wait_for(lambda: not broker.connected, UNIT, "session seen as lost")
     finally:
         fresh_redis.resume()
-    await wait_for(lambda: subscriber.sink.reconnects == 1)
-    await publisher.broker.publish(message("user:cp-3", 1))
-    await wait_for(lambda: subscriber.sink.of("user:cp-3"))
+    await delivered_after_reconnect(publisher, subscriber, "user:cp-3")
 
 
 async def test_close_ends_the_broker_even_when_a_cancellation_is_swallowed(
