@@ -86,6 +86,14 @@ class Broker(Protocol):
 
 
 @runtime_checkable
+class SkipsOwnMessages(Protocol):
+    """A broker that can leave out this process's own `message` events (those with a `seq`)
+    when they come back from its backend: the caller delivers them here itself."""
+
+    def skip_own_messages(self) -> None: ...
+
+
+@runtime_checkable
 class BatchPublisher(Protocol):
     """A broker that can hand several events to its backend in one round trip."""
 

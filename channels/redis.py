@@ -34,6 +34,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -63,8 +64,22 @@ _SUBSCRIBE_BATCH = 256  # channels per SUBSCRIBE command when resubscribing
 SUBSCRIBE_LINGER = 0.005
 
 
-def encode_event(event: Event) -> bytes:
-    return cast(bytes, msgpack.packb(event.to_wire(), use_bin_type=True))
+def encode_event(event: Event, origin: str | None = None) -> bytes:
+    """The event's wire bytes; with `origin`, a `message` event (one with a `seq`) carries it
+    first, so that the gateway it came from can drop its echo unread (`own_prefix`). Readers
+    that do not know the key ignore it (`Event.from_wire`)."""
+    wire = event.to_wire()
+    if origin is not None and event.seq is not None:
+        wire = {"o": origin, **wire}
+    return cast(bytes, msgpack.packb(wire, use_bin_type=True))
+
+
+def own_prefix(origin: str) -> bytes:
+    """How the bytes of every `message` event published with `origin` begin (the map's header,
+    then the `o` key and its value: `encode_event` writes them first)."""
+    tagged = encode_event(Event("", "message", {}, 0), origin)
+    key_and_value = cast(bytes, msgpack.packb("o")) + cast(bytes, msgpack.packb(origin))
+    return tagged[:tagged.index(key_and_value) + len(key_and_value)]
 
 
 def decode_event(data: bytes) -> Event:
@@ -331,6 +346,7 @@ class Subscriptions:
         self._started: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self.own: bytes | None = None  # how this process's own `message` events begin, to drop
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -669,6 +685,9 @@ class Subscriptions:
         channel = name[len(self._prefix):]
         if not control and (not name.startswith(self._prefix) or channel not in self._wanted):
             return  # unsubscribed meanwhile
+        own = self.own
+        if own is not None and isinstance(data, bytes) and data.startswith(own):
+            return  # this process's own message, delivered here already (`skip_own_messages`)
         try:
             event = decode_event(data)
         except Exception as exc:
@@ -703,6 +722,7 @@ class SubscribingBroker(abc.ABC):
         self._prefix = prefix
         self._timeout = timeout
         self._closed = False
+        self._origin: str | None = None
         self._subscriptions = Subscriptions(topology, prefix=prefix, timeout=timeout,
                                             keepalive=keepalive, max_backoff=max_backoff)
 
@@ -731,6 +751,18 @@ class SubscribingBroker(abc.ABC):
     async def unsubscribe(self, channel: str) -> None:
         await self._subscriptions.unsubscribe(channel)
 
+    def skip_own_messages(self) -> None:
+        """From now on this process's `message` events (those with a `seq`) are not delivered
+        back to it: the gateway hands them to its hub itself (`Events(local=...)`), and their
+        echo would be read, decoded and dropped by `seq`. Other processes receive them as
+        before; every other event still comes back to this process too."""
+        if self._origin is None:
+            self._origin = os.urandom(8).hex()
+            self._subscriptions.own = own_prefix(self._origin)
+
+    def _encode(self, event: Event) -> bytes:
+        return encode_event(event, self._origin)
+
 
 class RedisBroker(SubscribingBroker):
     """The `Broker` on one Redis server (`redis://` or `rediss://` URL)."""
@@ -749,7 +781,7 @@ class RedisBroker(SubscribingBroker):
             await self._client.ping()
 
     async def publish(self, event: Event) -> None:
-        payload = encode_event(event)
+        payload = self._encode(event)
         async with unavailable_on(UNREACHABLE, self._timeout, self._closed):
             await self._client.publish(redis_channel(self._prefix, event.channel), payload)
 
@@ -759,6 +791,6 @@ class RedisBroker(SubscribingBroker):
         channel's events keep theirs."""
         pipe = self._client.pipeline(transaction=False)
         for event in events:
-            pipe.publish(redis_channel(self._prefix, event.channel), encode_event(event))
+            pipe.publish(redis_channel(self._prefix, event.channel), self._encode(event))
         async with unavailable_on(UNREACHABLE, self._timeout, self._closed):
             await pipe.execute()

@@ -37,7 +37,6 @@ from channels.redis import (
     DEFAULT_PREFIX,
     UNREACHABLE,
     SubscribingBroker,
-    encode_event,
     link_client,
     publisher_client,
     redis_channel,
@@ -203,6 +202,6 @@ class RedisClusterBroker(SubscribingBroker):
             await self._publisher.ping()
 
     async def publish(self, event: Event) -> None:
-        payload = encode_event(event)
+        payload = self._encode(event)
         async with unavailable_on(CLUSTER_UNREACHABLE, self._timeout, self._closed):
             await self._publisher.spublish(redis_channel(self._prefix, event.channel), payload)

@@ -8,9 +8,10 @@ bounded) is found again by the gateways — `message` events by `seq` (gap-fill 
 periodic catch-up of `realtime.engine.catchup`), edits by `updated_since` on reconnect.
 
 Over a remote broker (Redis), a new message is also handed to this gateway's own hub at once
-(`local`): its subscribers here do not wait for the broker's round trip and echo, and the
-echo, when it comes, is below the feed's position and dropped (the hub orders by `seq`).
-Edits and deletions have no `seq` to drop an echo by: they go through the broker only.
+(`local`): its subscribers here do not wait for the broker's round trip and echo. The broker
+is told to leave those echoes out (`SkipsOwnMessages`: Redis drops them by their first bytes,
+unread); one that still came would be below the feed's position and dropped (the hub orders
+by `seq`). Edits and deletions have no `seq` to drop an echo by: they go through the broker only.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable
 import structlog
 from redis.backoff import EqualJitterBackoff
 
-from channels.broker import BatchPublisher, Broker, BrokerUnavailable, Event
+from channels.broker import BatchPublisher, Broker, BrokerUnavailable, Event, SkipsOwnMessages
 from school.messages import Message
 from school.wire import MessageBody
 
@@ -41,6 +42,8 @@ class Events:
         messages' own short cut; None when the broker delivers in process already."""
         self.broker = broker
         self.local = local
+        if local is not None and isinstance(broker, SkipsOwnMessages):
+            broker.skip_own_messages()
         self._queue: deque[Event] = deque()
         self._sizes: dict[int, int] = {}  # id(event) -> its size, while queued
         self._bytes = 0

@@ -23,11 +23,11 @@ import msgpack
 import pytest
 from redis.asyncio.client import PubSub
 
-from channels.broker import CONTROL_PREFIX, BatchPublisher, Broker, BrokerUnavailable, Event
+from channels.broker import CONTROL_PREFIX, BatchPublisher, Broker, BrokerUnavailable, Event, SkipsOwnMessages
 from channels.factory import make_broker
 from channels.hub import Hub
 from channels.memory import MemoryBroker
-from channels.redis import RedisBroker, decode_event, encode_event
+from channels.redis import RedisBroker, decode_event, encode_event, own_prefix
 from channels.redis_cluster import RedisClusterBroker
 from tests.contract.broker_fixtures import (
     BROKER_TIMEOUT,
@@ -279,6 +279,15 @@ def test_the_wire_format_is_a_msgpack_map_that_round_trips() -> None:
         decode_event(msgpack.packb(["not", "a", "map"]))
 
 
+def test_a_message_tagged_with_its_origin_reads_the_same_without_knowing_the_tag() -> None:
+    # gateways of the previous release, during a rolling deployment, decode it as before
+    event, edit = message("class:cp-a", 7), Event("class:cp-a", "update", UNICODE_BODY)
+    tagged = encode_event(event, "0123456789abcdef")
+    assert decode_event(tagged) == event and tagged.startswith(own_prefix("0123456789abcdef"))
+    assert not tagged.startswith(own_prefix("fedcba9876543210"))
+    assert encode_event(edit, "0123456789abcdef") == encode_event(edit)  # only messages are tagged
+
+
 # -- several processes of one deployment (not the in-process broker) ---------------------
 
 
@@ -296,6 +305,27 @@ async def test_an_event_reaches_every_subscribed_process_and_no_other(
     await wait_for(lambda: all(process.sink.of(marker) for process in everyone))
     assert first.sink.of(channel) == second.sink.of(channel) == [message(channel, 1)]
     assert publisher.sink.of(channel) == bystander.sink.of(channel) == []
+
+
+async def test_a_process_that_skips_its_own_messages_still_gets_its_other_events(
+        more: Callable[[], Awaitable[Process]]) -> None:
+    # the gateway hands its own new messages to its hub itself (`Events(local=...)`): their
+    # echo is left out, unread; every other process gets them, and edits (no `seq`) still
+    # come back to the gateway that published them
+    gateway, other = await more(), await more()
+    assert isinstance(gateway.broker, SkipsOwnMessages)
+    gateway.broker.skip_own_messages()
+    channel = "class:cp-a"
+    for process in (gateway, other):
+        await process.broker.subscribe(channel)
+    edit = Event(channel, "update", {"message": {"id": "m1", "text": "corrigé"}})
+    for event in (message(channel, 1), edit, message(channel, 2)):
+        await gateway.broker.publish(event)
+    await wait_for(lambda: len(other.sink.of(channel)) == 3 and gateway.sink.of(channel))
+    assert other.sink.of(channel) == [message(channel, 1), edit, message(channel, 2)]
+    await other.broker.publish(message(channel, 3))  # another gateway's message does come
+    await wait_for(lambda: len(gateway.sink.of(channel)) == 2)
+    assert gateway.sink.of(channel) == [edit, message(channel, 3)]
 
 
 async def test_unsubscribe_stops_delivery_to_that_process_only(
