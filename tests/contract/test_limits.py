@@ -288,6 +288,34 @@ async def test_concurrent_admits_each_get_their_own_answer(backend: Backend) -> 
         assert verdict.allowed == (i < 30)  # each user's first three connects take its three places
 
 
+async def test_redis_admits_that_keep_coming_wait_a_moment_to_share_a_call(redis_server: RedisServer) -> None:
+    clock = FakeClock()  # still: every call starts "just after" the previous one
+    limiter = RedisLimiter.from_url(redis_server.url, f"t{uuid.uuid4().hex[:12]}:", clock=clock,
+                                    admit_linger=0.01)
+    try:
+        assert (await limiter.admit("block:u0", "conns:u0", "h", 1, 20))[1].allowed  # alone
+        first = asyncio.ensure_future(limiter.admit("block:u1", "conns:u1", "h", 1, 20))
+        await asyncio.sleep(0)  # its call starts, and waits for company
+        later = [limiter.admit(f"block:u{i}", f"conns:u{i}", "h", 1, 20) for i in (2, 3)]
+        answers = await asyncio.gather(first, *later)
+        assert all(verdict.allowed for _, verdict in answers)
+        assert limiter.admit_trips == 2  # without the wait: 3 (u1 alone, then u2 and u3)
+    finally:
+        await limiter.close()
+
+
+async def test_a_redis_admit_after_a_quiet_moment_does_not_wait(redis_server: RedisServer) -> None:
+    clock = FakeClock()
+    limiter = RedisLimiter.from_url(redis_server.url, f"t{uuid.uuid4().hex[:12]}:", clock=clock,
+                                    admit_linger=3600.0)
+    try:
+        assert (await limiter.admit("block:u0", "conns:u0", "h", 1, 20))[1].allowed
+        clock.advance(3601)  # the last call started longer ago than the wait: none
+        assert (await asyncio.wait_for(limiter.admit("block:u1", "conns:u1", "h", 1, 20), 5))[1].allowed
+    finally:
+        await limiter.close()
+
+
 async def test_redis_admits_of_a_moment_share_one_round_trip(redis_server: RedisServer) -> None:
     clock = FakeClock()
     limiter = RedisLimiter.from_url(redis_server.url, f"t{uuid.uuid4().hex[:12]}:", clock=clock)
