@@ -6,13 +6,18 @@ transaction per connect) — go to the store together.
 
 The pattern of `persistence.batching.Batcher`: while one read runs, the next gathers;
 at low load a read is one caller's and waits for nothing, at 8:30 one read serves every
-connect that arrived meanwhile (up to `max_channels` channels a read). Each caller gets
+connect that arrived meanwhile (up to `max_channels` channels a read). When connects keep
+coming, a read also waits `linger` (5 ms) for company once the previous one started less than
+that ago: on uvloop a connect's steps run in more, smaller turns of the loop than on the plain
+loop, and "what arrived meanwhile" was ~13 asks a read (235 reads, each a hand-off to the
+store's thread and back, for 2,025 connects, against 55 on the plain loop). Each caller gets
 exactly what it would have read alone; a failed read fails every caller of its batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -25,6 +30,7 @@ ReadUpdates = Callable[[dict[str, int], int], Awaitable[dict[str, list[Message]]
 TouchSessions = Callable[[list[str], float], Awaitable[set[str]]]
 
 MAX_CHANNELS = 500
+LINGER = 0.005  # seconds a read waits for company when the previous one started less than that ago
 UPDATES_SPAN_MS = 24 * 3600 * 1000  # callers whose `updated_since` lie within a day share a read
 
 Ask = TypeVar("Ask")
@@ -34,8 +40,12 @@ Answer = TypeVar("Answer")
 class _Gathered(ABC, Generic[Ask, Answer]):
     """Callers queue their asks; one runner serves what queued, batch after batch."""
 
-    def __init__(self, max_channels: int) -> None:
+    def __init__(self, max_channels: int, linger: float = LINGER,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._max = max_channels
+        self._linger = linger
+        self._clock = clock
+        self._last = float("-inf")  # when the last read started (`clock`)
         self._queue: deque[tuple[Ask, int, asyncio.Future[Answer]]] = deque()
         self._runner: asyncio.Task[None] | None = None
         self.reads = 0  # store reads made (for tests and figures)
@@ -49,6 +59,9 @@ class _Gathered(ABC, Generic[Ask, Answer]):
 
     async def _drain(self) -> None:
         while self._queue:
+            if self._clock() - self._last < self._linger:  # asks keep coming: wait for company
+                await asyncio.sleep(self._linger)
+            self._last = self._clock()
             batch: list[tuple[Ask, asyncio.Future[Answer]]] = []
             channels = 0
             while self._queue and (not batch or channels + self._queue[0][1] <= self._max):
@@ -72,8 +85,9 @@ class _Gathered(ABC, Generic[Ask, Answer]):
 
 
 class LatestSeqs(_Gathered[list[str], dict[str, int]]):
-    def __init__(self, read: ReadLatest, max_channels: int = MAX_CHANNELS) -> None:
-        super().__init__(max_channels)
+    def __init__(self, read: ReadLatest, max_channels: int = MAX_CHANNELS,
+                 linger: float = LINGER, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(max_channels, linger, clock)
         self._read = read
 
     async def get(self, channels: Iterable[str]) -> dict[str, int]:
@@ -107,8 +121,9 @@ class Updates(_Gathered[UpdatesAsk, dict[str, list[Message]]]):
     channel's highest `since`), and each gets its own channels filtered to its own bounds."""
 
     def __init__(self, read: ReadUpdates, max_channels: int = MAX_CHANNELS,
-                 span_ms: int = UPDATES_SPAN_MS) -> None:
-        super().__init__(max_channels)
+                 span_ms: int = UPDATES_SPAN_MS,
+                 linger: float = LINGER, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(max_channels, linger, clock)
         self._read = read
         self._span = span_ms
 
@@ -153,8 +168,9 @@ class LiveSessions(_Gathered[tuple[str, float], bool]):
     whether its session was live at that write, which comes after its own call: a session
     ended before it is refused, as with a touch of its own."""
 
-    def __init__(self, touch: TouchSessions, max_sessions: int = MAX_CHANNELS) -> None:
-        super().__init__(max_sessions)
+    def __init__(self, touch: TouchSessions, max_sessions: int = MAX_CHANNELS,
+                 linger: float = LINGER, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(max_sessions, linger, clock)
         self._touch = touch
 
     async def touch(self, session_id: str, at: float) -> bool:

@@ -15,6 +15,7 @@ from persistence.sqlite import SQLiteStore
 from persistence.store import StoreUnavailable
 from realtime.engine.reads import LatestSeqs, LiveSessions, Updates
 from school.messages import Author, Draft, Message
+from tests.support.clock import FakeClock
 
 
 async def test_concurrent_reads_share_one_store_read_and_get_their_own_answers(tmp_path: Path) -> None:
@@ -118,3 +119,32 @@ async def test_device_sessions_of_concurrent_connects_are_checked_in_one_write(t
         assert await live.touch("s-1", 3001.0) is False  # ended since: refused at the next connect
     finally:
         await auth.close()
+
+
+async def test_when_asks_keep_coming_a_read_waits_a_moment_for_company() -> None:
+    clock = FakeClock()  # still: every read starts "just after" the previous one
+    reads: list[list[str]] = []
+
+    async def read(channels: list[str]) -> dict[str, int]:
+        reads.append(channels)
+        await asyncio.sleep(0)
+        return dict.fromkeys(channels, 1)
+
+    latest = LatestSeqs(read, linger=0.01, clock=clock)
+    assert await latest.get(["user:a"]) == {"user:a": 1}  # the first read waits for nothing
+    first = asyncio.ensure_future(latest.get(["user:b"]))
+    await asyncio.sleep(0)  # its read starts, and waits for company
+    await asyncio.gather(first, latest.get(["user:c"]), latest.get(["user:d"]))
+    assert reads == [["user:a"], ["user:b", "user:c", "user:d"]]  # without the wait: b alone
+
+
+async def test_a_read_after_a_quiet_moment_does_not_wait() -> None:
+    clock = FakeClock()
+
+    async def read(channels: list[str]) -> dict[str, int]:
+        return dict.fromkeys(channels, 1)
+
+    latest = LatestSeqs(read, linger=3600.0, clock=clock)
+    assert await latest.get(["user:a"]) == {"user:a": 1}
+    clock.advance(3601)  # the last read started longer ago than the wait: none
+    assert await asyncio.wait_for(latest.get(["user:b"]), 5) == {"user:b": 1}
