@@ -4,7 +4,8 @@
 connection per process, whatever the number of channels. Redis channel names are
 `prefix + channel`; every control event travels on the single channel
 `prefix + CONTROL_CHANNEL`, which every broker subscribes to from the start.
-Events are MessagePack maps (`Event.to_wire()`).
+Events are MessagePack maps (`Event.to_wire()`; a gateway's own `message` events
+also carry its origin first, `skip_own_messages`).
 
 `Subscriptions` owns the receiving side. It runs one *session* per server (one for
 a Redis server, one per master of a cluster), each under its own supervisor task:
