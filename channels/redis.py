@@ -36,7 +36,6 @@ import abc
 import asyncio
 import contextlib
 import os
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol, cast
@@ -52,6 +51,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from channels.broker import CONTROL_CHANNEL, CONTROL_PREFIX, BrokerSink, BrokerUnavailable, Event
+from channels.linger import Linger
 
 log = structlog.get_logger("liaison.redis")
 
@@ -320,7 +320,7 @@ class _Shard:
         self.confirmations = _Confirmations()
         self.unsubscribing: Counter[str] = Counter()
         self.outgoing: list[str] = []  # SUBSCRIBEs of this turn of the loop, sent as one command
-        self.last_sent = float("-inf")  # when the last of them went (time.monotonic())
+        self.pace = Linger(SUBSCRIBE_LINGER)  # for `outgoing` when connects keep coming
         self.resync = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -438,12 +438,9 @@ class Subscriptions:
         return future
 
     async def _send_outgoing(self, shard: _Shard, link: _Link) -> None:
-        if time.monotonic() - shard.last_sent < SUBSCRIBE_LINGER:
-            # connects are coming steadily (a storm): gather a few turns' names in one command
-            await asyncio.sleep(SUBSCRIBE_LINGER)
+        await shard.pace.pause()  # connects keep coming (a storm): a few turns' names in one command
         if shard.link is not link:
             return  # a new session subscribed them all already (and may be queueing its own)
-        shard.last_sent = time.monotonic()
         names, shard.outgoing = shard.outgoing, []
         if not names:
             return

@@ -7,10 +7,9 @@ transaction per connect) — go to the store together.
 The pattern of `persistence.batching.Batcher`: while one read runs, the next gathers;
 at low load a read is one caller's and waits for nothing, at 8:30 one read serves every
 connect that arrived meanwhile (up to `max_channels` channels a read). When connects keep
-coming, a read also waits `linger` (5 ms) for company once the previous one started less than
-that ago: on uvloop a connect's steps run in more, smaller turns of the loop than on the plain
-loop, and "what arrived meanwhile" was ~13 asks a read (235 reads, each a hand-off to the
-store's thread and back, for 2,025 connects, against 55 on the plain loop). Each caller gets
+coming, a read also waits `linger` (5 ms) for company (`channels.linger.Linger`: on uvloop,
+235 reads for 2,025 connects without it, each a hand-off to the store's thread and back,
+against 55 on the plain loop). Each caller gets
 exactly what it would have read alone; a failed read fails every caller of its batch.
 """
 
@@ -23,6 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Generic, TypeVar
 
+from channels.linger import Linger
 from school.messages import Message
 
 ReadLatest = Callable[[list[str]], Awaitable[dict[str, int]]]
@@ -43,9 +43,7 @@ class _Gathered(ABC, Generic[Ask, Answer]):
     def __init__(self, max_channels: int, linger: float = LINGER,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._max = max_channels
-        self._linger = linger
-        self._clock = clock
-        self._last = float("-inf")  # when the last read started (`clock`)
+        self._pace = Linger(linger, clock)
         self._queue: deque[tuple[Ask, int, asyncio.Future[Answer]]] = deque()
         self._runner: asyncio.Task[None] | None = None
         self.reads = 0  # store reads made (for tests and figures)
@@ -59,9 +57,7 @@ class _Gathered(ABC, Generic[Ask, Answer]):
 
     async def _drain(self) -> None:
         while self._queue:
-            if self._clock() - self._last < self._linger:  # asks keep coming: wait for company
-                await asyncio.sleep(self._linger)
-            self._last = self._clock()
+            await self._pace.pause()  # asks keep coming: wait for company
             batch: list[tuple[Ask, asyncio.Future[Answer]]] = []
             channels = 0
             while self._queue and (not batch or channels + self._queue[0][1] <= self._max):
