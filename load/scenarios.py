@@ -173,6 +173,8 @@ class Pool:
         """Open every connection and send its `connect`, `CONNECT_CONCURRENCY` at a time."""
         started = time.monotonic()
         deadline = started + timeout
+        usage, aux = self.target.usage, self.target.aux
+        cpu0, aux0 = usage.cpu_seconds(), aux.cpu_seconds() if aux else 0.0
 
         async def first(client: LoadClient) -> None:
             await client.call("connect", timeout=max(1.0, deadline - time.monotonic()),
@@ -181,10 +183,16 @@ class Pool:
 
         failed = await open_many(self.clients, self.target.subprotocol, CONNECT_CONCURRENCY, 30.0, deadline, first)
         seconds = time.monotonic() - started
+        server_cpu = usage.cpu_seconds() - cpu0
+        aux_cpu = aux.cpu_seconds() - aux0 if aux else None
         gc.collect()
         gc.freeze()  # the connections live for the whole scenario: keep them out of GC passes
         result: dict[str, Any] = {"connections": len(self.clients), "connected": len(self.live),
-                                  "failed": len(failed), "connect_seconds": round(seconds, 3)}
+                                  "failed": len(failed), "connect_seconds": round(seconds, 3),
+                                  # CPU per connect: steadier from run to run than the wall time
+                                  "connect_server_cpu_s": round(server_cpu, 3)}
+        if aux_cpu is not None:
+            result["connect_aux_cpu_s"] = round(aux_cpu, 3)
         if failed:
             result["first_failure"] = failed[0]
         progress(f"{len(self.live):,}/{len(self.clients):,} connected in {seconds:.1f} s"
