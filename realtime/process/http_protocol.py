@@ -9,7 +9,8 @@ is forever. The per-user HTTP rate limit is a rate, not a cap on such responses.
 
 Two parts:
 - The kernel's send buffer of every connection is set to `LIAISON_SOCKET_SNDBUF` (64 KiB;
-  Linux reserves twice this), as the WebSocket protocol does after an upgrade. Without it
+  Linux reserves twice this), by `GuardedH11Protocol` when the connection is made, which
+  also holds for the WebSocket it may become. Without it
   Linux grows it up to `net.ipv4.tcp_wmem` (4 MiB): a whole page then sits in the kernel
   unread (measured: 512,530 bytes queued on loopback), the transport never pauses, and
   nothing in the process even sees that the client does not read.
@@ -44,13 +45,6 @@ log = structlog.get_logger("liaison.http")
 class WriteDeadlineH11Protocol(GuardedH11Protocol):
     write_timeout: float = 30.0
     _write_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None and not transport.is_closing():
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.transport_limits.socket_sndbuf)
 
     def pause_writing(self) -> None:
         super().pause_writing()

@@ -6,8 +6,10 @@ and, for text frames, one more UTF-8 encoding. The fan-out already holds each fr
 encoded once per codec, as bytes; `DirectWebSocketProtocol` lets the gateway write such
 a frame straight into the connection's transport, synchronously, and tells it how many
 bytes wait in the transport's buffer (the bound on a slow client). It announces itself to
-the application in `scope["extensions"]["liaison.direct"]`. The handshake, receiving and
-the keepalive pings are uvicorn's own code.
+the application in `scope["extensions"]["liaison.direct"]`. Receiving and the keepalive pings
+are uvicorn's own code; an upgrade `websockets` would accept is answered from h11's parse
+(`GuardedH11Protocol.handle_websocket_upgrade`, realtime/ws/handshake.py), any other goes to
+`websockets` as uvicorn hands it over, which answers it.
 
 What a peer could otherwise hold forever is bounded here (docs/protocol.md, "Limits"):
 the head of an HTTP request, including the WebSocket upgrade (`header_timeout`, from the
@@ -26,19 +28,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from dataclasses import dataclass
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.utils import ClientDisconnected, get_client_addr, get_path_with_query_string
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
+from websockets.protocol import Protocol as WsProtocol
 from websockets.protocol import State
 
 from realtime.ws.codec import negotiate
+from realtime.ws.handshake import accept_key, offered_subprotocols, switching_protocols
 
 DIRECT_EXTENSION = "liaison.direct"
 TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded; the client retries later
@@ -157,6 +163,25 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
             return
         self._head_timer = self.loop.call_later(self.transport_limits.header_timeout, self._head_timeout)
+        # once per connection, here rather than after an upgrade: a WebSocket keeps this socket
+        limit_send_buffer(transport, self.transport_limits.socket_sndbuf)
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        """Hand the connection to our WebSocket protocol with the request h11 has parsed, when
+        `accept_key` says `websockets` would accept it (realtime/ws/handshake.py); otherwise as
+        uvicorn does, for `websockets` to parse it again and answer (a refusal, the cap's 1013)."""
+        ws_class = self.ws_protocol_class
+        ours = ws_class if isinstance(ws_class, type) and issubclass(ws_class, DirectWebSocketProtocol) else None
+        key = None
+        if ours is not None and len(self.connections) <= ours.transport_limits.max_connections:
+            key = accept_key(event.method, event.target, event.http_version, self.headers)
+        if ours is None or key is None:
+            super().handle_websocket_upgrade(event)
+            return
+        self.connections.discard(self)
+        protocol = ours(config=self.config, server_state=self.server_state, app_state=self.app_state)
+        protocol.open_upgraded(self.transport, self.scope, key)
+        self.transport.set_protocol(protocol)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
@@ -188,9 +213,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     # its own (~1.6 KiB) instead of values over keys shared by the class (~0.3 KiB). These,
     # set once per connection (by uvicorn's __init__ and connection_made), live in slots
     # instead, which keeps the instance dict under that limit (test_memory).
-    __slots__ = ("_handshake_timer", "app", "app_state", "asgi_version", "client", "close_timeout", "config",
-                 "connections", "default_headers", "logger", "ping_interval", "ping_timeout", "root_path",
-                 "scheme", "server", "tasks")
+    __slots__ = ("_accept_key", "_handshake_timer", "app", "app_state", "asgi_version", "client", "close_timeout",
+                 "config", "connections", "default_headers", "logger", "ping_interval", "ping_timeout",
+                 "root_path", "scheme", "server", "tasks")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -199,6 +224,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         writable.set()
         self.writable = writable  # type: ignore[assignment]
         self._handshake_timer: asyncio.TimerHandle | None = None
+        self._accept_key: bytes | None = None  # set by `open_upgraded` until the 101 is written
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -207,6 +233,44 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_handshake_timer()
         super().connection_lost(exc)
+
+    def open_upgraded(self, transport: asyncio.Transport, http_scope: Any, key: bytes) -> None:
+        """What `connection_made`, `data_received` and `handle_connect` do with a handshake
+        request, from the HTTP protocol's parse and scope (`GuardedH11Protocol`): the addresses
+        are not asked again, the request not written out and parsed again, and the 101 is written
+        by `send` from `key` when the application accepts."""
+        self.connections.add(self)
+        self.transport = transport
+        self.server, self.client = http_scope["server"], http_scope["client"]
+        self.scheme = "wss" if http_scope["scheme"] == "https" else "ws"
+        self._handshake_timer = self.loop.call_later(self.transport_limits.header_timeout, self._handshake_timeout)
+        self._accept_key = key
+        self.handshake_initiated = True
+        # `websockets` reads frames next, as after parsing a request itself (ServerProtocol.parse)
+        self.conn.parser = WsProtocol.parse(self.conn)
+        next(self.conn.parser)
+        headers = http_scope["headers"]
+        extensions: dict[str, Any] = {"websocket.http.response": {}, DIRECT_EXTENSION: self}
+        self.scope = {
+            "type": "websocket",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": self.scheme,
+            "server": self.server,
+            "client": self.client,
+            "root_path": self.root_path,
+            "path": http_scope["path"],
+            "raw_path": http_scope["raw_path"],
+            "query_string": http_scope["query_string"],
+            "headers": headers,
+            "subprotocols": offered_subprotocols(headers),
+            "state": http_scope["state"],
+            "extensions": extensions,
+        }
+        self.queue.put_nowait({"type": "websocket.connect"})
+        task = self.loop.create_task(self.run_asgi())
+        task.add_done_callback(self.on_task_complete)
+        self.tasks.add(task)
 
     def handle_connect(self, event: Any) -> None:
         if len(self.connections) > self.transport_limits.max_connections:
@@ -222,12 +286,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self._limit_send_buffer()
 
     def _limit_send_buffer(self) -> None:
-        """Without it, Linux grows a socket's send buffer up to `net.ipv4.tcp_wmem` (4 MiB): that
-        much more than the outbox bound a client that stopped reading would hold."""
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.transport_limits.socket_sndbuf)
+        limit_send_buffer(self.transport, self.transport_limits.socket_sndbuf)
 
     def _refuse(self, event: Any) -> None:
         """Over the connection cap: complete the handshake and close with 1013 at once, without
@@ -255,13 +314,32 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: Any) -> None:
         closing = message["type"] == "websocket.close" and self.close_timer is None
-        await super().send(message)
+        if self._accept_key is not None and message["type"] == "websocket.accept":
+            await self._accept(message, self._accept_key)
+        else:
+            await super().send(message)
         if self.handshake_complete:
             self._stop_handshake_timer()
             self.response = None  # type: ignore[assignment]  # sent: not kept for hours
         if closing and self.close_timer is not None:  # uvicorn's timer would only close() gracefully
             self.close_timer.cancel()
             self._arm_close_timer()
+
+    async def _accept(self, message: Any, key: bytes) -> None:
+        """uvicorn's `send` of `websocket.accept`, writing the 101 from `key` (`open_upgraded`)."""
+        self._accept_key = None
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        if self.logger.isEnabledFor(logging.INFO):
+            self.logger.info('%s - "WebSocket %s" [accepted]', get_client_addr(self.scope),
+                             get_path_with_query_string(self.scope))
+        if not self.transport.is_closing():
+            self.handshake_complete = True
+            self.conn.state = State.OPEN
+            self.transport.write(switching_protocols(
+                key, message.get("subprotocol"), [*self.default_headers, *message.get("headers", [])]))
+            self.start_keepalive()
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn pauses reading the socket after every message until the application takes
@@ -343,6 +421,15 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self.handshake_complete and not self.transport.is_closing():
             self.send_500_response()
             self.transport.close()
+
+
+def limit_send_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    """Without it, Linux grows a socket's send buffer up to `net.ipv4.tcp_wmem` (4 MiB): that
+    much more than the outbox bound a client that stopped reading would hold."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and not transport.is_closing():
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 def protocols(limits: TransportLimits) -> tuple[type[GuardedH11Protocol], type[DirectWebSocketProtocol]]:
