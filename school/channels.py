@@ -46,6 +46,14 @@ def valid_id(value: object) -> bool:
     return isinstance(value, str) and bool(_ID.match(value))
 
 
+def stores_messages(channel: str) -> bool:
+    """False for the channels that never hold a stored message, whose latest `seq` is always 0:
+    a `user:` channel carries only events without a `seq` (receipts) and no one may publish in
+    it (auth.policy.may_publish). The connect path, the recent cache and the catch-up skip
+    their store reads."""
+    return not channel.startswith("user:")
+
+
 def school_channel(school_id: str) -> str:
     return f"school:{school_id}"
 

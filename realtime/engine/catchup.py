@@ -17,6 +17,7 @@ import structlog
 
 from channels.hub import Hub
 from persistence.store import Store
+from school.channels import stores_messages
 
 log = structlog.get_logger("liaison.catchup")
 
@@ -36,7 +37,7 @@ class CatchUp:
     async def check(self) -> list[str]:
         """Compare once; the channels whose fill this check started."""
         positions = self.hub.positions()
-        channels = sorted(c for c in positions if not c.startswith("user:"))  # user: stores nothing
+        channels = sorted(c for c in positions if stores_messages(c))
         suspects: dict[str, int] = {}
         started: list[str] = []
         for start in range(0, len(channels), self.batch):

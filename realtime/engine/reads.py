@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 from channels.linger import Linger
+from school.channels import stores_messages
 from school.messages import Message
 
 ReadLatest = Callable[[list[str]], Awaitable[dict[str, int]]]
@@ -87,8 +88,15 @@ class LatestSeqs(_Gathered[list[str], dict[str, int]]):
         self._read = read
 
     async def get(self, channels: Iterable[str]) -> dict[str, int]:
-        """The latest `seq` of each of `channels` (0 for a channel without messages)."""
+        """The latest `seq` of each of `channels` (0 for a channel without messages). The
+        channels that never hold one (`user:`, school.channels.stores_messages) are answered 0
+        without asking the store: a connect's own channel costs no read, and starting its feed
+        none either."""
         names = list(dict.fromkeys(channels))
+        stored = [c for c in names if stores_messages(c)]
+        if len(stored) < len(names):
+            latest = await self._ask(stored, len(stored)) if stored else {}
+            return {c: latest.get(c, 0) for c in names}
         if not names:
             return {}
         return await self._ask(names, len(names))

@@ -42,6 +42,7 @@ from channels.broker import Event
 from persistence.store import Recovery, Store
 from realtime.metrics import Metrics
 from realtime.ws.codec import CODECS
+from school.channels import stores_messages
 from school.wire import WireMessage
 
 log = structlog.get_logger("liaison.recent")
@@ -208,7 +209,7 @@ class RecentCache:
 
     @staticmethod
     def cacheable(channel: str) -> bool:
-        return not channel.startswith("user:")  # user: channels store nothing
+        return stores_messages(channel)
 
     # -- reads -----------------------------------------------------------------
 

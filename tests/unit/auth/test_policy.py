@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from auth.policy import may_moderate, may_publish, may_read, may_see_presence, may_see_receipts
-from school.channels import ChannelName, parse_channel
+from auth.policy import PUBLISHABLE_KINDS, may_moderate, may_publish, may_read, may_see_presence, may_see_receipts
+from school.channels import ChannelName, ChannelType, parse_channel, stores_messages
 from school.demo import SCHOOL_ID, demo_school
 from school.directory import Chat, Directory, chat_id_for
 
@@ -168,3 +168,15 @@ def test_chat_access_follows_the_students_guardians() -> None:
     assert may_read(directory, "p-lea-mere", ch(LEA_CHAT))
     assert not may_read(directory, "p-lea-pere", ch(LEA_CHAT))
     assert not may_publish(directory, "p-lea-pere", ch(LEA_CHAT), "chat")
+
+
+def test_no_one_may_publish_in_a_channel_that_stores_nothing() -> None:
+    """`stores_messages` answers 0 for these channels' latest seq without the store: it holds
+    as long as no kind can be published in them."""
+    for user_id in USERS:
+        channel = parse_channel(f"user:{user_id}")
+        assert channel is not None and not stores_messages(str(channel))
+        for kinds in PUBLISHABLE_KINDS.values():
+            for kind in kinds:
+                assert not may_publish(DIRECTORY, user_id, channel, kind)
+    assert PUBLISHABLE_KINDS[ChannelType.USER] == frozenset()
