@@ -353,6 +353,21 @@ async def test_500_events_from_one_process_arrive_in_order_once_in_another(
     assert subscriber.sink.seqs("class:cp-a") == list(range(1, 501))
 
 
+async def test_events_that_arrive_together_are_taken_together(redis_server: RedisServer,
+                                                              start_process: StartProcess) -> None:
+    """A fan-out's messages (and a storm's confirmations) reach the pub/sub connection many a
+    read: they are taken from the parser's buffer at once, not one redis-py read each (the
+    cluster adapter's sessions share this code)."""
+    publisher, subscriber, broker = await two_processes(redis_server, start_process)
+    await broker.subscribe("class:cp-a")
+    before = broker.socket_reads
+    assert isinstance(publisher.broker, BatchPublisher)
+    await publisher.broker.publish_many([message("class:cp-a", seq) for seq in range(1, 1001)])
+    await wait_for(lambda: len(subscriber.sink.of("class:cp-a")) >= 1000)
+    assert subscriber.sink.seqs("class:cp-a") == list(range(1, 1001))
+    assert broker.socket_reads - before < 250, broker.socket_reads - before
+
+
 async def test_control_events_reach_every_process_without_subscribing(
         more: Callable[[], Awaitable[Process]]) -> None:
     processes = [await more() for _ in range(3)]
