@@ -259,8 +259,9 @@ class _Link:
         taken at once. Each `get_message` costs ~15 µs of redis-py's layers (timeouts, retries,
         push handlers, a `str()` of the message for a debug line), measured, against ~1 µs
         here; a fan-out's messages and a storm's SUBSCRIBE confirmations arrive many a read.
-        Uses redis-py's parser's hiredis reader (`_parser._reader`, redis-py 8, pinned): without
-        one, nothing is taken here and `get_message` reads every reply as before."""
+        Uses redis-py's parser's hiredis reader (`_parser._reader`, an internal of redis-py 5 to
+        8, tests/contract/test_broker.py): without one, nothing is taken here and
+        `get_message` reads every reply as before."""
         connection = self._pubsub.connection
         reader = getattr(getattr(connection, "_parser", None), "_reader", None)
         if reader is None:
