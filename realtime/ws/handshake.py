@@ -11,7 +11,9 @@ one well-formed `Sec-WebSocket-Key` (16 bytes in base64) and `Sec-WebSocket-Vers
 most one `Origin`, a well-formed `Sec-WebSocket-Protocol`, no body, within `websockets`' limits
 on header lines. For anything else it says None, and the request goes to `websockets` as
 before, which answers it (400, 405, 426, 505, ...): every refusal stays the library's own.
-`switching_protocols` writes the 101 the gateway then sends. No I/O here.
+`switching_protocols` writes the 101 the gateway then sends. `plain_head` reads a request that
+came whole in one read and in its plainest form without h11 (whose parse is most of what is
+left of a connect's HTTP work); anything else is h11's. No I/O here.
 """
 
 from __future__ import annotations
@@ -91,6 +93,34 @@ def accept_key(method: bytes, target: bytes, http_version: bytes,
     except (binascii.Error, ValueError):
         return None
     return base64.b64encode(hashlib.sha1(key + GUID).digest())
+
+
+# A whole upgrade request in its plainest form: `GET <origin-form> HTTP/1.1`, then header
+# fields of a token, a colon and visible ASCII (spaces and tabs inside), then an empty line,
+# nothing after. Every request it matches, h11 parses to the same request (a strict subset of
+# RFC 9112 and of h11's grammar: no obs-text, no empty values); the others go to h11.
+_PLAIN_HEAD = re.compile(
+    rb"GET (/[\x21-\x7e]*) HTTP/1\.1\r\n"
+    rb"((?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[ \t]*[\x21-\x7e](?:[ \t]*[\x21-\x7e])*[ \t]*\r\n){1,128})\r\n")
+
+
+def plain_head(data: bytes, max_size: int) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+    """The target and headers (names in lower case, values stripped, as h11 gives them) of a
+    complete request head in `data` that `_PLAIN_HEAD` matches whole, with exactly one `Host`
+    (h11 requires it); None for anything else, which h11 then reads as always."""
+    if len(data) > max_size:
+        return None
+    match = _PLAIN_HEAD.fullmatch(data)
+    if match is None:
+        return None
+    headers: list[tuple[bytes, bytes]] = []
+    hosts = 0
+    for line in match.group(2).split(b"\r\n")[:-1]:
+        name, _, value = line.partition(b":")
+        name = name.lower()
+        hosts += name == b"host"
+        headers.append((name, value.strip(b" \t")))
+    return (match.group(1), headers) if hosts == 1 else None
 
 
 def offered_subprotocols(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:

@@ -32,6 +32,7 @@ import logging
 import socket
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -44,7 +45,7 @@ from websockets.protocol import Protocol as WsProtocol
 from websockets.protocol import State
 
 from realtime.ws.codec import negotiate
-from realtime.ws.handshake import accept_key, offered_subprotocols, switching_protocols
+from realtime.ws.handshake import accept_key, offered_subprotocols, plain_head, switching_protocols
 
 DIRECT_EXTENSION = "liaison.direct"
 TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded; the client retries later
@@ -166,21 +167,61 @@ class GuardedH11Protocol(H11Protocol):
         # once per connection, here rather than after an upgrade: a WebSocket keeps this socket
         limit_send_buffer(transport, self.transport_limits.socket_sndbuf)
 
+    def data_received(self, data: bytes) -> None:
+        if (data[:4] == b"GET " and self.cycle is None and self.conn.their_state is h11.IDLE
+                and not self.conn.trailing_data[0] and self._plain_upgrade(data)):
+            return
+        super().data_received(data)
+
+    def _plain_upgrade(self, data: bytes) -> bool:
+        """The first request of a connection, whole in this read, in its plainest form
+        (`plain_head`: exactly what h11 would parse it to) and one `websockets` would accept:
+        upgraded without h11's parse, which is most of what is left of a connect's HTTP work.
+        False, with nothing done, for any other; h11 then reads it as always."""
+        ours = self._our_websocket()
+        if ours is None or self.transport.is_closing():
+            return False
+        head = plain_head(data, self.config.h11_max_incomplete_event_size or 16 * 1024)
+        if head is None:
+            return False
+        target, headers = head
+        key = accept_key(b"GET", target, b"1.1", headers)
+        self.headers = headers
+        if key is None or not self._should_upgrade():  # uvicorn's own test: the last `Connection`
+            return False
+        self._unset_keepalive_if_required()
+        self._stop_head_timer()
+        raw_path, _, query_string = target.partition(b"?")
+        root = self.root_path
+        scope = {"server": self.server, "client": self.client, "scheme": self.scheme, "headers": headers,
+                 "path": root + unquote(raw_path.decode("ascii")), "raw_path": root.encode("ascii") + raw_path,
+                 "query_string": query_string, "state": self.app_state.copy()}
+        self._upgrade(ours, scope, key)
+        return True
+
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         """Hand the connection to our WebSocket protocol with the request h11 has parsed, when
         `accept_key` says `websockets` would accept it (realtime/ws/handshake.py); otherwise as
         uvicorn does, for `websockets` to parse it again and answer (a refusal, the cap's 1013)."""
-        ws_class = self.ws_protocol_class
-        ours = ws_class if isinstance(ws_class, type) and issubclass(ws_class, DirectWebSocketProtocol) else None
-        key = None
-        if ours is not None and len(self.connections) <= ours.transport_limits.max_connections:
-            key = accept_key(event.method, event.target, event.http_version, self.headers)
+        ours = self._our_websocket()
+        key = None if ours is None else accept_key(event.method, event.target, event.http_version, self.headers)
         if ours is None or key is None:
             super().handle_websocket_upgrade(event)
             return
+        self._upgrade(ours, self.scope, key)
+
+    def _our_websocket(self) -> type[DirectWebSocketProtocol] | None:
+        """Our WebSocket protocol, unless the connection cap is reached (then `websockets`
+        answers, and `DirectWebSocketProtocol` refuses with 1013)."""
+        ws_class = self.ws_protocol_class
+        if not (isinstance(ws_class, type) and issubclass(ws_class, DirectWebSocketProtocol)):
+            return None
+        return ws_class if len(self.connections) <= ws_class.transport_limits.max_connections else None
+
+    def _upgrade(self, ours: type[DirectWebSocketProtocol], http_scope: Any, key: bytes) -> None:
         self.connections.discard(self)
         protocol = ours(config=self.config, server_state=self.server_state, app_state=self.app_state)
-        protocol.open_upgraded(self.transport, self.scope, key)
+        protocol.open_upgraded(self.transport, http_scope, key)
         self.transport.set_protocol(protocol)
 
     def connection_lost(self, exc: Exception | None) -> None:

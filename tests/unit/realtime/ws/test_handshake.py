@@ -22,7 +22,7 @@ from websockets.streams import StreamReader
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from realtime.ws.handshake import accept_key, offered_subprotocols, switching_protocols
+from realtime.ws.handshake import accept_key, offered_subprotocols, plain_head, switching_protocols
 from realtime.ws.transport import DIRECT_EXTENSION, TransportLimits, protocols
 from tests.support.waiting import wait_for
 from tests.unit.realtime.ws.test_transport import FakeTransport, echo_until_disconnect
@@ -314,3 +314,90 @@ async def test_over_the_cap_the_upgrade_is_refused_with_1013_as_before() -> None
     assert isinstance(response, Response) and response.status_code == 101
     assert Close.parse(close.data).code == 1013
     assert called == []
+
+
+# A whole request in its plainest form, read without h11: it must read as h11 reads it.
+
+def h11_reads(raw: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+    """The target and headers h11 parses from `raw` for uvicorn, when `raw` is one whole
+    request with nothing after it."""
+    conn = h11.Connection(h11.SERVER, 16 * 1024)
+    conn.receive_data(raw)
+    try:
+        event = conn.next_event()
+    except h11.RemoteProtocolError:
+        return None
+    if not isinstance(event, h11.Request) or event.method != b"GET" or event.http_version != b"1.1":
+        return None
+    return event.target, [(name.lower(), value) for name, value in event.headers]
+
+
+def variants(rng: random.Random, headers: list[tuple[str, str]]) -> bytes:
+    """`headers` written as clients, proxies and attackers might: odd spaces and tabs, no space,
+    obs-text, empty values, folded lines, other methods, versions and targets, bytes after."""
+    lines = []
+    for name, value in headers:
+        sep = rng.choices([": ", ":", ":  ", ":\t", " : "], [60, 15, 10, 10, 2])[0]
+        tail = rng.choices(["", " ", "\t", "\r"], [90, 4, 4, 1])[0]
+        lines.append(f"{name}{sep}{value}{tail}")
+    if rng.random() < 0.1:
+        lines.append(rng.choice(["X-Empty:", "X-Obs: caf\xe9", " folded", "X-Nul: a\x00b", "Bad Name: x"]))
+    start = rng.choice(["GET /ws HTTP/1.1"] * 6 + ["GET /ws?v=1&t=x%20y HTTP/1.1", "get /ws HTTP/1.1",
+                        "GET http://h/ws HTTP/1.1", "GET /ws HTTP/1.0", "GET  /ws HTTP/1.1", "POST /ws HTTP/1.1"])
+    end = rng.choice(["\r\n\r\n"] * 8 + ["\r\n\r\nx", "\n\n", "\r\n"])
+    return ("\r\n".join([start, *lines]) + end).encode("latin-1")
+
+
+def test_a_plain_head_reads_exactly_as_h11_reads_it() -> None:
+    rng = random.Random(1612)
+    benign = [("Origin", "http://127.0.0.1:8000"), ("Sec-WebSocket-Protocol", "liaison.v1.json"),
+              ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"), ("Host", "other"), ("X-Long", "v" * 9000)]
+    plain = 0
+    for _ in range(3000):
+        headers = [*PLAIN, *rng.sample(benign, rng.randint(0, 3))]
+        if rng.random() < 0.1:
+            headers = [h for h in headers if h[0] != "Host"]
+        rng.shuffle(headers)
+        raw = variants(rng, headers)
+        ours = plain_head(raw, 16 * 1024)
+        if ours is not None:
+            plain += 1
+            assert ours == h11_reads(raw), raw
+    assert plain > 400  # the plain path is exercised, not only what it leaves to h11
+
+
+def test_what_clients_send_is_plain() -> None:
+    client = ClientProtocol(parse_uri("ws://127.0.0.1/ws"), subprotocols=[Subprotocol("liaison.v1.json")])
+    client.send_request(client.connect())
+    raw = b"".join(client.data_to_send())
+    assert plain_head(raw, 16 * 1024) == h11_reads(raw) is not None
+    assert plain_head(raw, len(raw) - 1) is None  # over h11's limit on a head: h11's to refuse
+
+
+async def test_a_request_in_two_reads_is_upgraded_through_h11() -> None:
+    peer = HttpPeer(echo_until_disconnect)
+    peer.client.send_request(peer.client.connect())
+    raw = b"".join(peer.client.data_to_send())
+    peer.send(raw[:20])
+    assert peer.server is peer.http  # h11 holds the first part
+    peer.send(raw[20:])
+    await wait_for(lambda: peer.server is not peer.http and peer.server.handshake_complete, what="handshake")
+    [response] = peer.events()
+    assert isinstance(response, Response) and response.status_code == 101
+
+
+async def test_a_whole_request_is_upgraded_without_h11() -> None:
+    peer = HttpPeer(echo_until_disconnect)
+    peer.open()
+    await wait_for(lambda: peer.server is not peer.http and peer.server.handshake_complete, what="handshake")
+    assert peer.http.conn.their_state is h11.IDLE  # h11 never read it
+    assert peer.http._head_timer is None and peer.http not in peer.http.connections
+
+
+async def test_a_request_uvicorn_would_not_upgrade_is_left_to_h11() -> None:
+    peer = HttpPeer(echo_until_disconnect)
+    # uvicorn reads the last `Connection` only: this one is not an upgrade for it
+    raw = raw_request([*PLAIN, ("Connection", "keep-alive")])
+    assert plain_head(raw, 16 * 1024) is not None
+    assert peer.http._plain_upgrade(raw) is False
+    assert peer.server is peer.http
