@@ -8,8 +8,9 @@ a frame straight into the connection's transport, synchronously, and tells it ho
 bytes wait in the transport's buffer (the bound on a slow client). It announces itself to
 the application in `scope["extensions"]["liaison.direct"]`. Receiving and the keepalive pings
 are uvicorn's own code; an upgrade `websockets` would accept is answered from h11's parse
-(`GuardedH11Protocol.handle_websocket_upgrade`, realtime/ws/handshake.py), any other goes to
-`websockets` as uvicorn hands it over, which answers it.
+(`GuardedH11Protocol.handle_websocket_upgrade`, realtime/ws/handshake.py), or without h11 when
+it came whole and plain (`_plain_upgrade`); any other goes to `websockets` as uvicorn hands it
+over, which answers it.
 
 What a peer could otherwise hold forever is bounded here (docs/protocol.md, "Limits"):
 the head of an HTTP request, including the WebSocket upgrade (`header_timeout`, from the
