@@ -271,6 +271,10 @@ class _Link:
             reply = reader.gets()
             if isinstance(reply, Exception):  # hiredis hands errors back as replies
                 raise reply
+            if isinstance(reply, bytes):  # a keepalive PING's answer under RESP3 (as get_message reads it)
+                out.append({"type": "pong", "pattern": None, "channel": None,
+                            "data": b"" if reply == b"PONG" else reply})
+                continue
             if not isinstance(reply, list) or len(reply) < 2:  # no complete reply left
                 if reply is False or type(reply) is object:  # nothing more buffered
                     break

@@ -21,13 +21,14 @@ from typing import Any
 
 import msgpack
 import pytest
+from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from channels.broker import CONTROL_PREFIX, BatchPublisher, Broker, BrokerUnavailable, Event, SkipsOwnMessages
 from channels.factory import make_broker
 from channels.hub import Hub
 from channels.memory import MemoryBroker
-from channels.redis import RedisBroker, decode_event, encode_event, own_prefix
+from channels.redis import RedisBroker, _Link, decode_event, encode_event, own_prefix
 from channels.redis_cluster import RedisClusterBroker
 from tests.contract.broker_fixtures import (
     BROKER_TIMEOUT,
@@ -366,6 +367,33 @@ async def test_events_that_arrive_together_are_taken_together(redis_server: Redi
     await wait_for(lambda: len(subscriber.sink.of("class:cp-a")) >= 1000)
     assert subscriber.sink.seqs("class:cp-a") == list(range(1, 1001))
     assert broker.socket_reads - before < 250, broker.socket_reads - before
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_replies_read_behind_a_message_are_taken_as_get_message_would(redis_server: RedisServer,
+                                                                            protocol: int) -> None:
+    """What a pub/sub connection may hold behind a message: more messages, confirmations, and
+    the answer to a keepalive PING (RESP3: a plain `PONG`; RESP2: a `pong` array). The PONG
+    behind a message once ended a session (seen after a whole cluster restarted)."""
+    link = _Link(Redis(port=redis_server.port, protocol=protocol), sharded=False, keepalive=1.0)
+    await link.open()
+    try:
+        await link.subscribe(["c"])
+        await link._send("PING")
+        received: list[dict[str, Any]] = []
+        while len(received) < 2:  # the confirmation and the PONG, in one read or two
+            received += await link.receive()
+        assert [m["type"] for m in received] == ["subscribe", "pong"]
+        # as if one read had brought a message, a confirmation and a PONG
+        pong = b"+PONG\r\n" if protocol == 3 else b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+        reader = link._pubsub.connection._parser._reader  # type: ignore[attr-defined]
+        reader.feed(b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n"
+                    b"*3\r\n$9\r\nsubscribe\r\n$1\r\nd\r\n:2\r\n" + pong)
+        taken = link._buffered()
+        assert [(m["type"], m["channel"], m["data"]) for m in taken] == [
+            ("message", b"c", b"x"), ("subscribe", b"d", 2), ("pong", None, b"")]
+    finally:
+        await link.close()
 
 
 async def test_control_events_reach_every_process_without_subscribing(
