@@ -94,12 +94,8 @@ class LatestSeqs(_Gathered[list[str], dict[str, int]]):
         none either."""
         names = list(dict.fromkeys(channels))
         stored = [c for c in names if stores_messages(c)]
-        if len(stored) < len(names):
-            latest = await self._ask(stored, len(stored)) if stored else {}
-            return {c: latest.get(c, 0) for c in names}
-        if not names:
-            return {}
-        return await self._ask(names, len(names))
+        latest = await self._ask(stored, len(stored)) if stored else {}
+        return {c: latest.get(c, 0) for c in names}
 
     async def _serve(self, batch: list[tuple[list[str], asyncio.Future[dict[str, int]]]]) -> None:
         union: dict[str, None] = {}
