@@ -98,8 +98,9 @@ class Batcher:
         if deadline is None:
             result: T = await future
             return result
-        try:
-            result = await asyncio.wait_for(asyncio.shield(future), deadline - time.monotonic())
+        try:  # not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that comes with the answer
+            async with asyncio.timeout(deadline - time.monotonic()):
+                result = await asyncio.shield(future)
         except TimeoutError:
             if not call.claim(_EXPIRED):  # the worker started it: its answer comes shortly
                 result = await future

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 
 import structlog
@@ -28,10 +27,17 @@ class Background:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 1.0) -> None:
+        """Cancel every task and wait for them to end. A task still running `grace` seconds
+        after its cancellation (one that a library swallowed) is logged and cancelled again,
+        rather than holding the shutdown forever."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        pending = set(tasks)
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+            for task in pending:
+                log.error("background_task_ignored_cancel",
+                          task=getattr(task.get_coro(), "__qualname__", task.get_name()))
+                task.cancel()

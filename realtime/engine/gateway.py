@@ -206,7 +206,8 @@ class Gateway:
         self._drained.clear()
         if self.connections:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._drained.wait()
 
     # -- frames --------------------------------------------------------------------
 

@@ -304,10 +304,12 @@ class Runtime:
 
     async def close(self) -> None:
         with contextlib.suppress(TimeoutError):  # hand what is queued to the broker, briefly
-            await asyncio.wait_for(self.events.flushed(), 1.0)
+            async with asyncio.timeout(1.0):
+                await self.events.flushed()
         await self.background.close()
         with contextlib.suppress(TimeoutError):  # the fan-out jobs still noted, briefly
-            await asyncio.wait_for(self.notifier.flush_pending(), 1.0)
+            async with asyncio.timeout(1.0):
+                await self.notifier.flush_pending()
         await self.recent.close()
         await self.hub.close()
         await self.broker.close()
@@ -319,7 +321,8 @@ class Runtime:
         await self.jobs.close()
         await self.push_store.close()
         with contextlib.suppress(TimeoutError):  # what the audit log has queued, briefly
-            await asyncio.wait_for(self.audit.flush(), 2.0)
+            async with asyncio.timeout(2.0):
+                await self.audit.flush()
         await self.audit_store.close()
         await self.privacy_store.close()
         await self.board_store.close()

@@ -81,7 +81,8 @@ class Audit:
         the call included (its pending entries are written first, waited for at most
         `FLUSH_WAIT` seconds: while the store is away the writer retries for as long)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.flush(), FLUSH_WAIT)
+            async with asyncio.timeout(FLUSH_WAIT):
+                await self.flush()
         return await self.store.entries(school=school, target=target, before=before,
                                         limit=max(1, min(limit, MAX_PAGE)))
 

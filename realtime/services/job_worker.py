@@ -67,7 +67,8 @@ class JobWorker:
                 await asyncio.sleep(1.0)
             if not worked:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.idle)
+                    async with asyncio.timeout(self.idle):
+                        await self.wake.wait()
 
     async def run_once(self) -> int:
         """Claim one batch and run it; how many jobs it held."""

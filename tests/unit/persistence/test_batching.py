@@ -168,3 +168,29 @@ async def test_an_idle_store_does_not_linger() -> None:
     clock.now += 3601  # the last batch started longer than the linger ago
     assert await asyncio.wait_for(batcher.run(returns(2)), 5) == 2  # the hour's linger would fail this
     assert worker.batches == [1, 1]
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0])
+async def test_a_caller_cancelled_is_cancelled_even_the_moment_its_answer_comes(timeout: float | None) -> None:
+    """A call's answer and its caller's cancellation in the same turn of the loop: the caller
+    ends cancelled. (Python 3.11's `asyncio.wait_for` returned the answer instead, and
+    swallowed the cancellation: a loop around such a call, `Membership.watch_store`, went
+    on forever and `liaison privacy run` hung at its shutdown.) Cancelling after each count
+    of loop turns from the call hits that turn among the others."""
+    worker = Worker()
+    worker.gate.set()
+    batcher = Batcher(worker.run, timeout=timeout)
+    outcomes = set()
+    for turns in range(12):
+        caller = asyncio.ensure_future(batcher.run(returns(7)))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        if caller.cancel():
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+            outcomes.add("cancelled")
+        else:
+            assert await caller == 7
+            outcomes.add("answered")
+        await batcher.drain()
+    assert outcomes == {"cancelled", "answered"}, "the sweep crossed the moment the answer came"
